@@ -1,0 +1,161 @@
+# memfence — one non-recursive Makefile.
+#   make            build/libmemfence.so and build/memfence
+#   make test       set-up, build, unit (plain + ASan/UBSan) and integration tests
+#   make demo       the end-to-end stories on real programs
+#   make bench      benchmarks; ratios against the same work without memfence
+#   make install PREFIX=/usr/local
+# Quiet unless V=1.  Sources are discovered by wildcard so a new module is one new file.
+
+PREFIX     ?= /usr/local
+B          := build
+V          ?= 0
+Q          := $(if $(filter 1,$(V)),,@)
+CC         ?= cc
+VERSION    := 0.1.0
+
+WARN       := -Wall -Wextra -Wshadow -Wpointer-arith -Wstrict-prototypes -Wmissing-prototypes \
+              -Wno-unused-parameter -Wvla -Wformat=2
+CFLAGS_BASE := -std=gnu11 -O2 -g -fPIC $(WARN) -Iinclude -Isrc -D_GNU_SOURCE \
+              -DMF_VERSION=\"$(VERSION)\" -fno-strict-aliasing
+LIB_CFLAGS := $(CFLAGS_BASE) -fvisibility=hidden -ftls-model=initial-exec -fno-builtin-malloc \
+              -fno-builtin-free -fno-builtin-calloc -fno-builtin-realloc -fno-stack-protector
+PKG_LIBS   := $(shell pkg-config --libs inih libunwind 2>/dev/null || echo -linih -lunwind)
+LIB_LDLIBS := -ldl -lpthread $(PKG_LIBS)
+
+# The core: everything under src/ except the command line.  Built twice: into the preload
+# library, and into an archive the unit tests link without preloading anything.
+CORE_SRC   := $(sort $(wildcard src/*.c))
+HOOK_SRC   := $(sort $(wildcard src/hooks/*.c))
+CLI_SRC    := $(sort $(wildcard src/cli/*.c))
+HOOK_DEFS  := $(sort $(wildcard src/hooks/*.def))
+CORE_OBJ   := $(CORE_SRC:%.c=$(B)/lib/%.o)
+HOOK_OBJ   := $(HOOK_SRC:%.c=$(B)/lib/%.o)
+CLI_OBJ    := $(CLI_SRC:%.c=$(B)/cli/%.o)
+UCORE_OBJ  := $(CORE_SRC:%.c=$(B)/unit/%.o)
+SCORE_OBJ  := $(CORE_SRC:%.c=$(B)/san/%.o)
+
+UNIT_SRC   := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/unit/%)
+SAN_BIN    := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/san/%)
+PROG_SRC   := $(sort $(wildcard tests/progs/*.c))
+PROG_BIN   := $(PROG_SRC:tests/progs/%.c=$(B)/tests/progs/%)
+PROGXX_SRC := $(sort $(wildcard tests/progs/*.cc))
+PROGXX_BIN := $(PROGXX_SRC:tests/progs/%.cc=$(B)/tests/progs/%)
+BENCH_SRC  := $(sort $(wildcard bench/*.c))
+BENCH_BIN  := $(BENCH_SRC:bench/%.c=$(B)/bench/%)
+# Extra shared objects built from tests/ (CUDA test doubles and the like): tests/lib/NAME.c
+# becomes build/tests/lib/NAME.so.
+TLIB_SRC   := $(sort $(wildcard tests/lib/*.c))
+TLIB_BIN   := $(TLIB_SRC:tests/lib/%.c=$(B)/tests/lib/%.so)
+
+SAN_FLAGS  := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+
+LIB        := $(B)/libmemfence.so
+CLI        := $(B)/memfence
+
+.PHONY: all setup test unit integration demo bench compat install clean fuzz
+all: $(LIB) $(CLI)
+
+setup:
+	$(Q)scripts/setup
+
+# Rebuild everything when the flags change.
+$(B)/flags: FORCE
+	$(Q)mkdir -p $(B)
+	$(Q)echo '$(CC) $(LIB_CFLAGS) $(LIB_LDLIBS)' | cmp -s - $@ || echo '$(CC) $(LIB_CFLAGS) $(LIB_LDLIBS)' > $@
+FORCE:
+
+# The version script is generated from the hook tables: one list per table.
+$(B)/memfence.map: $(HOOK_DEFS) scripts/mkmap
+	$(Q)mkdir -p $(B)
+	$(Q)scripts/mkmap $(HOOK_DEFS) > $@
+
+$(B)/lib/%.o: %.c $(B)/flags
+	@mkdir -p $(dir $@)
+	$(if $(filter 1,$(V)),,@echo "  CC      $<")
+	$(Q)$(CC) $(LIB_CFLAGS) -MMD -MP -c $< -o $@
+
+$(B)/unit/%.o: %.c $(B)/flags
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS_BASE) -DMF_ARCHIVE -MMD -MP -c $< -o $@
+
+$(B)/san/%.o: %.c $(B)/flags
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS_BASE) -DMF_ARCHIVE $(SAN_FLAGS) -MMD -MP -c $< -o $@
+
+$(B)/cli/%.o: %.c $(B)/flags
+	@mkdir -p $(dir $@)
+	$(if $(filter 1,$(V)),,@echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS_BASE) -MMD -MP -c $< -o $@
+
+$(LIB): $(CORE_OBJ) $(HOOK_OBJ) $(B)/memfence.map
+	$(if $(filter 1,$(V)),,@echo "  LD      $@")
+	$(Q)$(CC) -shared -Wl,--version-script=$(B)/memfence.map -Wl,-z,nodelete -Wl,-z,now \
+	    -o $@ $(CORE_OBJ) $(HOOK_OBJ) $(LIB_LDLIBS)
+
+$(B)/libmfcore.a: $(UCORE_OBJ)
+	$(Q)ar rcs $@ $^
+$(B)/libmfcore-san.a: $(SCORE_OBJ)
+	$(Q)ar rcs $@ $^
+
+# The command links the parts of the core it needs (config, size, ledger, report readers).
+$(CLI): $(CLI_OBJ) $(B)/libmfcore.a
+	$(if $(filter 1,$(V)),,@echo "  LD      $@")
+	$(Q)$(CC) -o $@ $(CLI_OBJ) $(B)/libmfcore.a $(LIB_LDLIBS) -lm
+
+$(B)/tests/unit/%: tests/unit/%.c tests/unit/t.h $(B)/libmfcore.a
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS_BASE) -DMF_ARCHIVE -Itests/unit -o $@ $< $(B)/libmfcore.a $(LIB_LDLIBS) -lm
+
+$(B)/tests/san/%: tests/unit/%.c tests/unit/t.h $(B)/libmfcore-san.a
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS_BASE) -DMF_ARCHIVE $(SAN_FLAGS) -Itests/unit -o $@ $< $(B)/libmfcore-san.a $(LIB_LDLIBS) -lm
+
+$(B)/tests/progs/%: tests/progs/%.c
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) -std=gnu11 -O1 -g -Wall -D_GNU_SOURCE -Iinclude -o $@ $< -lpthread -ldl -lm -rdynamic
+
+$(B)/tests/progs/%: tests/progs/%.cc
+	@mkdir -p $(dir $@)
+	$(Q)c++ -O1 -g -Wall -Iinclude -o $@ $< -lpthread
+
+$(B)/tests/lib/%.so: tests/lib/%.c
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) -std=gnu11 -O1 -g -Wall -D_GNU_SOURCE -fPIC -shared -Iinclude -Itests/lib -o $@ $< -lpthread -ldl
+
+$(B)/bench/%: bench/%.c
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) -std=gnu11 -O2 -g -Wall -D_GNU_SOURCE -Iinclude -o $@ $< -lpthread -ldl -lm
+
+unit: $(UNIT_BIN) $(SAN_BIN)
+test-bins: all $(UNIT_BIN) $(SAN_BIN) $(PROG_BIN) $(PROGXX_BIN) $(TLIB_BIN) $(BENCH_BIN)
+
+test: setup
+	$(Q)$(MAKE) --no-print-directory test-bins
+	$(Q)tests/run
+
+demo: setup
+	$(Q)$(MAKE) --no-print-directory test-bins
+	$(Q)scripts/demo
+
+bench: setup
+	$(Q)$(MAKE) --no-print-directory test-bins
+	$(Q)bench/run
+
+compat: setup
+	$(Q)$(MAKE) --no-print-directory test-bins
+	$(Q)tests/compat/run
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include \
+	    $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5
+	install -m 0755 $(LIB) $(DESTDIR)$(PREFIX)/lib/
+	install -m 0755 $(CLI) $(DESTDIR)$(PREFIX)/bin/
+	install -m 0644 include/memfence.h $(DESTDIR)$(PREFIX)/include/
+	for m in man/*.1; do [ -f "$$m" ] && install -m 0644 $$m $(DESTDIR)$(PREFIX)/share/man/man1/; done; true
+	for m in man/*.5; do [ -f "$$m" ] && install -m 0644 $$m $(DESTDIR)$(PREFIX)/share/man/man5/; done; true
+
+clean:
+	rm -rf $(B)
+
+-include $(shell find $(B) -name '*.d' 2>/dev/null)

@@ -1,0 +1,33 @@
+/* cli.h — the `memfence` command's subcommands.  Each takes argc/argv after the subcommand name
+ * (argv[0] is the subcommand) and returns the process exit status:
+ *   0 success, 1 a check that did not pass, 2 usage or configuration error. */
+#ifndef MF_CLI_H
+#define MF_CLI_H
+
+#define MF_SUBCOMMANDS(X)                                                          \
+    X(run,     "run [-l SIZE] [--allocator NAME] [--fail SPEC] [--fail-sweep] -- CMD [ARGS]", \
+               "run a command fenced by memfence")                                \
+    X(check,   "check [-c FILE] [--show] [--for PROGRAM | --instance NAME]",      \
+               "validate a configuration file and print a pre-flight report")     \
+    X(status,  "status [--watch] [--json] [--group NAME]",                        \
+               "show the live fenced processes")                                  \
+    X(metrics, "metrics [--group NAME]",                                          \
+               "print Prometheus metrics of the live fenced processes")           \
+    X(report,  "report PID [--top N] [--json] [--folded]",                        \
+               "print a live process's allocation-site report")
+
+#define MF_CMD_DECL(name, usage, help) int mf_cmd_##name(int argc, char **argv);
+MF_SUBCOMMANDS(MF_CMD_DECL)
+#undef MF_CMD_DECL
+
+/* `memfence run --fail-sweep ...` (src/cli/sweep.c): argv as given to run. */
+int mf_cmd_fail_sweep(int argc, char **argv);
+
+/* The absolute path of libmemfence.so that belongs to this command (next to the binary, or
+ * PREFIX/lib); NULL when not found. */
+const char *mf_cli_library_path(void);
+
+/* Prints "memfence: " + message to stderr. */
+void mf_cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif

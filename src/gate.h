@@ -1,0 +1,126 @@
+/* gate.h — budgets: pools, per-thread credit, the exact refusal decision.
+ *
+ * A pool (host, or one per GPU) has a limit and `used`, the bytes granted to live blocks plus the
+ * credit leased to threads.  A thread charges an allocation from its own credit slot without any
+ * shared atomic; when the credit runs short it leases a batch from the pool (an atomic CAS that
+ * never lets `used` pass the limit).  Near the limit leases shrink to exactly what is needed.
+ * Before anything is refused, every thread's credit is drained back into the pool (like the
+ * memcg's drain_all_stock), so a refusal means that live usage + request really does not fit.
+ *
+ * The drain needs other threads' credit without an atomic on their fast path: each slot has a
+ * `busy` flag set around the owner's short critical section and a `revoke` flag set by the
+ * drainer; a process-wide membarrier(2) (or an mprotect TLB shoot-down where membarrier is
+ * missing) supplies the store-load fence the owner skips (an asymmetric Dekker handshake).
+ *
+ * Error convention: 0 or a negative errno (-ENOMEM when a charge does not fit).
+ */
+#ifndef MF_GATE_H
+#define MF_GATE_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stddef.h>
+
+#include "mf.h"
+#include "size.h"
+
+enum { MF_POOL_HOST = 0, MF_POOL_GPU0 = 1, MF_POOL_COUNT = 1 + MF_GPU_MAX };
+
+/* A parent budget a pool also charges (a group in the shared ledger).  charge returns 0 or
+ * -ENOMEM; uncharge cannot fail.  Called at lease granularity, never per allocation. */
+typedef struct mf_gate_parent {
+    int (*charge)(void *ctx, unsigned pool, uint64_t n);
+    void (*uncharge)(void *ctx, unsigned pool, uint64_t n);
+    void *ctx;
+} mf_gate_parent_t;
+
+/* One thread's credit.  Written by its owner; drained by others only under the handshake. */
+typedef struct mf_slot {
+    _Atomic int busy;           /* owner is inside a critical section on this slot */
+    _Atomic int revoke;         /* a drainer wants this slot's credit */
+    uint64_t credit;            /* bytes leased from the host pool, not yet granted */
+    _Atomic int in_use;
+    int tid;
+} MF_ALIGNED mf_slot_t;
+
+/* Sets a pool's limit (MF_UNLIMITED = counting only).  Usage above a lowered limit stays granted;
+ * later charges are refused until it falls below.  Return: 0 or -EINVAL (bad pool). */
+int mf_gate_set_limit(unsigned pool, uint64_t limit);
+uint64_t mf_gate_limit(unsigned pool);
+
+/* Live bytes granted in a pool (credit excluded).  Exact when no allocation is in flight. */
+uint64_t mf_gate_used(unsigned pool);
+
+/* Highest live usage seen at lease time (an upper estimate of the peak). */
+uint64_t mf_gate_peak(unsigned pool);
+
+/* Host pool, per-thread fast path.  `slot` is the caller's own slot (may be NULL: then every
+ * call goes to the pool directly).  Return: 0 or -ENOMEM. */
+static inline int mf_gate_charge(mf_slot_t *slot, uint64_t n);
+static inline void mf_gate_uncharge(mf_slot_t *slot, uint64_t n);
+
+/* Any pool, straight to the pool (mappings, GPU, pinned memory): an exact CAS, draining every
+ * thread's credit before refusing.  Return: 0 or -ENOMEM. */
+int mf_gate_charge_pool(unsigned pool, uint64_t n);
+void mf_gate_uncharge_pool(unsigned pool, uint64_t n);
+
+/* True when n bytes would fit in the pool now (a hint for checks made before an operation). */
+uint64_t mf_gate_room(unsigned pool);
+
+/* Per-thread slots: acquire one for the calling thread (NULL when all are taken: the thread
+ * then charges the pool directly), and give one back with its credit. */
+mf_slot_t *mf_gate_slot_acquire(int tid);
+void mf_gate_slot_release(mf_slot_t *slot);
+
+/* Returns every thread's credit to the pool (the drain), e.g. before a report. */
+void mf_gate_drain(void);
+
+/* Installs (or clears, with NULL) the parent budget.  Call before threads allocate. */
+void mf_gate_set_parent(const mf_gate_parent_t *parent);
+
+/* In a forked child: every slot but the caller's belongs to a thread that does not exist here;
+ * their credit goes back to the pool and the slots are freed. */
+void mf_gate_fork_child(mf_slot_t *own);
+void mf_gate_fork_prepare(void);
+void mf_gate_fork_parent(void);
+
+/* Resets the gate to its initial state (unit tests only). */
+void mf_gate_reset(void);
+
+/* ---- inline fast path ------------------------------------------------------------------- */
+int mf_gate_charge_slow(mf_slot_t *slot, uint64_t n);
+void mf_gate_uncharge_slow(mf_slot_t *slot, uint64_t n);
+extern uint64_t mf_gate_credit_high;     /* credit kept after a free before the excess returns */
+
+static inline int mf_gate_charge(mf_slot_t *s, uint64_t n)
+{
+    if (mf_likely(s != NULL)) {
+        atomic_store_explicit(&s->busy, 1, memory_order_relaxed);
+        atomic_signal_fence(memory_order_seq_cst);  /* the drainer's membarrier is the fence */
+        if (mf_likely(!atomic_load_explicit(&s->revoke, memory_order_relaxed) && s->credit >= n)) {
+            s->credit -= n;
+            atomic_store_explicit(&s->busy, 0, memory_order_release);
+            return 0;
+        }
+        atomic_store_explicit(&s->busy, 0, memory_order_release);
+    }
+    return mf_gate_charge_slow(s, n);
+}
+
+static inline void mf_gate_uncharge(mf_slot_t *s, uint64_t n)
+{
+    if (mf_likely(s != NULL)) {
+        atomic_store_explicit(&s->busy, 1, memory_order_relaxed);
+        atomic_signal_fence(memory_order_seq_cst);
+        if (mf_likely(!atomic_load_explicit(&s->revoke, memory_order_relaxed) &&
+                      s->credit + n <= mf_gate_credit_high)) {
+            s->credit += n;
+            atomic_store_explicit(&s->busy, 0, memory_order_release);
+            return;
+        }
+        atomic_store_explicit(&s->busy, 0, memory_order_release);
+    }
+    mf_gate_uncharge_slow(s, n);
+}
+
+#endif

@@ -1,0 +1,63 @@
+/* runtime.h — process and thread state: initialisation, identity, fork and exit.
+ *
+ * States: NONE → RESOLVING (looking up the backend; nested allocations use the bootstrap
+ * buffer) → COUNTING (every block charged, no limit yet) → READY (configuration applied).
+ * Initialisation runs at the first allocation or in the constructor, whichever comes first.
+ */
+#ifndef MF_RUNTIME_H
+#define MF_RUNTIME_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "mf.h"
+#include "gate.h"
+
+enum mf_state { MF_STATE_NONE, MF_STATE_RESOLVING, MF_STATE_COUNTING, MF_STATE_READY,
+                MF_STATE_DISABLED /* a required symbol was missing: pure pass-through */ };
+
+/* Per-thread state.  Initial-exec TLS: no allocation, no __tls_get_addr. */
+typedef struct mf_tls {
+    int depth;              /* > 0: inside memfence; hooks pass nested calls straight through */
+    int in_backend;         /* > 0: inside the allocator underneath: its mmaps are its own */
+    int exiting;            /* the thread's destructors ran: no slot any more */
+    int tid;
+    mf_slot_t *slot;        /* this thread's credit slot (NULL until the first charge) */
+    int64_t profile_left;   /* profiler: bytes until the next sample */
+    uint64_t fail_seen;     /* fault injection: per-thread scratch */
+} mf_tls_t;
+
+extern __thread mf_tls_t mf_tls;
+extern _Atomic int mf_state;
+
+/* Makes sure initialisation has run (or is running on this thread).  Return: the state. */
+int mf_runtime_ensure(void);
+
+/* The calling thread's slot, acquiring one on first use (NULL when none can be had). */
+mf_slot_t *mf_thread_slot_get(void);
+
+static inline mf_slot_t *mf_thread_slot(void)
+{
+    mf_slot_t *s = mf_tls.slot;
+    return mf_likely(s != NULL) ? s : mf_thread_slot_get();
+}
+
+/* Identity: the instance name (MEMFENCE_INSTANCE or the program name), the program's short
+ * name, its executable path, and the pid (refreshed in a fork child). */
+const char *mf_instance_name(void);
+const char *mf_program_name(void);
+const char *mf_exe_path(void);
+pid_t mf_pid(void);
+
+/* Reads an environment variable without allocating; NULL in secure-execution mode when
+ * `path_like` (it names a file memfence would open). */
+const char *mf_getenv(const char *name, int path_like);
+
+/* Monotonic clock in nanoseconds. */
+uint64_t mf_now_ns(void);
+
+/* Physical memory the process can really have: min(MemTotal, cgroup limit).  Cached. */
+uint64_t mf_host_memory(void);
+
+#endif
