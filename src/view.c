@@ -227,7 +227,7 @@ static int meminfo_rule(const char *name, size_t len)
     static const struct { const char *n; int rule; } rules[] = {
         { "MemFree", RULE_FREE }, { "MemAvailable", RULE_FREE },
         { "Buffers", RULE_ZERO }, { "Cached", RULE_ZERO }, { "SwapCached", RULE_ZERO },
-        { "SwapTotal", RULE_ZERO }, { "SwapFree", RULE_ZERO },
+        { "SwapTotal", RULE_ZERO }, { "SwapFree", RULE_ZERO }, { "SReclaimable", RULE_ZERO },
     };
     for (size_t i = 0; i < MF_ARRAY_LEN(rules); i++)
         if (strlen(rules[i].n) == len && memcmp(rules[i].n, name, len) == 0)

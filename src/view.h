@@ -78,8 +78,8 @@ bool mf_view_cgroup_own(const char *norm, const char *self_cgroup);
 
 /* Rewrites the text of /proc/meminfo for a budget of `limit` bytes of which `used` are in use.
  * MemTotal becomes min(limit, real MemTotal); MemFree and MemAvailable min(real, room left);
- * Buffers, Cached, SwapCached, SwapTotal and SwapFree 0 (page cache and swap are no part of a
- * budget); every other kB field is clamped to the new MemTotal; lines without a kB unit
+ * Buffers, Cached, SwapCached, SwapTotal, SwapFree and SReclaimable 0 (page cache, reclaimable
+ * kernel memory and swap are no part of a budget; `free` then shows used = budget used); every other kB field is clamped to the new MemTotal; lines without a kB unit
  * (HugePages_Total, ...) are copied.  Return: the length written into out (NUL-terminated), or
  * -ENOSPC, or -EINVAL when the text has no MemTotal line. */
 long mf_view_meminfo(const char *in, size_t inlen, char *out, size_t outsize,
