@@ -513,6 +513,7 @@ out:
 
 int mf_view_init(const mf_config_t *cfg)
 {
+    /* virtualize without a limit is silent: every process of a tree would say it again. */
     __atomic_store_n(&view_on, cfg->virtualize, __ATOMIC_RELAXED);
     return 0;
 }

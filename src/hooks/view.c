@@ -93,91 +93,56 @@ static MF_NOINLINE int view_fd(int dirfd, const char *path, int flags)
 
 #define OPEN_NEEDS_MODE(flags) (((flags) & O_CREAT) || ((flags) & O_TMPFILE) == O_TMPFILE)
 
-#define OPEN_MODE(flags, last, mode)                                          \
-    do {                                                                      \
-        if (OPEN_NEEDS_MODE(flags)) {                                         \
-            va_list ap;                                                       \
-            va_start(ap, last);                                               \
-            mode = va_arg(ap, int);                                           \
-            va_end(ap);                                                       \
-        }                                                                     \
-    } while (0)
+/* The view's answer, or the real call.  The mode is read with va_arg only when the flags carry
+ * one, as glibc does; passing 0 otherwise is what glibc's own wrappers do. */
+#define VIEW_OR_REAL(name, dirfd, ...)                                        \
+    int fd;                                                                   \
+    if (mf_unlikely(mf_view_maybe(path)) && (fd = view_fd(dirfd, path, flags)) >= 0) \
+        return fd;                                                            \
+    REAL(name, -1);                                                           \
+    return real.f.name(__VA_ARGS__)
 
-MF_EXPORT int open(const char *path, int flags, ...)
-{
-    int mode = 0, fd;
-    OPEN_MODE(flags, flags, mode);
-    if (mf_unlikely(mf_view_maybe(path)) && (fd = view_fd(AT_FDCWD, path, flags)) >= 0)
-        return fd;
-    REAL(open, -1);
-    return real.f.open(path, flags, mode);
-}
+#define OPEN_MODE()                                                           \
+    int mode = 0;                                                             \
+    if (OPEN_NEEDS_MODE(flags)) {                                             \
+        va_list ap;                                                           \
+        va_start(ap, flags);                                                  \
+        mode = va_arg(ap, int);                                               \
+        va_end(ap);                                                           \
+    }
 
-MF_EXPORT int open64(const char *path, int flags, ...)
-{
-    int mode = 0, fd;
-    OPEN_MODE(flags, flags, mode);
-    if (mf_unlikely(mf_view_maybe(path)) && (fd = view_fd(AT_FDCWD, path, flags)) >= 0)
-        return fd;
-    REAL(open64, -1);
-    return real.f.open64(path, flags, mode);
-}
+#define OPEN_HOOK(name)                                                       \
+    MF_EXPORT int name(const char *path, int flags, ...)                      \
+    {                                                                         \
+        OPEN_MODE()                                                           \
+        VIEW_OR_REAL(name, AT_FDCWD, path, flags, mode);                      \
+    }
+#define OPENAT_HOOK(name)                                                     \
+    MF_EXPORT int name(int dirfd, const char *path, int flags, ...)           \
+    {                                                                         \
+        OPEN_MODE()                                                           \
+        VIEW_OR_REAL(name, dirfd, dirfd, path, flags, mode);                  \
+    }
+/* The fortify variants: no mode (they abort on O_CREAT without one, in the real function). */
+#define OPEN2_HOOK(name)                                                      \
+    MF_EXPORT int name(const char *path, int flags)                           \
+    {                                                                         \
+        VIEW_OR_REAL(name, AT_FDCWD, path, flags);                            \
+    }
+#define OPENAT2_HOOK(name)                                                    \
+    MF_EXPORT int name(int dirfd, const char *path, int flags)                \
+    {                                                                         \
+        VIEW_OR_REAL(name, dirfd, dirfd, path, flags);                        \
+    }
 
-MF_EXPORT int openat(int dirfd, const char *path, int flags, ...)
-{
-    int mode = 0, fd;
-    OPEN_MODE(flags, flags, mode);
-    if (mf_unlikely(mf_view_maybe(path)) && (fd = view_fd(dirfd, path, flags)) >= 0)
-        return fd;
-    REAL(openat, -1);
-    return real.f.openat(dirfd, path, flags, mode);
-}
-
-MF_EXPORT int openat64(int dirfd, const char *path, int flags, ...)
-{
-    int mode = 0, fd;
-    OPEN_MODE(flags, flags, mode);
-    if (mf_unlikely(mf_view_maybe(path)) && (fd = view_fd(dirfd, path, flags)) >= 0)
-        return fd;
-    REAL(openat64, -1);
-    return real.f.openat64(dirfd, path, flags, mode);
-}
-
-MF_EXPORT int __open_2(const char *path, int flags)
-{
-    int fd;
-    if (mf_unlikely(mf_view_maybe(path)) && (fd = view_fd(AT_FDCWD, path, flags)) >= 0)
-        return fd;
-    REAL(__open_2, -1);
-    return real.f.__open_2(path, flags);
-}
-
-MF_EXPORT int __open64_2(const char *path, int flags)
-{
-    int fd;
-    if (mf_unlikely(mf_view_maybe(path)) && (fd = view_fd(AT_FDCWD, path, flags)) >= 0)
-        return fd;
-    REAL(__open64_2, -1);
-    return real.f.__open64_2(path, flags);
-}
-
-MF_EXPORT int __openat_2(int dirfd, const char *path, int flags)
-{
-    int fd;
-    if (mf_unlikely(mf_view_maybe(path)) && (fd = view_fd(dirfd, path, flags)) >= 0)
-        return fd;
-    REAL(__openat_2, -1);
-    return real.f.__openat_2(dirfd, path, flags);
-}
-
-MF_EXPORT int __openat64_2(int dirfd, const char *path, int flags)
-{
-    int fd;
-    if (mf_unlikely(mf_view_maybe(path)) && (fd = view_fd(dirfd, path, flags)) >= 0)
-        return fd;
-    REAL(__openat64_2, -1);
-    return real.f.__openat64_2(dirfd, path, flags);
-}
+OPEN_HOOK(open)
+OPEN_HOOK(open64)
+OPENAT_HOOK(openat)
+OPENAT_HOOK(openat64)
+OPEN2_HOOK(__open_2)
+OPEN2_HOOK(__open64_2)
+OPENAT2_HOOK(__openat_2)
+OPENAT2_HOOK(__openat64_2)
 
 /* fopen of a virtualized file: a stream on the view's memfd.  fdopen allocates the FILE
  * through the program's own malloc, in the program's name: it is the program's stream. */
@@ -197,23 +162,17 @@ static MF_NOINLINE FILE *view_stream(const char *path, const char *mode)
     return f;
 }
 
-MF_EXPORT FILE *fopen(const char *path, const char *mode)
-{
-    FILE *f;
-    if (mf_unlikely(mf_view_maybe(path)) && (f = view_stream(path, mode)) != NULL)
-        return f;
-    REAL(fopen, NULL);
-    return real.f.fopen(path, mode);
-}
-
-MF_EXPORT FILE *fopen64(const char *path, const char *mode)
-{
-    FILE *f;
-    if (mf_unlikely(mf_view_maybe(path)) && (f = view_stream(path, mode)) != NULL)
-        return f;
-    REAL(fopen64, NULL);
-    return real.f.fopen64(path, mode);
-}
+#define FOPEN_HOOK(name)                                                      \
+    MF_EXPORT FILE *name(const char *path, const char *mode)                  \
+    {                                                                         \
+        FILE *f;                                                              \
+        if (mf_unlikely(mf_view_maybe(path)) && (f = view_stream(path, mode)) != NULL) \
+            return f;                                                         \
+        REAL(name, NULL);                                                     \
+        return real.f.name(path, mode);                                       \
+    }
+FOPEN_HOOK(fopen)
+FOPEN_HOOK(fopen64)
 
 MF_EXPORT int sysinfo(struct sysinfo *info)
 {
