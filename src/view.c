@@ -402,6 +402,7 @@ typedef struct view_buf {
     char out[VIEW_TEXT];
     char norm[MF_VIEW_PATH_MAX];
     char base[MF_VIEW_PATH_MAX];
+    char joined[2 * MF_VIEW_PATH_MAX];
     char self_cgroup[4096];
 } view_buf_t;
 
@@ -435,8 +436,10 @@ static int dir_path(int dirfd, char *buf, size_t size)
     }
 }
 
-/* Builds the view of `norm` (of `kind`) into b->out.  Return: length, or -errno. */
-static long view_build(view_buf_t *b, int kind, uint64_t limit, uint64_t used)
+/* Builds the view of the file `path` (normalised: b->norm, of `kind`) into b->out.
+ * Return: length, or -errno. */
+static long view_build(view_buf_t *b, int dirfd, const char *path, int kind, uint64_t limit,
+                       uint64_t used)
 {
     long n;
     if (kind != MF_VIEW_MEMINFO) {
@@ -446,7 +449,19 @@ static long view_build(view_buf_t *b, int kind, uint64_t limit, uint64_t used)
         if (!mf_view_cgroup_own(b->norm, b->self_cgroup))
             return -ENOENT;
     }
-    n = mf_sys_read_file(b->norm, b->in, sizeof b->in);
+    /* Read by the caller's own spelling, not the lexical form: a path the kernel resolves
+     * differently (a symlink followed by "..") then fails or succeeds as the real open would.
+     * Relative to a directory descriptor: its path joined as it is, without normalising. */
+    if (path[0] != '/' && dirfd != AT_FDCWD) {
+        size_t bl = strlen(b->base), pl = strlen(path);
+        if (bl + 1 + pl >= sizeof b->joined)
+            return -ENAMETOOLONG;
+        memcpy(b->joined, b->base, bl);
+        b->joined[bl] = '/';
+        memcpy(b->joined + bl + 1, path, pl + 1);
+        path = b->joined;
+    }
+    n = mf_sys_read_file(path, b->in, sizeof b->in);
     if (n < 0)
         return n;
     if ((size_t)n >= sizeof b->in - 1)
@@ -498,7 +513,7 @@ int mf_view_open(int dirfd, const char *path, int flags)
     kind = mf_view_classify(b->norm);
     if (kind == MF_VIEW_NONE)
         goto out;
-    len = view_build(b, kind, limit, used);
+    len = view_build(b, dirfd, path, kind, limit, used);
     if (len < 0)
         goto out;
     fd = view_memfd(b->out, (size_t)len, (flags & O_CLOEXEC) != 0);

@@ -141,6 +141,13 @@ int main(int argc, char **argv)
         check(open("/nonexistent/meminfo", O_RDONLY) == -1 && errno == ENOENT, "ENOENT kept");
         errno = 0;
         check(open("/proc/nonexistent", O_RDONLY) == -1 && errno == ENOENT, "ENOENT in /proc");
+        /* lexically /proc/meminfo, really /proc/PID/task/meminfo: fails as it does without */
+        errno = 0;
+        check(open("/proc/thread-self/../meminfo", O_RDONLY) == -1 && errno == ENOENT,
+              "/proc/thread-self/../meminfo: the kernel's ENOENT");
+        errno = 0;
+        check(open("/sys/fs/cgroup/nonexistent/memory.max", O_RDONLY) == -1 && errno == ENOENT,
+              "ENOENT for a missing cgroup file");
         fd = open("/proc/meminfo", O_WRONLY);     /* root may open it; the write fails */
         check(fd < 0 || !is_memfd(fd), "an open for writing is the real file's");
         if (fd >= 0)
