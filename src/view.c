@@ -2,7 +2,9 @@
  * virtualized /proc/meminfo and cgroup memory files, and the runtime that serves them as memfd
  * copies to the open hooks (hooks/view.c).  See view.h for the contracts.
  *
- * What is handled and what is not (paths are tested lexically, symlinks are not followed):
+ * What is handled and what is not.  A path is classified by its lexical form (symlinks not
+ * followed), but the text is read through the caller's own spelling, so an open the kernel would
+ * refuse is refused as before (the real open runs):
  *   - "/proc/meminfo" in any spelling that normalises to it: "//proc//meminfo", "/proc/./meminfo",
  *     "/proc/self/../meminfo" (lexically right: /proc/self and /proc/PID are entries of /proc);
  *     relative paths ("meminfo" with the cwd in /proc, "../meminfo" from /proc/self) and openat

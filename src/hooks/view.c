@@ -67,6 +67,14 @@ static MF_COLD void view_resolve(void)
     __atomic_store_n(&resolved, 1, __ATOMIC_RELEASE);
 }
 
+/* Resolved at load, after the runtime's constructor (102), so that the first open in a signal
+ * handler does not have to call dlsym; view_resolve on first use covers calls made earlier. */
+__attribute__((constructor(103))) static void view_constructor(void)
+{
+    if (!__atomic_load_n(&resolved, __ATOMIC_ACQUIRE))
+        view_resolve();
+}
+
 /* The real function `name`, resolving on first use; errno = ENOSYS and return `fail` when the
  * libc underneath has none. */
 #define REAL(name, fail)                                                      \
