@@ -136,35 +136,11 @@ static bool has_memory(const char *s, size_t len)
     return false;
 }
 
-bool mf_view_cgroup_own(const char *norm, const char *self_cgroup)
+/* True when a line of /proc/self/cgroup for the wanted version (v1: a hierarchy with the
+ * memory controller; v2: "0::") names dir[0..len) or a descendant of it. */
+static bool cg_listed(const char *dir, size_t len, const char *self_cgroup, bool v1)
 {
-    const char *rel, *slash, *line;
-    size_t dirlen;
-    bool v1;
-    if (strncmp(norm, cg_root, sizeof cg_root - 1) != 0 || self_cgroup == NULL)
-        return false;
-    rel = norm + sizeof cg_root - 1;
-    slash = strrchr(rel, '/');
-    dirlen = slash ? (size_t)(slash - rel) : 0;     /* rel[0..dirlen) is the directory */
-    /* v1: the first component is a hierarchy with the memory controller. */
-    {
-        const char *c = memchr(rel, '/', dirlen);
-        size_t first = c ? (size_t)(c - rel) : dirlen;
-        v1 = first > 0 && has_memory(rel, first);
-        if (v1) {
-            rel += first;
-            dirlen -= first;
-            if (dirlen > 0) {
-                rel++;                  /* the slash after the hierarchy's name */
-                dirlen--;
-            }
-        } else if (dirlen >= 7 && memcmp(rel, "unified", 7) == 0 &&
-                   (dirlen == 7 || rel[7] == '/')) {
-            rel += dirlen == 7 ? 7 : 8;     /* hybrid: the v2 tree lives in unified/ */
-            dirlen -= dirlen == 7 ? 7 : 8;
-        }
-    }
-    for (line = self_cgroup; *line; ) {
+    for (const char *line = self_cgroup; *line; ) {
         const char *end = strchr(line, '\n'), *c1, *c2;
         if (end == NULL)
             end = line + strlen(line);
@@ -172,13 +148,36 @@ bool mf_view_cgroup_own(const char *norm, const char *self_cgroup)
         c2 = c1 ? memchr(c1 + 1, ':', (size_t)(end - c1 - 1)) : NULL;
         if (c2 != NULL) {
             bool is_v2 = c1 == line + 1 && line[0] == '0' && c2 == c1 + 1;
-            bool match = v1 ? (!is_v2 && has_memory(c1 + 1, (size_t)(c2 - c1 - 1))) : is_v2;
-            if (match && cg_ancestor(rel, dirlen, c2 + 1, (size_t)(end - c2 - 1)))
+            bool match = v1 ? !is_v2 && has_memory(c1 + 1, (size_t)(c2 - c1 - 1)) : is_v2;
+            if (match && cg_ancestor(dir, len, c2 + 1, (size_t)(end - c2 - 1)))
                 return true;
         }
         line = *end ? end + 1 : end;
     }
     return false;
+}
+
+bool mf_view_cgroup_own(const char *norm, const char *self_cgroup)
+{
+    const char *rel, *slash, *c;
+    size_t dirlen, first;
+    if (strncmp(norm, cg_root, sizeof cg_root - 1) != 0 || self_cgroup == NULL)
+        return false;
+    rel = norm + sizeof cg_root - 1;
+    slash = strrchr(rel, '/');
+    dirlen = slash ? (size_t)(slash - rel) : 0;     /* rel[0..dirlen) is the directory */
+    c = memchr(rel, '/', dirlen);
+    first = c ? (size_t)(c - rel) : dirlen;         /* its first component */
+    /* v1: the first component is a hierarchy with the memory controller. */
+    if (first > 0 && has_memory(rel, first) &&
+        cg_listed(rel + first + (first < dirlen), dirlen - first - (first < dirlen),
+                  self_cgroup, true))
+        return true;
+    /* hybrid: the v2 tree lives in unified/ */
+    if (first == 7 && memcmp(rel, "unified", 7) == 0 &&
+        cg_listed(rel + 7 + (dirlen > 7), dirlen - 7 - (dirlen > 7), self_cgroup, false))
+        return true;
+    return cg_listed(rel, dirlen, self_cgroup, false);
 }
 
 /* Appends s[0..n) to out at *pos.  Return: 0 or -ENOSPC. */

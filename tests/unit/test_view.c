@@ -136,6 +136,9 @@ static void test_cgroup_own(void)
     T_CHECK(!mf_view_cgroup_own("/sys/fs/cgroup/user.slice/app/memory.max", v2));
     T_CHECK(!mf_view_cgroup_own("/sys/fs/cgroup/memory/memory.limit_in_bytes", v2));
     T_CHECK(mf_view_cgroup_own("/sys/fs/cgroup/cpu,memory/a/memory.usage_in_bytes", v1c));
+    /* pure v2 with a cgroup named "memory": not a v1 hierarchy after all */
+    T_CHECK(mf_view_cgroup_own("/sys/fs/cgroup/memory/x/memory.max", "0::/memory/x/y\n"));
+    T_CHECK(!mf_view_cgroup_own("/sys/fs/cgroup/memory/z/memory.max", "0::/memory/x/y\n"));
     T_CHECK(!mf_view_cgroup_own("/proc/meminfo", v1));
     T_CHECK(!mf_view_cgroup_own("/sys/fs/cgroup/memory.max", NULL));
 }
