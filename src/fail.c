@@ -370,7 +370,6 @@ int mf_fail_check(unsigned call, uint64_t req, const void *caller)
 /* ---- from=MODULE: which loaded object an address belongs to ------------------------------ */
 
 #define OBJ_MAX 1024
-#define REFRESH_NS 10000000ull      /* at most one rescan per 10 ms */
 
 typedef struct obj_range {
     uintptr_t lo, hi;
@@ -380,7 +379,7 @@ typedef struct obj_range {
 static struct {
     _Atomic unsigned seq;           /* odd while the table is rewritten */
     _Atomic int lock;               /* one rescanner at a time (try-lock, never waits) */
-    _Atomic uint64_t last_scan_ns;
+    _Atomic uint64_t adds, subs;    /* the loader's load/unload counters at the last scan */
     unsigned n;
     obj_range_t r[OBJ_MAX];
     char module[MF_NAME_MAX];       /* the name the match flags were computed for */
@@ -389,7 +388,6 @@ static struct {
 
 static int scan_one(struct dl_phdr_info *info, size_t size, void *arg)
 {
-    (void)size;
     const char *module = arg;
     uintptr_t lo = UINTPTR_MAX, hi = 0;
     for (int i = 0; i < info->dlpi_phnum; i++) {
@@ -398,6 +396,10 @@ static int scan_one(struct dl_phdr_info *info, size_t size, void *arg)
         uintptr_t a = info->dlpi_addr + ph->p_vaddr;
         lo = MF_MIN(lo, a);
         hi = MF_MAX(hi, a + ph->p_memsz);
+    }
+    if (size >= offsetof(struct dl_phdr_info, dlpi_subs) + sizeof info->dlpi_subs) {
+        atomic_store_explicit(&objs.adds, info->dlpi_adds, memory_order_relaxed);
+        atomic_store_explicit(&objs.subs, info->dlpi_subs, memory_order_relaxed);
     }
     if (lo >= hi || objs.n >= OBJ_MAX) return 0;
     const char *name = info->dlpi_name;
@@ -434,7 +436,27 @@ static void rescan(const char *module)
         }
     atomic_thread_fence(memory_order_release);
     atomic_fetch_add_explicit(&objs.seq, 1, memory_order_acq_rel);      /* even: done */
-    atomic_store_explicit(&objs.last_scan_ns, mf_now_ns(), memory_order_relaxed);
+}
+
+/* The loader's counters of objects loaded and unloaded so far: dl_iterate_phdr stopped at its
+ * first object, so a probe costs one lock round trip. */
+static int probe_one(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    uint64_t *c = arg;
+    if (size < offsetof(struct dl_phdr_info, dlpi_subs) + sizeof info->dlpi_subs) return 1;
+    c[0] = info->dlpi_adds;
+    c[1] = info->dlpi_subs;
+    c[2] = 1;
+    return 1;
+}
+
+/* True when objects were loaded or unloaded since the last scan (or it cannot be told). */
+static bool objects_changed(void)
+{
+    uint64_t c[3] = { 0, 0, 0 };
+    dl_iterate_phdr(probe_one, c);
+    return !c[2] || c[0] != atomic_load_explicit(&objs.adds, memory_order_relaxed) ||
+           c[1] != atomic_load_explicit(&objs.subs, memory_order_relaxed);
 }
 
 /* Looks addr up.  Return: 1 in a matching object, 0 in another object, -1 in none (or the table
@@ -466,12 +488,9 @@ bool mf_fail_addr_in_module(const void *addr, const char *module)
     int res = lookup(a, module);
     if (res >= 0) return res;
     /* Unknown address: a library loaded since the last scan, or code outside any object (a JIT).
-     * Rescan, but not more often than every 10 ms, and never wait for another rescanner. */
+     * Rescan only when the loader's counters moved, and never wait for another rescanner. */
     bool stale = strncmp(objs.module, module, sizeof objs.module) != 0;
-    uint64_t now = mf_now_ns();
-    if (!stale && now - atomic_load_explicit(&objs.last_scan_ns, memory_order_relaxed) < REFRESH_NS &&
-        atomic_load_explicit(&objs.last_scan_ns, memory_order_relaxed) != 0)
-        return false;
+    if (!stale && !objects_changed()) return false;
     int unlocked = 0;
     if (!atomic_compare_exchange_strong_explicit(&objs.lock, &unlocked, 1, memory_order_acquire,
                                                  memory_order_relaxed))

@@ -83,8 +83,8 @@ uint64_t mf_fail_eligible(void);
 uint64_t mf_fail_injected(void);
 
 /* True when `addr` lies in a loaded object whose file name contains `module` (the from= test).
- * Scans the loaded objects once and again when an address is in none of them (a library loaded
- * later), at most every 10 ms.  Never allocates. */
+ * Scans the loaded objects once, and again when an address is in none of them and the loader's
+ * load/unload counters moved since (a library loaded later).  Never allocates. */
 bool mf_fail_addr_in_module(const void *addr, const char *module);
 
 #endif

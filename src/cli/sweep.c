@@ -1,5 +1,6 @@
 /* sweep.c — `memfence run --fail-sweep [--max N] [--sample K] [--timeout S] [--fail FILTERS]
  * [--markdown] -- CMD [ARGS]`: the allocation-failure test failmalloc used to give.
+ * run.c parses the command line and calls mf_cmd_fail_sweep (contract in cli.h).
  *
  * 1. A counting run: CMD under `fail=FILTERS,count=0` (nothing fails) with MEMFENCE_FAIL_REPORT
  *    pointing at a shared counting file (fail.h); it tells how many eligible calls a process of
@@ -27,6 +28,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "config.h"
 #include "fail.h"
 #include "size.h"
 
@@ -139,9 +141,12 @@ static int run_once(const sweep_opts_t *o, const char *spec, const char *lib, do
         if (out >= 0) dup2(out, 1);
         if (err >= 0) dup2(err, 2);
         const char *old = getenv("LD_PRELOAD");
-        char preload[4096];
-        snprintf(preload, sizeof preload, "%s%s%s", lib, old && *old ? " " : "", old ? old : "");
-        setenv("LD_PRELOAD", preload, 1);
+        if (!old || !strstr(old, "libmemfence.so")) {       /* `run` put it there already */
+            char preload[4096];
+            snprintf(preload, sizeof preload, "%s%s%s", lib, old && *old ? " " : "",
+                     old ? old : "");
+            setenv("LD_PRELOAD", preload, 1);
+        }
         setenv("MEMFENCE_FAIL", spec, 1);
         setenv("MEMFENCE_FAIL_LOG", "on", 1);
         setenv("MEMFENCE_LOG", log_path, 1);
@@ -257,7 +262,7 @@ static void print_row(const sweep_opts_t *o, uint64_t k, const run_result_t *r)
     default: snprintf(detail, sizeof detail, "ran %.2f s", r->secs); break;
     }
     const char *call = r->injected ? failed_call(r) : "";
-    char shortcall[160];
+    char shortcall[sizeof r->failed];
     snprintf(shortcall, sizeof shortcall, "%s", call);
     char *semi = strstr(shortcall, "; stack:");
     if (semi) *semi = '\0';
@@ -310,6 +315,7 @@ int mf_cmd_fail_sweep(int argc, char **argv)
     (void)sample_given;
     if (i >= argc) return usage("no command given");
     o.cmd = argv + i;
+    if (!o.filters) o.filters = mf_config()->fail;      /* `run --fail FILTERS` */
 
     /* The filters may only choose calls; the sweep supplies the trigger itself. */
     char base[MF_NAME_MAX * 4] = "";
