@@ -257,7 +257,10 @@ static void print_row(const sweep_opts_t *o, uint64_t k, const run_result_t *r)
         snprintf(detail, sizeof detail, "exit %d%s%.120s%s", r->code, r->message[0] ? ": \"" : "",
                  r->message, r->message[0] ? "\"" : "");
         break;
-    case OUT_CRASH: snprintf(detail, sizeof detail, "%s", sig_name(r->code)); break;
+    case OUT_CRASH:
+        snprintf(detail, sizeof detail, "%s%s%.120s%s", sig_name(r->code),
+                 r->message[0] ? ": \"" : "", r->message, r->message[0] ? "\"" : "");
+        break;
     case OUT_HUNG: snprintf(detail, sizeof detail, "killed after %.1f s", r->secs); break;
     default: snprintf(detail, sizeof detail, "ran %.2f s", r->secs); break;
     }
@@ -267,13 +270,14 @@ static void print_row(const sweep_opts_t *o, uint64_t k, const run_result_t *r)
     char *semi = strstr(shortcall, "; stack:");
     if (semi) *semi = '\0';
     for (char *p = detail; *p; p++) if (*p == '|') *p = '/';
+    bool show_stack = (r->out == OUT_CRASH || r->out == OUT_HUNG) && semi;
     if (o->markdown)
-        printf("| %llu | %s | %s | %s |\n", (unsigned long long)k, outcome_name[r->out], detail,
-               shortcall);
+        printf("| %llu | %s | %s | %s%s%s |\n", (unsigned long long)k, outcome_name[r->out], detail,
+               shortcall, show_stack ? "<br>" : "", show_stack ? strstr(call, "stack:") : "");
     else
         printf("%8llu  %-11s  %-40s  %s\n", (unsigned long long)k, outcome_name[r->out], detail,
                shortcall);
-    if ((r->out == OUT_CRASH || r->out == OUT_HUNG) && semi && !o->markdown)
+    if (!o->markdown && show_stack)
         printf("%8s  %s\n", "", strstr(call, "stack:"));
 }
 
