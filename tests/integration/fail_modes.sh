@@ -11,6 +11,9 @@ expect_eq "$(run 'every=3,size>=100000' seq 10 100000)" "failed: 3 6 9" "every=3
 expect_eq "$(run 'every=3,size>=100000,count=2' seq 10 100000)" "failed: 3 6" "every=3,count=2"
 expect_eq "$(run 'every=7,count=1,size>=100000,calls=malloc' seq 20 100000)" "failed: 7" "the 7th only"
 expect_eq "$(run 'count=0,size>=100000' seq 5 100000)" "failed:" "count=0 fails nothing"
+# counting is per process: a fork child counts its own calls from 1
+expect_eq "$(run 'every=2,size>=100000' forkseq 3 100000)" "failed: 2
+child failed: 2" "every=2 in a parent and its fork child"
 # filters only: every eligible call fails; small calls are not eligible and succeed
 expect_eq "$(run 'size>=100000' seq 3 100000)" "failed: 1 2 3" "size>= alone"
 expect_eq "$(run 'size>=100001' seq 3 100000)" "failed:" "size>= just above"

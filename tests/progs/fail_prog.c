@@ -1,6 +1,7 @@
 /* fail_prog.c — a C program for the fault-injection tests.  Each mode allocates in a known order
  * and prints which of ITS OWN calls failed, so a test can compare with the spec exactly.
  *   fail_prog seq N SIZE          N x malloc(SIZE), kept live; prints "failed: i j ..." (1-based)
+ *   fail_prog forkseq N SIZE      seq in the parent, then in a forked child ("child failed: ...")
  *   fail_prog kinds N             N rounds of malloc/calloc/realloc/posix_memalign/mmap, 256 KiB
  *                                 each; prints "failed: KIND#round ..."
  *   fail_prog from LIB.so N       N rounds: malloc(SIZE) here, then fail_mod_alloc(SIZE) in LIB
@@ -15,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static void check_errno(const char *what)
@@ -43,6 +45,22 @@ static int seq(int n, size_t size)
     for (int i = 0; i < n; i++) free(v[i]);
     free(v);
     return 0;
+}
+
+static int forkseq(int n, size_t size)
+{
+    seq(n, size);
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        printf("child ");
+        seq(n, size);
+        fflush(stdout);
+        _exit(0);
+    }
+    int st;
+    waitpid(pid, &st, 0);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 9;
 }
 
 static int kinds(int n)
@@ -116,6 +134,7 @@ static int list(int n, int how)
 int main(int argc, char **argv)
 {
     if (argc >= 4 && !strcmp(argv[1], "seq")) return seq(atoi(argv[2]), (size_t)atol(argv[3]));
+    if (argc >= 4 && !strcmp(argv[1], "forkseq")) return forkseq(atoi(argv[2]), (size_t)atol(argv[3]));
     if (argc >= 3 && !strcmp(argv[1], "kinds")) return kinds(atoi(argv[2]));
     if (argc >= 4 && !strcmp(argv[1], "from")) return from(argv[2], atoi(argv[3]));
     if (argc >= 3 && !strcmp(argv[1], "robust")) return list(atoi(argv[2]), 0);

@@ -4,11 +4,13 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <link.h>
+#include <pthread.h>
 #include <string.h>
 
 #include "calls.h"
 #include "fail.h"
 #include "gate.h"
+#include "modules.h"
 #include "policy.h"
 #include "stats.h"
 #include "t.h"
@@ -290,6 +292,41 @@ static void test_from(void)
     mf_fail_arm(NULL, false);
 }
 
+static void *hammer(void *arg)
+{
+    unsigned *failed = arg;
+    for (int i = 0; i < 20000; i++)
+        if (mf_fail_check(MF_CALL_MALLOC, 64, (void *)&hammer)) (*failed)++;
+    return NULL;
+}
+
+/* Threads share one count of eligible calls and one cap: exactly every/count, never more. */
+static void test_threads(void)
+{
+    pthread_t t[4];
+    unsigned failed[4] = { 0 };
+    arm("every=10,count=500");
+    for (int i = 0; i < 4; i++) pthread_create(&t[i], NULL, hammer, &failed[i]);
+    for (int i = 0; i < 4; i++) pthread_join(t[i], NULL);
+    T_EQU(mf_fail_eligible(), 80000);
+    T_EQU(mf_fail_injected(), 500);
+    T_EQ(failed[0] + failed[1] + failed[2] + failed[3], 500);
+    arm("every=10");
+    for (int i = 0; i < 4; i++) { failed[i] = 0; pthread_create(&t[i], NULL, hammer, &failed[i]); }
+    for (int i = 0; i < 4; i++) pthread_join(t[i], NULL);
+    T_EQ(failed[0] + failed[1] + failed[2] + failed[3], 8000);
+
+    /* a fork child counts from 1 again */
+    arm("every=3");
+    unsigned f[8];
+    T_EQ(run_calls(MF_CALL_MALLOC, 8, (void *)&test_threads, 4, f), 1);
+    mf_fail_fork_child();
+    T_EQU(mf_fail_eligible(), 0);
+    T_EQ(run_calls(MF_CALL_MALLOC, 8, (void *)&test_threads, 4, f), 1);
+    T_EQ(f[0], 3);
+    mf_fail_arm(NULL, false);
+}
+
 int main(void)
 {
     test_parse_good();
@@ -299,5 +336,6 @@ int main(void)
     test_check_filters();
     test_check_prob();
     test_from();
+    test_threads();
     return t_done();
 }
