@@ -31,6 +31,17 @@ fenced_storm() {    # threads, extra env...
     env "$@" MEMFENCE_LIMIT=$LIMIT MEMFENCE_LOG="$tmp/log" LD_PRELOAD="$MF_LIB" "$S" storm "$t" "$SECS"
 }
 
+# storm_ok LINE RC: false (and prints a row) on a deadlock or crash; marks bytes over the budget
+storm_ok() {
+    if [ "$(kv "$1" deadlock)" != 0 ] || [ "$2" -gt 1 ]; then
+        echo "| $t | DEADLOCK or crash (exit $2): $1 |||||||"
+        bad=1
+        return 1
+    fi
+    [ "$(kv "$1" over)" = 0 ] || bad=1
+}
+lat() { echo "$(ns "$(kv "$1" "$2"_p50)") / $(ns "$(kv "$1" "$2"_p99)") / $(ns "$(kv "$1" "$2"_max)")"; }
+
 bad=0
 echo "## Stress: refusal storm, fork-and-exec storm"
 echo
@@ -49,19 +60,11 @@ for t in 1 2 4 8; do
     lim=$(kv "$a" limit)
     base=$(kv "$a" base)
     p=$("$S" storm "$t" "$SECS" $((lim - base)) 2>/dev/null)
-    if [ "$(kv "$a" deadlock)" != 0 ] || [ $rc -gt 1 ]; then
-        echo "| $t | DEADLOCK or crash (exit $rc): $a |||||||"
-        bad=1
-        continue
-    fi
-    over=$(kv "$a" over)
-    [ "$over" = 0 ] || bad=1
+    storm_ok "$a" $rc || continue
     ratio=$(awk -v a="$(kv "$a" g_p50)" -v b="$(kv "$p" g_p50)" 'BEGIN { printf (b > 0 ? "%.2f×" : "-"), a / b }')
     fill=$(awk -v f="$(kv "$a" fill)" 'BEGIN { printf "%.1f %%", f * 100 }')
-    echo "| $t | $(kv "$a" grants_per_s) | $(kv "$a" refusals_per_s) |" \
-         "$(ns "$(kv "$a" g_p50)") / $(ns "$(kv "$a" g_p99)") / $(ns "$(kv "$a" g_max)") |" \
-         "$(ns "$(kv "$a" r_p50)") / $(ns "$(kv "$a" r_p99)") / $(ns "$(kv "$a" r_max)") |" \
-         "$ratio | $fill | $over B | no |"
+    echo "| $t | $(kv "$a" grants_per_s) | $(kv "$a" refusals_per_s) | $(lat "$a" g) |" \
+         "$(lat "$a" r) | $ratio | $fill | $(kv "$a" over) B | no |"
     echo "$t $(kv "$a" grants_per_s) $(kv "$a" refusals_per_s) $(kv "$a" g_p50) $(kv "$a" g_p99) $(kv "$a" r_p50) $(kv "$a" r_p99) $(kv "$p" g_p50) $(kv "$p" g_p99)" >> "$MF_RESULTS/stress.dat"
 done
 echo
@@ -73,18 +76,10 @@ acted=0
 for t in 1 2 4 8; do
     b=$(fenced_storm "$t")
     rc=$?
-    if [ "$(kv "$b" deadlock)" != 0 ] || [ $rc -gt 1 ]; then
-        echo "| $t | DEADLOCK or crash (exit $rc): $b |||||||"
-        bad=1
-        continue
-    fi
-    over=$(kv "$b" over)
-    [ "$over" = 0 ] || bad=1
+    storm_ok "$b" $rc || continue
     [ "$(kv "$b" trims)$(kv "$b" throttled)" != 00 ] && acted=1
-    echo "| $t | $(kv "$b" grants_per_s) | $(kv "$b" refusals_per_s) |" \
-         "$(ns "$(kv "$b" g_p50)") / $(ns "$(kv "$b" g_p99)") / $(ns "$(kv "$b" g_max)") |" \
-         "$(ns "$(kv "$b" r_p50)") / $(ns "$(kv "$b" r_p99)") / $(ns "$(kv "$b" r_max)") |" \
-         "$(kv "$b" trims) | $(kv "$b" throttled) ($(ns "$(kv "$b" throttle_ns)")) | $over B |"
+    echo "| $t | $(kv "$b" grants_per_s) | $(kv "$b" refusals_per_s) | $(lat "$b" g) | $(lat "$b" r) |" \
+         "$(kv "$b" trims) | $(kv "$b" throttled) ($(ns "$(kv "$b" throttle_ns)")) | $(kv "$b" over) B |"
 done
 [ $acted = 1 ] || { echo; echo "note: the sampler took no action in any run (no sampler in this build?): (b) measured the same as (a)."; }
 
