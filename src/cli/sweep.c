@@ -97,8 +97,9 @@ static void report_read(run_result_t *res)
     res->processes = r.processes;
 }
 
-/* Copies the last non-empty line of a file (at most 64 KiB from its end). */
-static void last_line(const char *path, const char *must_have, char *out, size_t size)
+/* Copies a line of a file (of its last 64 KiB): with `must_have`, the first line containing it;
+ * else the first (`first`) or the last non-empty line not written by memfence. */
+static void pick_line(const char *path, const char *must_have, bool first, char *out, size_t size)
 {
     char buf[65536];
     out[0] = '\0';
@@ -116,7 +117,7 @@ static void last_line(const char *path, const char *must_have, char *out, size_t
         if (!*p) continue;
         if (must_have ? strstr(p, must_have) != NULL : strncmp(p, "memfence[", 9) != 0) {
             line = p;
-            if (must_have) break;       /* the first injected failure */
+            if (must_have || first) break;
         }
     }
     if (line) snprintf(out, size, "%s", line);
@@ -178,8 +179,7 @@ static int run_once(const sweep_opts_t *o, const char *spec, const char *lib, do
     kill(-pid, SIGKILL);        /* leftovers of the command's own process group */
     res->secs = now_s() - t0;
     report_read(res);
-    last_line(err_path, NULL, res->message, sizeof res->message);
-    last_line(log_path, "injected failure", res->failed, sizeof res->failed);
+    pick_line(log_path, "injected failure", false, res->failed, sizeof res->failed);
     if (hung) {
         res->out = OUT_HUNG;
     } else if (WIFSIGNALED(status)) {
@@ -198,6 +198,8 @@ static int run_once(const sweep_opts_t *o, const char *spec, const char *lib, do
             res->out = code == 0 ? OUT_OK : OUT_ERROR;
         }
     }
+    /* an error's message ends its output; a crash's reason (abort, assertion) usually opens it */
+    pick_line(err_path, NULL, res->out != OUT_ERROR, res->message, sizeof res->message);
     return 0;
 }
 
