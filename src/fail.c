@@ -219,6 +219,17 @@ int mf_fail_parse(const char *spec, mf_fail_spec_t *out, char *why, size_t whyle
     return 0;
 }
 
+/* A byte count as the user would write it: with the largest exact K/M/G/T suffix. */
+static const char *size_text(uint64_t v, char *buf, size_t size)
+{
+    static const char suffix[] = "KMGT";
+    int i = -1;
+    while (i < 3 && v && v % 1024 == 0) { v /= 1024; i++; }
+    if (i < 0) mf_fmt(buf, size, "%llu", (unsigned long long)v);
+    else mf_fmt(buf, size, "%llu%c", (unsigned long long)v, suffix[i]);
+    return buf;
+}
+
 size_t mf_fail_format(const mf_fail_spec_t *s, char *buf, size_t size)
 {
     size_t n = 0;
@@ -228,7 +239,7 @@ size_t mf_fail_format(const mf_fail_spec_t *s, char *buf, size_t size)
 #define PUT(...) do { if (n < size) n += mf_fmt(buf + n, size - n, __VA_ARGS__); } while (0)
 #define SEP() (n ? "," : "")
     if (s->every) PUT("%severy=%llu", SEP(), (unsigned long long)s->every);
-    if (s->has_after) PUT("%safter=%llu", SEP(), (unsigned long long)s->after);
+    if (s->has_after) PUT("%safter=%s", SEP(), size_text(s->after, num, sizeof num));
     if (s->has_prob) {
         /* prob as a decimal with 6 digits: p32 / 2^32 */
         uint64_t micro = (s->prob32 * 1000000ull + (1ull << 31)) >> 32;
@@ -237,7 +248,7 @@ size_t mf_fail_format(const mf_fail_spec_t *s, char *buf, size_t size)
         PUT("%sprob=%s", SEP(), num);
     }
     if (s->has_seed) PUT("%sseed=%llu", SEP(), (unsigned long long)s->seed);
-    if (s->size_min) PUT("%ssize>=%llu", SEP(), (unsigned long long)s->size_min);
+    if (s->size_min) PUT("%ssize>=%s", SEP(), size_text(s->size_min, num, sizeof num));
     if (s->count != MF_FAIL_NO_COUNT) PUT("%scount=%llu", SEP(), (unsigned long long)s->count);
     if (s->families != (MF_FAM_MALLOC | MF_FAM_MMAP | MF_FAM_CUDA)) {
         PUT("%scalls=", SEP());

@@ -391,6 +391,7 @@ int mf_cmd_fail_sweep(int argc, char **argv)
     fflush(stdout);
 
     uint64_t counts[OUT_COUNT] = { 0 };
+    bool progress = !o.quiet && isatty(2) && !isatty(1);   /* the table goes to a file */
     uint64_t prev = 0;
     for (uint64_t n = 0; n < tries; n++) {
         uint64_t k = tries == 1 ? 1 : 1 + (n * (upto - 1) + (tries - 1) / 2) / (tries - 1);
@@ -398,10 +399,16 @@ int mf_cmd_fail_sweep(int argc, char **argv)
         prev = k;
         snprintf(spec, sizeof spec, "%s%severy=%llu,count=1", base, base[0] ? "," : "",
                  (unsigned long long)k);
+        if (progress) {
+            fprintf(stderr, "\r  run %llu of %llu: failing call %llu ",
+                    (unsigned long long)(n + 1), (unsigned long long)tries, (unsigned long long)k);
+            fflush(stderr);
+        }
         if (run_once(&o, spec, lib, timeout_s, &r) != 0) {
             mf_cli_error("cannot run %s", o.cmd[0]);
             goto out;
         }
+        if (progress) fprintf(stderr, "\r\033[K");
         if (r.injected == 0 && r.out != OUT_CRASH && r.out != OUT_HUNG) r.out = OUT_UNREACHED;
         counts[r.out]++;
         print_row(&o, k, &r);

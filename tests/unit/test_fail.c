@@ -49,10 +49,13 @@ static void test_parse_good(void)
     T_EQ(mf_fail_parse("every=3,after=1K,prob=0.5,seed=9,size>=2K,count=4,calls=mmap,from=libz",
                        &s, why, sizeof why), 0);
     mf_fail_format(&s, text, sizeof text);
-    T_CHECK(strcmp(text, "every=3,after=1024,prob=0.500000,seed=9,size>=2048,count=4,"
+    T_CHECK(strcmp(text, "every=3,after=1K,prob=0.500000,seed=9,size>=2K,count=4,"
                          "calls=mmap,from=libz") == 0);
     T_EQ(mf_fail_parse(text, &s2, why, sizeof why), 0);
     T_CHECK(memcmp(&s, &s2, sizeof s) == 0);
+    T_EQ(mf_fail_parse("size>=1000,after=3G", &s2, why, sizeof why), 0);
+    mf_fail_format(&s2, text, sizeof text);
+    T_CHECK(strcmp(text, "after=3G,size>=1000") == 0);
 }
 
 static void bad(const char *spec, const char *needle)
