@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "calls.h"
+#include "config.h"
 #include "fail.h"
 #include "gate.h"
 #include "modules.h"
@@ -330,6 +331,24 @@ static void test_threads(void)
     mf_fail_arm(NULL, false);
 }
 
+/* mf_fail_init from a configuration: a good spec arms, a bad one leaves injection off. */
+static void test_init(void)
+{
+    static mf_config_t cfg;
+    mf_config_defaults(&cfg);
+    T_EQ(mf_fail_init(&cfg), 0);                                    /* empty: off */
+    T_CHECK(!(atomic_load(&mf_policy_flags) & MF_POLICY_FAIL));
+    T_EQ(mf_config_set(&cfg, "fail", "every=2,size>=1K", NULL, 0), 0);
+    T_EQ(mf_fail_init(&cfg), 0);
+    T_CHECK(atomic_load(&mf_policy_flags) & MF_POLICY_FAIL);
+    T_EQ(mf_fail_check(MF_CALL_MALLOC, 4096, (void *)&test_init), 0);
+    T_EQ(mf_fail_check(MF_CALL_MALLOC, 4096, (void *)&test_init), -ENOMEM);
+    mf_fail_arm(NULL, false);
+    T_EQ(mf_config_set(&cfg, "fail", "every=2,bogus", NULL, 0), 0);  /* a STR key: any text */
+    T_EQ(mf_fail_init(&cfg), -EINVAL);
+    T_CHECK(!(atomic_load(&mf_policy_flags) & MF_POLICY_FAIL));
+}
+
 int main(void)
 {
     test_parse_good();
@@ -340,5 +359,6 @@ int main(void)
     test_check_prob();
     test_from();
     test_threads();
+    test_init();
     return t_done();
 }
