@@ -57,8 +57,8 @@ echo "| ---: | ---: | ---: | --- | --- | ---: | ---: | ---: | --- |"
 for t in 1 2 4 8; do
     a=$(fenced_storm "$t" "${quiet_actions[@]}")
     rc=$?
-    lim=$(kv "$a" limit)
-    base=$(kv "$a" base)
+    lim=$(kv "$a" limit); lim=${lim:-67108864}
+    base=$(kv "$a" base); base=${base:-0}
     p=$("$S" storm "$t" "$SECS" $((lim - base)) 2>/dev/null)
     storm_ok "$a" $rc || continue
     ratio=$(awk -v a="$(kv "$a" g_p50)" -v b="$(kv "$p" g_p50)" 'BEGIN { printf (b > 0 ? "%.2f×" : "-"), a / b }')
