@@ -47,6 +47,9 @@ BENCH_BIN  := $(BENCH_SRC:bench/%.c=$(B)/bench/%)
 # becomes build/tests/lib/NAME.so.
 TLIB_SRC   := $(sort $(wildcard tests/lib/*.c))
 TLIB_BIN   := $(TLIB_SRC:tests/lib/%.c=$(B)/tests/lib/%.so)
+# The end-to-end examples' C programs: examples/DIR/NAME.c becomes build/examples/DIR/NAME.
+EX_SRC     := $(sort $(wildcard examples/*/*.c))
+EX_BIN     := $(EX_SRC:examples/%.c=$(B)/examples/%)
 
 SAN_FLAGS  := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
@@ -123,12 +126,16 @@ $(B)/tests/lib/%.so: tests/lib/%.c
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) -std=gnu11 -O1 -g -Wall -D_GNU_SOURCE -fPIC -shared -Iinclude -Itests/lib -o $@ $< -lpthread -ldl
 
+$(B)/examples/%: examples/%.c
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) -std=gnu11 -O1 -g -Wall -D_GNU_SOURCE -o $@ $< -ldl
+
 $(B)/bench/%: bench/%.c
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) -std=gnu11 -O2 -g -Wall -D_GNU_SOURCE -Iinclude -o $@ $< -lpthread -ldl -lm
 
 unit: $(UNIT_BIN) $(SAN_BIN)
-test-bins: all $(UNIT_BIN) $(SAN_BIN) $(PROG_BIN) $(PROGXX_BIN) $(TLIB_BIN) $(BENCH_BIN)
+test-bins: all $(UNIT_BIN) $(SAN_BIN) $(PROG_BIN) $(PROGXX_BIN) $(TLIB_BIN) $(BENCH_BIN) $(EX_BIN)
 
 test: setup
 	$(Q)$(MAKE) --no-print-directory test-bins
