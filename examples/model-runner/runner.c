@@ -10,7 +10,7 @@
  *      and fails the way ggml does when an allocation is refused;
  *   4. generates a few tokens, optionally holds its memory for a while, and exits 0.
  *
- * usage: runner [-m MODEL] [-s SIZE] [-L LAYERS] [-e EMBD] [-c CTX_MAX] [-t TOKENS] [-H SECONDS]
+ * usage: runner [-m MODEL] [-s SIZE] [-L LAYERS] [-e EMBD] [-c CTX_MAX] [-t TOKENS] [-H SECONDS] [-C] [-N] [-P]
  *   -m  model file (created sparse with a GGUF header when missing; default ./model.gguf)
  *   -s  model size when creating it: bytes with K/M/G (default 512M)
  *   -L  layers (default 16)      -e  embedding width (default 1024): KV bytes per token =
@@ -18,6 +18,8 @@
  *   -c  the largest context the model supports (default 16384 tokens)
  *   -t  tokens to generate (default 32)    -H  seconds to hold the memory before exiting (0)
  *   -C  CPU only, even when a CUDA runtime is found
+ *   -N  only create the model file (when missing) and exit
+ *   -P  only print what memory it sees (and the plan) and exit: allocates nothing
  * Exit: 0 ran; 2 the model could not be mapped; 3 the KV cache or a buffer could not be
  * allocated; 4 a GPU allocation failed; 1 usage or I/O error.
  */
@@ -125,7 +127,7 @@ static int cuda_open(void)
 static void usage(void)
 {
     fprintf(stderr, "usage: runner [-m MODEL] [-s SIZE] [-L LAYERS] [-e EMBD] [-c CTX_MAX] "
-                    "[-t TOKENS] [-H SECONDS] [-C]\n");
+                    "[-t TOKENS] [-H SECONDS] [-C] [-N] [-P]\n");
 }
 
 int main(int argc, char **argv)
@@ -133,8 +135,8 @@ int main(int argc, char **argv)
     const char *path = "model.gguf";
     unsigned long long size = 512ull << 20;
     unsigned layers = 16, embd = 1024, ctx_max = 16384, tokens = 32, hold = 0;
-    int cpu_only = 0, c;
-    while ((c = getopt(argc, argv, "m:s:L:e:c:t:H:Ch")) != -1) {
+    int cpu_only = 0, create_only = 0, plan_only = 0, c;
+    while ((c = getopt(argc, argv, "m:s:L:e:c:t:H:CNPh")) != -1) {
         switch (c) {
         case 'm': path = optarg; break;
         case 's': size = parse_size(optarg); break;
@@ -144,6 +146,8 @@ int main(int argc, char **argv)
         case 't': tokens = (unsigned)atoi(optarg); break;
         case 'H': hold = (unsigned)atoi(optarg); break;
         case 'C': cpu_only = 1; break;
+        case 'N': create_only = 1; break;
+        case 'P': plan_only = 1; break;
         default: usage(); return 1;
         }
     }
@@ -165,6 +169,8 @@ int main(int argc, char **argv)
                st.st_size / MIB, st.st_blocks * 512.0 / MIB);
     }
     size = (unsigned long long)st.st_size;
+    if (create_only)
+        return 0;
 
     /* 1. load: map the whole file, as llama_mmap does */
     printf("runner: loading model %s (%.1f MiB, %u layers)\n", path, size / MIB, layers);
@@ -227,6 +233,8 @@ int main(int argc, char **argv)
         printf(", %u/%u layers on the GPU (%.1f MiB)", gpu_layers, layers,
                gpu_layers * (double)layer_b / MIB);
     printf("\n");
+    if (plan_only)
+        return 0;
 
     /* 4. allocate */
     void **dev_layers = calloc(layers, sizeof *dev_layers);

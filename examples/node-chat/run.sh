@@ -80,6 +80,8 @@ cgroup)
 esac
 
 : >"$out"
+# bash reports a killed background job on its own stderr ("Killed ..."): the result line says it
+exec 3>&2 2>/dev/null
 "${cmd[@]}" >"$out.log" 2>&1 &
 pid=$!
 t0=$(date +%s.%N)
@@ -94,8 +96,9 @@ while kill -0 "$pid" 2>/dev/null; do
     fi
     sleep 0.2
 done
-{ wait "$pid"; } 2>/dev/null
+wait "$pid"
 rc=$?
+exec 2>&3 3>&-
 pid=""
 el=$(awk -v t="$(date +%s.%N)" -v t0="$t0" 'BEGIN { printf "%.1f", t - t0 }')
 sig=none
