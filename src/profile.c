@@ -48,10 +48,13 @@ static _Atomic int tick_busy;             /* one tick at a time */
 static _Atomic int thread_stop;
 static pthread_t prof_thread;
 static bool thread_running;
+static _Atomic int thread_wanted;         /* fork child: start the thread at the next sample */
 static uint64_t last_window_ns;
 static _Atomic uint64_t refusal_total;
 
-static __thread uint64_t prof_rng;        /* per-thread xorshift state; 0 = not seeded */
+static __thread uint64_t prof_rng;
+
+static void start_thread(void);        /* per-thread xorshift state; 0 = not seeded */
 
 uint64_t mf_profile_rate(void) { return prof_rate; }
 
@@ -89,6 +92,9 @@ static MF_NOINLINE void sample_slow(void *p, uint64_t usable)
         }
     }
     mf_tls.profile_left = mf_sample_interval(&prof_rng, prof_rate);
+    if (mf_unlikely(atomic_load_explicit(&thread_wanted, memory_order_relaxed)) &&
+        atomic_exchange(&thread_wanted, 0))
+        start_thread();
     uintptr_t frames[MF_UNWIND_MAX];
     int n = take_stack(frames, 0);
     uint32_t site = mf_sites_find(frames, n);
@@ -126,7 +132,9 @@ size_t mf_profile_backtrace_text(char *buf, size_t size, int skip)
         return 0;                  /* depth 1: the refusal path itself may have raised it once */
     mf_tls.depth++;
     uintptr_t frames[MF_UNWIND_MAX];
-    int n = take_stack(frames, skip > 0 ? skip : 0);
+    /* in the preload memfence's own frames are recognised by address: `skip` (meant for them)
+     * would drop the caller's */
+    int n = take_stack(frames, !mf_in_preload && skip > 0 ? skip : 0);
     size_t len = 0;
     if (n > 0) {
         if (mf_sites) {
@@ -134,7 +142,6 @@ size_t mf_profile_backtrace_text(char *buf, size_t size, int skip)
             atomic_fetch_add_explicit(&mf_sites[site].refusals, 1, memory_order_relaxed);
         }
         atomic_fetch_add_explicit(&refusal_total, 1, memory_order_relaxed);
-        len = mf_fmt(buf, size, " from ");
         for (int i = 0; i < n && i < 6 && len + 8 < size; i++) {
             if (i)
                 len += mf_fmt(buf + len, size - len, " < ");
@@ -458,8 +465,9 @@ void mf_profile_fork_child(void)
     atomic_store(&forking, 0);
     seed_rng();                    /* not the parent's sequence */
     thread_running = false;
+    /* not here: most children exec at once; the first sampled allocation starts it */
     if (prof_rate && mf_in_preload)
-        start_thread();
+        atomic_store(&thread_wanted, 1);
 }
 
 void mf_profile_fini(void)

@@ -21,6 +21,7 @@
 
 #include "cli/cli.h"
 #include "log.h"
+#include "mf.h"
 #include "profile.h"
 #include "symbolize.h"
 #include "unwind.h"
