@@ -303,8 +303,8 @@ int mf_profile_write(int fd)
                  (unsigned long long)mf_site_live_bytes(s),
                  (unsigned long long)mf_site_live_count(s),
                  (unsigned long long)atomic_load_explicit(&s->alloc_bytes, memory_order_relaxed),
-                 (unsigned long long)(atomic_load_explicit(&s->alloc_count, memory_order_relaxed) /
-                                      MF_COUNT_ONE),
+                 (unsigned long long)((atomic_load_explicit(&s->alloc_count, memory_order_relaxed) +
+                                       MF_COUNT_ONE / 2) / MF_COUNT_ONE),
                  (unsigned long long)samples, (unsigned long long)refusals, grow,
                  (long long)rate, s->depth);
         for (uint32_t f = 0; f < s->depth && f < MF_UNWIND_MAX; f++)
