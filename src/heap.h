@@ -17,6 +17,7 @@
 #include "calls.h"
 #include "gate.h"
 #include "policy.h"
+#include "profile.h"
 #include "runtime.h"
 
 /* What a hook does with a call when memfence is not (yet) in charge of it. */
@@ -67,7 +68,7 @@ static inline void *mf_heap_grant(unsigned call, void *p, uint64_t req)
     if (mf_likely(mf_gate_charge(mf_thread_slot(), u) == 0)) {
         if (mf_unlikely(atomic_load_explicit(&mf_policy_flags, memory_order_relaxed) &
                         MF_POLICY_PROFILE))
-            mf_profile_alloc(p, u);
+            mf_profile_alloc_fast(p, u);
         return p;
     }
     return mf_heap_refuse(call, p, req, u);
@@ -78,7 +79,7 @@ static inline void mf_heap_release(void *p, size_t usable)
 {
     if (mf_unlikely(atomic_load_explicit(&mf_policy_flags, memory_order_relaxed) &
                     MF_POLICY_PROFILE))
-        mf_profile_free(p, usable);
+        mf_profile_free_fast(p);
     mf_gate_uncharge(mf_thread_slot(), usable);
 }
 

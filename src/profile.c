@@ -79,8 +79,10 @@ static void seed_rng(void)
     prof_rng = s ? s : 1;
 }
 
-static MF_NOINLINE void sample_slow(void *p, uint64_t usable)
+void mf_profile_sample(void *p, uint64_t usable)
 {
+    if (p == NULL || mf_tls.depth > 0 || prof_rate == 0)
+        return;
     mf_tls.depth++;
     if (mf_unlikely(prof_rng == 0)) {
         /* the thread's first interval: drawn now, so the first bytes are not always sampled */
@@ -105,25 +107,24 @@ static MF_NOINLINE void sample_slow(void *p, uint64_t usable)
     mf_tls.depth--;
 }
 
+void mf_profile_forget(void *p)
+{
+    mf_tls.depth++;
+    mf_sites_record_free((uintptr_t)p);
+    mf_tls.depth--;
+}
+
 void mf_profile_alloc(void *p, uint64_t usable)
 {
     if (mf_unlikely(p == NULL) || mf_tls.depth > 0 || prof_rate == 0)
         return;
-    int64_t left = mf_tls.profile_left - (int64_t)usable;
-    mf_tls.profile_left = left;
-    if (mf_likely(left >= 0))
-        return;
-    sample_slow(p, usable);
+    mf_profile_alloc_fast(p, usable);
 }
 
 void mf_profile_free(void *p, uint64_t usable)
 {
     (void)usable;
-    if (mf_likely(!mf_blocks_maybe((uintptr_t)p)))
-        return;
-    mf_tls.depth++;
-    mf_sites_record_free((uintptr_t)p);
-    mf_tls.depth--;
+    mf_profile_free_fast(p);
 }
 
 size_t mf_profile_backtrace_text(char *buf, size_t size, int skip)

@@ -31,7 +31,32 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "mf.h"
+#include "runtime.h"
+#include "sites.h"
+
 #define MF_PROFILE_DIR "/dev/shm"
+
+/* The fast paths of mf_profile_alloc / mf_profile_free (policy.h), inline for the heap's hot
+ * path, which calls them only while MF_POLICY_PROFILE is set and mf_tls.depth is 0.  The rare
+ * parts: mf_profile_sample (the thread's interval ran out) and mf_profile_forget (the block may
+ * be a sampled one). */
+void mf_profile_sample(void *p, uint64_t usable);
+void mf_profile_forget(void *p);
+
+static inline void mf_profile_alloc_fast(void *p, uint64_t usable)
+{
+    int64_t left = mf_tls.profile_left - (int64_t)usable;
+    mf_tls.profile_left = left;
+    if (mf_unlikely(left < 0))
+        mf_profile_sample(p, usable);
+}
+
+static inline void mf_profile_free_fast(void *p)
+{
+    if (mf_unlikely(mf_blocks_maybe((uintptr_t)p)))
+        mf_profile_forget(p);
+}
 
 /* Periodic work: ends a growth window when one is due and answers a pending report request.
  * Called by the profiler's own thread every sample_interval (and safe to call from the

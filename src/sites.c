@@ -9,16 +9,17 @@
 
 mf_site_t *mf_sites;
 mf_sites_stats_t mf_sites_stats;
-_Atomic uint8_t *mf_blocks_filter;
+_Atomic(uint64_t *) mf_blocks_filter;
 
 static mf_block_t *blocks;
 static uint32_t blocks_live;
+static uint64_t *filter;
 static atomic_flag blocks_busy = ATOMIC_FLAG_INIT;
 static _Atomic int sites_mapped;
 
 #define SITES_BYTES  ((size_t)MF_SITES_MAX * sizeof(mf_site_t))
 #define BLOCKS_BYTES ((size_t)MF_BLOCKS_MAX * sizeof(mf_block_t))
-#define FILTER_BYTES ((size_t)1 << MF_FILTER_BITS)
+#define FILTER_BYTES ((size_t)MF_BLOCKS_MAX / 2 / 8)
 
 int mf_sites_init(void)
 {
@@ -35,7 +36,8 @@ int mf_sites_init(void)
         return -ENOMEM;
     }
     blocks = (mf_block_t *)((char *)m + SITES_BYTES);
-    mf_blocks_filter = (_Atomic uint8_t *)((char *)m + SITES_BYTES + BLOCKS_BYTES);
+    filter = (uint64_t *)((char *)m + SITES_BYTES + BLOCKS_BYTES);
+    atomic_store(&mf_blocks_filter, filter);
     mf_site_t *s = m;
     atomic_store(&s[0].key, 1);          /* site 0: "(other sites)", no frames */
     atomic_store(&s[0].ready, 1);
@@ -126,24 +128,33 @@ void mf_sites_unlock(void)
     atomic_flag_clear_explicit(&blocks_busy, memory_order_release);
 }
 
-static inline uint32_t filter_index(uintptr_t p)
+static inline uint32_t home_of(uintptr_t p)
 {
-    return mf_blocks_slot_hash(p) >> (32 - MF_FILTER_BITS);
+    return mf_blocks_slot_hash(p) & (MF_BLOCKS_MAX - 1);
 }
 
-static void filter_add(uintptr_t p, int d)
+static void filter_set(uint32_t home)
 {
-    _Atomic uint8_t *c = &mf_blocks_filter[filter_index(p)];
-    uint8_t v = atomic_load_explicit(c, memory_order_relaxed);
-    if (v == 255)
-        return;                     /* saturated: stays "maybe" for good */
-    atomic_store_explicit(c, (uint8_t)(v + d), memory_order_relaxed);
+    uint32_t b = home >> 1;
+    __atomic_fetch_or(&filter[b >> 6], 1ull << (b & 63), __ATOMIC_RELAXED);
+}
+
+/* After a delete: clears the bit of home slots {2k, 2k+1} unless an entry still lives there.
+ * An entry whose home is h sits in the run of occupied slots that starts at h. */
+static void filter_clear_if_unused(uint32_t home)
+{
+    uint32_t mask = MF_BLOCKS_MAX - 1, pair = home >> 1;
+    for (uint32_t start = pair << 1; start <= (pair << 1 | 1); start++)
+        for (uint32_t j = start; blocks[j].ptr != 0; j = (j + 1) & mask)
+            if (home_of(blocks[j].ptr) >> 1 == pair)
+                return;
+    __atomic_fetch_and(&filter[pair >> 6], ~(1ull << (pair & 63)), __ATOMIC_RELAXED);
 }
 
 /* Slot of ptr, or of the free slot where it would go.  Under the lock. */
 static uint32_t blocks_probe(uintptr_t p)
 {
-    uint32_t mask = MF_BLOCKS_MAX - 1, i = mf_blocks_slot_hash(p) & mask;
+    uint32_t mask = MF_BLOCKS_MAX - 1, i = home_of(p);
     while (blocks[i].ptr != 0 && blocks[i].ptr != p)
         i = (i + 1) & mask;
     return i;
@@ -164,7 +175,7 @@ static void blocks_delete(uint32_t i)
         j = (j + 1) & mask;
         if (blocks[j].ptr == 0)
             break;
-        uint32_t home = mf_blocks_slot_hash(blocks[j].ptr) & mask;
+        uint32_t home = home_of(blocks[j].ptr);
         /* move j back to i when its home is not in (i, j] cyclically */
         if (((j - home) & mask) >= ((j - i) & mask)) {
             blocks[i] = blocks[j];
@@ -198,7 +209,7 @@ int mf_sites_record_alloc(uintptr_t ptr, uint32_t site, uint64_t bytes, uint32_t
         site_credit(blocks[i].site, blocks[i].bytes, blocks[i].count);
     } else {
         blocks_live++;
-        filter_add(ptr, 1);
+        filter_set(home_of(ptr));
     }
     blocks[i] = (mf_block_t){ .ptr = ptr, .site = site, .count = count, .bytes = bytes };
     /* site totals before the unlock: a concurrent free of the same block (impossible for a
@@ -222,7 +233,7 @@ int mf_sites_record_free(uintptr_t ptr)
     mf_block_t b = blocks[i];
     blocks_delete(i);
     blocks_live--;
-    filter_add(ptr, -1);
+    filter_clear_if_unused(home_of(ptr));
     site_credit(b.site, b.bytes, b.count);
     mf_sites_unlock();
     return 1;
@@ -279,7 +290,7 @@ void mf_sites_reset(void)
         return;
     memset(mf_sites, 0, SITES_BYTES);
     memset(blocks, 0, BLOCKS_BYTES);
-    memset((void *)mf_blocks_filter, 0, FILTER_BYTES);
+    memset(filter, 0, FILTER_BYTES);
     atomic_store(&mf_sites[0].key, 1);
     atomic_store(&mf_sites[0].ready, 1);
     blocks_live = 0;

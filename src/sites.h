@@ -7,9 +7,12 @@
  * "(other sites)", so totals stay right.
  *
  * Block table: pointer → (site, weight) of every live sampled block, so that its free is
- * attributed.  Open addressing with backward-shift deletion under one spinlock; in front of it a
- * counting filter (one byte per 2^-14 of the pointer hash space) that free() reads without a
- * lock: nearly every free is answered "not sampled" by one load from a 16 KiB array.
+ * attributed.  Open addressing with backward-shift deletion under one spinlock; in front of it an
+ * exact bitmap filter that free() reads without a lock: bit k is set while some live sampled
+ * block has its home slot in {2k, 2k+1}.  MF_BLOCKS_MAX/2 bits = 8 KiB, small enough to stay in
+ * cache, so nearly every free is answered "not sampled" by one load.  On delete the bit is
+ * cleared unless another entry still has a home there (found by walking the probe runs from those
+ * two home slots: a few slots at the table's low load).
  *
  * Estimator (as tcmalloc's and pprof's): sampling intervals are exponential with mean R bytes, so
  * a block of s bytes is sampled with probability p = 1 - exp(-s/R); each sample stands for 1/p
@@ -32,7 +35,6 @@
 #define MF_SITE_HIST    8             /* windows of live-bytes history per site */
 #define MF_BLOCKS_MAX   (1u << 17)    /* slots of the sampled-block table (power of two) */
 #define MF_BLOCKS_FILL  (MF_BLOCKS_MAX / 4 * 3)   /* most live sampled blocks tracked */
-#define MF_FILTER_BITS  14            /* counting filter: 2^14 one-byte counters */
 #define MF_COUNT_ONE    256           /* fixed-point unit of estimated counts */
 
 typedef struct mf_site {
@@ -68,7 +70,7 @@ typedef struct mf_sites_stats {
 
 extern mf_site_t *mf_sites;           /* NULL until mf_sites_init */
 extern mf_sites_stats_t mf_sites_stats;
-extern _Atomic uint8_t *mf_blocks_filter;
+extern _Atomic(uint64_t *) mf_blocks_filter;
 
 /* Maps the tables (once).  Return: 0 or -ENOMEM. */
 int mf_sites_init(void);
@@ -103,9 +105,9 @@ static inline uint32_t mf_blocks_slot_hash(uintptr_t p)
 }
 static inline bool mf_blocks_maybe(uintptr_t p)
 {
-    _Atomic uint8_t *f = mf_blocks_filter;
-    return f && atomic_load_explicit(&f[mf_blocks_slot_hash(p) >> (32 - MF_FILTER_BITS)],
-                                     memory_order_relaxed) != 0;
+    uint64_t *f = atomic_load_explicit(&mf_blocks_filter, memory_order_relaxed);
+    uint32_t b = (mf_blocks_slot_hash(p) & (MF_BLOCKS_MAX - 1)) >> 1;
+    return f && (__atomic_load_n(&f[b >> 6], __ATOMIC_RELAXED) >> (b & 63)) & 1;
 }
 
 /* Live sampled blocks tracked now. */
