@@ -188,6 +188,67 @@ static void symbolize(profile_t *p)
     }
 }
 
+/* C++ names through `c++filt -p` (no parameter lists: a frame line stays readable), in one
+ * batch; names stay mangled when c++filt is missing. */
+static char **demangled;
+static size_t ndemangled;
+
+static void demangle(profile_t *p)
+{
+    const char **names = NULL;
+    size_t n = 0;
+    for (size_t i = 0; i < p->nsites; i++)
+        for (int k = 0; k < p->sites[i].depth; k++) {
+            const char *f = p->sites[i].frames[k].func;
+            if (!f || strncmp(f, "_Z", 2) != 0)
+                continue;
+            const char **g = realloc(names, (n + 1) * sizeof *g);
+            if (!g)
+                break;
+            names = g;
+            names[n++] = f;
+        }
+    if (n == 0) {
+        free(names);
+        return;
+    }
+    char in[] = "/tmp/memfence-names-XXXXXX";
+    int fd = mkstemp(in);
+    FILE *w = fd >= 0 ? fdopen(fd, "w") : NULL;
+    if (!w) {
+        free(names);
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        fprintf(w, "%s\n", names[i]);
+    fclose(w);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "c++filt -p < %s 2>/dev/null", in);
+    FILE *r = popen(cmd, "r");
+    demangled = calloc(n, sizeof *demangled);
+    char line[4096];
+    size_t got = 0;
+    while (r && demangled && got < n && fgets(line, sizeof line, r)) {
+        line[strcspn(line, "\n")] = 0;
+        demangled[got++] = strdup(line);
+    }
+    if (r)
+        pclose(r);
+    unlink(in);
+    ndemangled = got;
+    /* same order as collected: replace */
+    size_t j = 0;
+    for (size_t i = 0; i < p->nsites && j < got; i++)
+        for (int k = 0; k < p->sites[i].depth && j < got; k++) {
+            const char *f = p->sites[i].frames[k].func;
+            if (f && strncmp(f, "_Z", 2) == 0 && demangled[j])
+                p->sites[i].frames[k].func = demangled[j++];
+            else if (f && strncmp(f, "_Z", 2) == 0)
+                j++;
+        }
+    free(names);
+}
+
 /* file:line for the frames of the given sites, one addr2line per module with line tables. */
 static void add_lines(profile_t *p, site_t **list, size_t n, int depth)
 {
@@ -568,6 +629,7 @@ int mf_cmd_report(int argc, char **argv)
         return 1;
     }
     symbolize(&p);
+    demangle(&p);
     if (json)
         render_json(&p, top);
     else if (folded)
@@ -581,6 +643,9 @@ int mf_cmd_report(int argc, char **argv)
         mf_sym_file_close(p.mods[i].sym);
         free(p.mods[i].path);
     }
+    for (size_t i = 0; i < ndemangled; i++)
+        free(demangled[i]);
+    free(demangled);
     free(p.mods);
     free(p.sites);
     free(text);
