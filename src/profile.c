@@ -51,6 +51,7 @@ static bool thread_running;
 static _Atomic int thread_wanted;         /* fork child: start the thread at the next sample */
 static uint64_t last_window_ns;
 static _Atomic uint64_t refusal_total;
+static pid_t prof_init_pid;               /* a fork child writes its own at-exit file */
 
 static __thread uint64_t prof_rng;
 
@@ -410,9 +411,7 @@ static void start_thread(void)
 int mf_profile_init(const mf_config_t *cfg)
 {
     prof_backtrace = cfg->log_backtrace;
-    mf_unwind_init();
-    if (cfg->log_backtrace || cfg->profile)
-        mf_sites_init();           /* refusal sites are counted even without sampling */
+    mf_unwind_init();              /* refusal lines unwind even without sampling */
     bool on = cfg->profile || cfg->origin[MF_K_profile_rate] != MF_FROM_DEFAULT;
     if (!on)
         return 0;
@@ -429,6 +428,7 @@ int mf_profile_init(const mf_config_t *cfg)
     prof_window_ns = cfg->leak_window / MF_SITE_HIST;
     prof_interval_ns = cfg->sample_interval ? cfg->sample_interval : 100000000u;
     memcpy(prof_exit_path, cfg->profile_at_exit, sizeof prof_exit_path);
+    prof_init_pid = mf_pid();
     last_window_ns = mf_now_ns();
     if (mf_in_preload)
         start_thread();
@@ -484,9 +484,26 @@ void mf_profile_fini(void)
             break;
         sched_yield();
     }
-    int fd = mf_sys_open(prof_exit_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    /* "%p" in the path becomes the pid; a forked child without one adds ".PID" so it does not
+     * overwrite its parent's file */
+    char path[MF_CFG_STR_MAX + 16];
+    size_t o = 0;
+    int had_pid = 0;
+    for (const char *c = prof_exit_path; *c && o + 12 < sizeof path; c++) {
+        if (c[0] == '%' && c[1] == 'p') {
+            o += mf_fmt(path + o, sizeof path - o, "%d", (int)mf_pid());
+            had_pid = 1;
+            c++;
+        } else {
+            path[o++] = *c;
+        }
+    }
+    path[o] = 0;
+    if (!had_pid && mf_pid() != prof_init_pid)
+        mf_fmt(path + o, sizeof path - o, ".%d", (int)mf_pid());
+    int fd = mf_sys_open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (fd < 0) {
-        mf_log("profile: cannot write %s (%d)", prof_exit_path, fd);
+        mf_log("profile: cannot write %s (%d)", path, fd);
         return;
     }
     mf_profile_write(fd);

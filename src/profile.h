@@ -11,7 +11,8 @@
  * ...-PID.tmp, renames it to ...-PID.out and removes the request.  The command waits for .out,
  * reads and deletes it.  The report is the profile data format below; the command symbolizes
  * and renders it (text, --json, --folded).  `profile_at_exit = PATH` writes the same data at
- * exit; `memfence report PATH` renders it.
+ * exit; `memfence report PATH` renders it.  "%p" in PATH becomes the pid; a forked child (not
+ * exec'd) whose PATH has no "%p" writes PATH.PID instead of overwriting its parent's file.
  *
  * Data format (line-based, "memfence-profile 1" first; fields separated by one space):
  *   KEY VALUE                       header: pid, program, exe, rate, enabled, samples, dropped,

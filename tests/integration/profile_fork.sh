@@ -3,12 +3,19 @@
 # under profiling with a small sampling rate (many unwinds in flight at each fork): no deadlock,
 # no crash; each child's exit path writes its own report file without trouble.
 . "$(dirname "$0")/lib.sh"
-out=$(fenced MEMFENCE_PROFILE=on MEMFENCE_PROFILE_RATE=2K \
+out=$(fenced MEMFENCE_PROFILE=on MEMFENCE_PROFILE_RATE=2K MEMFENCE_PROFILE_AT_EXIT="$MF_TMP/f.%p.prof" \
       -- timeout 60 "$MF_PROGS/profile_forks" 40 2>&1)
 rc=$?
 [ $rc -eq 124 ] && fail "deadlock: timed out"
 [ $rc -eq 0 ] || fail "exit $rc: $out"
 echo "$out" | grep -q '^done$' || fail "did not finish: $out"
+# every process (timeout, the program, its 40 children) wrote its own at-exit report
+n=$(ls "$MF_TMP"/f.*.prof | wc -l)
+[ "$n" -ge 41 ] || fail "expected 41+ at-exit reports (one per process), found $n"
+for f in "$MF_TMP"/f.*.prof; do
+    tail -n 1 "$f" | grep -qx end || fail "$f is cut short"
+done
+"$MF_BIN" report "$(ls "$MF_TMP"/f.*.prof | tail -n 1)" --top 1 >/dev/null || fail "a child's report does not render"
 # python forks too (os.fork with threads running) under profiling
 if command -v python3 >/dev/null; then
     out=$(fenced MEMFENCE_PROFILE=on MEMFENCE_PROFILE_RATE=4K -- timeout 60 python3 -c '

@@ -170,6 +170,9 @@ static void test_growth(void)
         mf_sites_snapshot((uint64_t)(w + 1) * 1000000000ull);
     }
     double r;
+    char line[256];
+    T_CHECK(mf_profile_top_growers_text(line, sizeof line, 3) > 0);
+    T_CHECK(strstr(line, "0x111") && strstr(line, "/s") && !strstr(line, "0x222"));
     T_EQ(mf_site_growth(&mf_sites[sg], &r), 5);
     T_CHECK(fabs(r - 10000) < 1);
     T_EQ(mf_site_growth(&mf_sites[sc], &r), 0);
