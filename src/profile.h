@@ -6,7 +6,8 @@
  * mf_profile_alloc / mf_profile_free (policy.h) only while MF_POLICY_PROFILE is set.
  *
  * Talking to `memfence report PID` (no signal, no ledger dependency): the command creates the
- * request file  /dev/shm/memfence-report-UID-PID.req  (mode 0600, owned by the same user);
+ * request file  /dev/shm/memfence-report-UID-PID.req  (mode 0600; UID is the process's user, and
+ * the file must be owned by that user or root);
  * mf_profile_tick(), run every sample_interval, notices it, writes the report to
  * ...-PID.tmp, renames it to ...-PID.out and removes the request.  The command waits for .out,
  * reads and deletes it.  The report is the profile data format below; the command symbolizes

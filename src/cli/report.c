@@ -540,8 +540,13 @@ static void render_folded(profile_t *p)
 
 static char *ask(long pid, double timeout_s)
 {
-    char req[128], out[128];
+    char req[128], out[128], proc[64];
+    struct stat pst;
     unsigned uid = (unsigned)getuid();
+    /* the files carry the process's user: root may ask any process, others their own */
+    snprintf(proc, sizeof proc, "/proc/%ld", pid);
+    if (stat(proc, &pst) == 0)
+        uid = (unsigned)pst.st_uid;
     mf_profile_path(req, sizeof req, uid, (pid_t)pid, "req");
     mf_profile_path(out, sizeof out, uid, (pid_t)pid, "out");
     if (kill((pid_t)pid, 0) != 0 && errno == ESRCH) {
