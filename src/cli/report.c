@@ -553,6 +553,20 @@ static char *ask(long pid, double timeout_s)
         mf_cli_error("no process %ld", pid);
         return NULL;
     }
+    /* a process without libmemfence.so mapped will never answer: say so at once */
+    char maps[64], line[4096];
+    snprintf(maps, sizeof maps, "/proc/%ld/maps", pid);
+    FILE *mf = fopen(maps, "r");
+    if (mf) {
+        int fenced = 0;
+        while (!fenced && fgets(line, sizeof line, mf))
+            fenced = strstr(line, "libmemfence") != NULL;
+        fclose(mf);
+        if (!fenced) {
+            mf_cli_error("process %ld is not running under memfence (no libmemfence.so mapped)", pid);
+            return NULL;
+        }
+    }
     unlink(out);
     int fd = open(req, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0) {

@@ -58,4 +58,7 @@ grep -qE '(^|;)main;site_big [0-9]+$' "$MF_TMP/r.folded" || fail "folded: no mai
 "$MF_BIN" report "$MF_TMP/exit.prof" --top 3 > "$MF_TMP/exit.txt" || fail "cannot render the at-exit file"
 grep -A1 '#1 ' "$MF_TMP/exit.txt" | grep -q site_big || fail "at-exit report: site_big is not first"
 ls /dev/shm/memfence-report-*-"$pid".* 2>/dev/null && fail "request files left behind"
+# a process that is not fenced: one clear line at once, exit 1
+msg=$("$MF_BIN" report $$ 2>&1); rc=$?
+[ $rc -eq 1 ] && echo "$msg" | grep -q "not running under memfence" || fail "unfenced pid: rc $rc, '$msg'"
 pass "ranks, estimates, grower, JSON, folded and at-exit report"
