@@ -80,8 +80,10 @@ static void *backend_alloc(int kind, size_t align, size_t n, size_t m)
 
 void *mf_heap_grant_tail(unsigned call, void *p, size_t usable)
 {
-    if (mf_gate_charge_slow(mf_tls.slot, usable) == 0)
+    if (mf_gate_charge_slow(mf_tls.slot, usable) == 0) {
+        mf_heap_profile_alloc(p, usable);
         return p;
+    }
     return mf_heap_refuse(call, p, mf_tls.req, usable);
 }
 

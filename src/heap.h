@@ -19,6 +19,7 @@
 #include "calls.h"
 #include "gate.h"
 #include "policy.h"
+#include "profile.h"
 #include "runtime.h"
 
 extern int mf_heap_warn_only;         /* on_limit = warn: log and grant instead of refusing */
@@ -31,9 +32,26 @@ extern uint64_t mf_heap_big;          /* requests above this can never fit */
 static inline mf_slot_t *mf_heap_fast_slot(void)
 {
     mf_slot_t *s = mf_tls.slot;
-    if (mf_likely(s != NULL && !atomic_load_explicit(&mf_policy_flags, memory_order_relaxed)))
+    if (mf_likely(s != NULL && !(atomic_load_explicit(&mf_policy_flags, memory_order_relaxed) &
+                                 ~(unsigned)MF_POLICY_PROFILE)))
         return s;
     return NULL;
+}
+
+/* The profiler rides the fast path (its bit alone does not divert a call to the general path):
+ * after a block is charged, and before one is freed.  Inline halves in profile.h. */
+static inline void mf_heap_profile_alloc(void *p, size_t usable)
+{
+    if (mf_unlikely(atomic_load_explicit(&mf_policy_flags, memory_order_relaxed) &
+                    MF_POLICY_PROFILE))
+        mf_profile_alloc_fast(p, usable);
+}
+
+static inline void mf_heap_profile_free(void *p)
+{
+    if (mf_unlikely(atomic_load_explicit(&mf_policy_flags, memory_order_relaxed) &
+                    MF_POLICY_PROFILE))
+        mf_profile_free_fast(p);
 }
 
 /* glibc: a live chunk's usable size from its header (malloc.c's musable()).  Used by the fast
