@@ -37,5 +37,25 @@ for threads in 1 2; do
         "$(awk -v a="$d" -v b="$m" 'BEGIN {printf "%.3f", a / b}')" "$k" \
         "$(awk -v a="$k" -v b="$m" 'BEGIN {printf "%.3f", a / b}')"
 done
+
+# a real program: python3 json round-trips (CPU ns per iteration)
+if command -v python3 >/dev/null; then
+    py='import json, time
+t = time.process_time()
+for i in range(100000):
+    d = json.loads(json.dumps({"k": [i] * 20, "s": "x" * (i % 300)}))
+print("%.1f" % ((time.process_time() - t) * 1e9 / 100000))'
+    pm="" pp=""
+    for _ in $(seq "$runs"); do
+        pm+="$(LD_PRELOAD=$MF_LIB python3 -c "$py") "
+        pp+="$(MEMFENCE_PROFILE=on LD_PRELOAD=$MF_LIB python3 -c "$py") "
+    done
+    m=$(echo $pm | tr ' ' '\n' | median)
+    d=$(echo $pp | tr ' ' '\n' | median)
+    echo
+    echo "| python3 json round-trips | memfence | profile=on (512 KiB) | ratio |"
+    echo "| --- | ---: | ---: | ---: |"
+    printf '| CPU ns per iteration | %s | %s | %s |\n' "$m" "$d" "$(awk -v a="$d" -v b="$m" 'BEGIN {printf "%.3f", a / b}')"
+fi
 echo
-echo "Site table and block table: $(( (4096 * 400 + 131072 * 24 + 16384) / 1024 )) KiB of address space, touched as they fill (reported by \`memfence report\` as table_bytes)."
+echo "Site table and block table: $(( (4096 * 400 + 65536 * 24 + 4096) / 1024 )) KiB of address space, touched as they fill (reported by \`memfence report\` as table_bytes)."

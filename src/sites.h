@@ -33,7 +33,7 @@
 
 #define MF_SITES_MAX    4096          /* sites (power of two); site 0 is "(other sites)" */
 #define MF_SITE_HIST    8             /* windows of live-bytes history per site */
-#define MF_BLOCKS_MAX   (1u << 17)    /* slots of the sampled-block table (power of two) */
+#define MF_BLOCKS_MAX   (1u << 16)    /* slots of the sampled-block table (power of two) */
 #define MF_BLOCKS_FILL  (MF_BLOCKS_MAX / 4 * 3)   /* most live sampled blocks tracked */
 #define MF_COUNT_ONE    256           /* fixed-point unit of estimated counts */
 
