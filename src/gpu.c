@@ -109,10 +109,7 @@ int mf_gpu_charge(unsigned call, int dev, uint64_t n)
         mf_policy_admit(call, (unsigned)pool, n, __builtin_return_address(0)) != 0)
         return -ENOMEM;
     if (mf_gate_charge_pool((unsigned)pool, n) == 0) return 0;
-    char detail[32];
-    if (dev == MF_GPU_HOST) mf_fmt(detail, sizeof detail, "pinned host memory");
-    else mf_fmt(detail, sizeof detail, "CUDA device %d", dev);
-    mf_report_refusal(call, (unsigned)pool, n, detail);
+    mf_report_refusal(call, (unsigned)pool, n, dev == MF_GPU_HOST ? "pinned memory" : NULL);
     return -ENOMEM;
 }
 

@@ -10,36 +10,104 @@
  * or inside a hooked CUDA call (the per-thread guard) pass through untouched.
  *
  * memfence exports dlsym, so its own lookups must reach the real one: mf_real_dlsym is found by
- * version with libc's dlvsym, which is called through a versioned reference (calling "dlsym" or
- * "dlvsym" by name from inside memfence would bind to these very hooks).  Names memfence does
+ * version with libc's dlvsym, itself found in libc's symbol table (calling "dlsym" or "dlvsym"
+ * by name from inside memfence would bind to these very hooks).  Names memfence does
  * not hook go to the real dlsym in a tail call, so the real one still sees the program as its
  * caller (RTLD_NEXT and dlmopen namespaces are resolved from the caller's address).
  */
 #include <dlfcn.h>
+#include <elf.h>
+#include <link.h>
+#include <string.h>
 
 #include "gpu.h"
 #include "hooks/cuda.h"
 #include "mf.h"
 #include "resolve.h"
 #include "runtime.h"
+#include "sys.h"
 
 __thread int mf_dl_guard;
 
-/* libc's dlvsym, by a versioned reference that cannot bind to memfence's own export.  The
- * GLIBC_2.2.5 version exists on every x86-64 glibc (from 2.34 on it lives in libc.so.6). */
-void *mf_libc_dlvsym(void *handle, const char *name, const char *version);
-__asm__(".symver mf_libc_dlvsym, dlvsym@GLIBC_2.2.5");
+/* libc's own dlvsym.  It cannot be called by name from here: memfence exports dlvsym without a
+ * version, and an unversioned definition first in the search order satisfies every versioned
+ * reference too (that is how memfence interposes at all), so even dlvsym@GLIBC_2.2.5 would come
+ * back to this file.  Instead libc's dynamic symbol table is searched directly (GNU hash, the
+ * default version): no allocation, no lock but dl_iterate_phdr's recursive one. */
+typedef void *(*dlvsym_fn)(void *, const char *, const char *);
 
-static void *(*real_dlvsym)(void *, const char *, const char *);
+static uint32_t gnu_hash(const char *s)
+{
+    uint32_t h = 5381;
+    for (; *s; s++) h = h * 33 + (unsigned char)*s;
+    return h;
+}
+
+static void *elf_lookup(uintptr_t base, const ElfW(Dyn) *dyn, const char *name)
+{
+    const ElfW(Sym) *symtab = NULL;
+    const char *strtab = NULL;
+    const uint32_t *gh = NULL;
+    const ElfW(Half) *versym = NULL;
+    for (; dyn->d_tag != DT_NULL; dyn++) {
+        uintptr_t v = dyn->d_un.d_ptr;
+        if (v < base) v += base;          /* ld.so relocates these in place on most targets */
+        switch (dyn->d_tag) {
+        case DT_SYMTAB: symtab = (const ElfW(Sym) *)v; break;
+        case DT_STRTAB: strtab = (const char *)v; break;
+        case DT_GNU_HASH: gh = (const uint32_t *)v; break;
+        case DT_VERSYM: versym = (const ElfW(Half) *)v; break;
+        }
+    }
+    if (!symtab || !strtab || !gh) return NULL;
+    uint32_t nbuckets = gh[0], symoffset = gh[1], bloom_size = gh[2];
+    const uint32_t *buckets = (const uint32_t *)((const ElfW(Addr) *)(gh + 4) + bloom_size);
+    const uint32_t *chain = buckets + nbuckets;
+    uint32_t h = gnu_hash(name);
+    uint32_t i = nbuckets ? buckets[h % nbuckets] : 0;
+    if (i < symoffset) return NULL;
+    for (;; i++) {
+        uint32_t h2 = chain[i - symoffset];
+        const ElfW(Sym) *sym = &symtab[i];
+        if ((h | 1) == (h2 | 1) && sym->st_value && sym->st_shndx != SHN_UNDEF &&
+            !strcmp(strtab + sym->st_name, name) && (!versym || !(versym[i] & 0x8000)))
+            return (void *)(base + sym->st_value);
+        if (h2 & 1) return NULL;
+    }
+}
+
+static int find_libc(struct dl_phdr_info *info, size_t size, void *out)
+{
+    const char *n = info->dlpi_name, *slash = n ? strrchr(n, '/') : NULL;
+    if (!n || strncmp(slash ? slash + 1 : n, "libc.so", 7) != 0) return 0;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        if (info->dlpi_phdr[i].p_type != PT_DYNAMIC) continue;
+        const ElfW(Dyn) *dyn = (const ElfW(Dyn) *)(info->dlpi_addr + info->dlpi_phdr[i].p_vaddr);
+        *(void **)out = elf_lookup(info->dlpi_addr, dyn, "dlvsym");
+        return *(void **)out != NULL;
+    }
+    return 0;
+}
+
+static dlvsym_fn real_dlvsym;
 
 static MF_COLD void dl_init(void)
 {
-    void *f = mf_libc_dlvsym(RTLD_NEXT, "dlsym", "GLIBC_2.34");
-    if (!f) f = mf_libc_dlvsym(RTLD_NEXT, "dlsym", "GLIBC_2.2.5");
-    void *v = mf_libc_dlvsym(RTLD_NEXT, "dlvsym", "GLIBC_2.34");
-    if (!v) v = mf_libc_dlvsym(RTLD_NEXT, "dlvsym", "GLIBC_2.2.5");
-    real_dlvsym = v ? (void *(*)(void *, const char *, const char *))v : mf_libc_dlvsym;
-    mf_real_dlsym = (void *(*)(void *, const char *))f;
+    void *libc_dlvsym = NULL;
+    dl_iterate_phdr(find_libc, &libc_dlvsym);
+    if (!libc_dlvsym) {
+        static const char msg[] = "memfence: cannot find libc's dlvsym; stopping\n";
+        mf_sys_write(2, msg, sizeof msg - 1);
+        mf_syscall6(SYS_exit_group, 127, 0, 0, 0, 0, 0);
+    }
+    dlvsym_fn lv = (dlvsym_fn)libc_dlvsym;
+    /* The next dlsym / dlvsym after memfence: libc's, or another preloaded interposer's. */
+    void *f = lv(RTLD_NEXT, "dlsym", "GLIBC_2.34");
+    if (!f) f = lv(RTLD_NEXT, "dlsym", "GLIBC_2.2.5");
+    void *v = lv(RTLD_NEXT, "dlvsym", "GLIBC_2.34");
+    if (!v) v = lv(RTLD_NEXT, "dlvsym", "GLIBC_2.2.5");
+    real_dlvsym = v ? (dlvsym_fn)v : lv;
+    mf_real_dlsym = f ? (void *(*)(void *, const char *))f : NULL;
 }
 
 /* The names worth a look: "cu…" and "nvml…", outside memfence and outside hooked calls. */
