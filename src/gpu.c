@@ -12,6 +12,7 @@
  */
 #include <errno.h>
 #include <stdatomic.h>
+#include <string.h>
 #include <sys/mman.h>
 
 #include "calls.h"
@@ -27,6 +28,7 @@
 
 static mf_size_t dev_spec[MF_GPU_MAX];        /* the budget as configured (size or %) */
 static _Atomic uint64_t dev_total[MF_GPU_MAX]; /* physical memory, 0 until the driver told us */
+static bool warn_only;                        /* on_limit = warn */
 
 static void apply_spec(int dev)
 {
@@ -109,6 +111,11 @@ int mf_gpu_charge(unsigned call, int dev, uint64_t n)
         mf_policy_admit(call, (unsigned)pool, n, __builtin_return_address(0)) != 0)
         return -ENOMEM;
     if (mf_gate_charge_pool((unsigned)pool, n) == 0) return 0;
+    if (warn_only) {                  /* on_limit = warn: log and grant */
+        mf_gate_charge_force((unsigned)pool, n);
+        mf_report_refusal(call, (unsigned)pool, n, "granted anyway: on_limit = warn");
+        return 0;
+    }
     mf_report_refusal(call, (unsigned)pool, n, dev == MF_GPU_HOST ? "pinned memory" : NULL);
     return -ENOMEM;
 }
@@ -265,6 +272,7 @@ int mf_gpu_init(const mf_config_t *cfg)
 {
     for (int d = 0; d < MF_GPU_MAX; d++)
         dev_spec[d] = cfg->gpu_limit_dev_set[d] ? cfg->gpu_limit_dev[d] : cfg->gpu_limit;
+    warn_only = !strcmp(cfg->on_limit, "warn");
     env_overrides();
     for (int d = 0; d < MF_GPU_MAX; d++) apply_spec(d);
     return 0;
@@ -312,4 +320,5 @@ void mf_gpu_reset(void)
         dev_spec[d] = (mf_size_t){ .bytes = MF_UNLIMITED };
         atomic_store(&dev_total[d], 0);
     }
+    warn_only = false;
 }

@@ -31,7 +31,8 @@ static inline int mf_gpu_pool(int dev)
 /* Charges n bytes of an allocation made by `call` (MF_CALL_*) on device dev (or MF_GPU_HOST):
  * runs the policy (fault injection), then the gate.  A refusal is reported (one line) here.
  * Return: 0, -ENOMEM (refused: the hook returns CUDA_ERROR_OUT_OF_MEMORY), or -ERANGE (device
- * not fenced: the hook passes the call through uncounted). */
+ * not fenced: the hook passes the call through uncounted).  With on_limit = warn a charge beyond
+ * the budget is granted anyway and reported. */
 int mf_gpu_charge(unsigned call, int dev, uint64_t n);
 void mf_gpu_uncharge(int dev, uint64_t n);
 

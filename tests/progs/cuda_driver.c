@@ -160,5 +160,13 @@ int main(int argc, char **argv)
           aa(&a, M, NULL) == 0 && calls("cuMemAllocAsync") == legacy + 1 && cuMemFree_v2(a) == 0,
           "the legacy-stream entry point stays distinct");
     CHECK(gp2("cuMemGetInfo", &fn, 12000, 0, &st) == 0 && in_memfence(fn), "cuMemGetInfo through cuGetProcAddress hooked");
+    gp2_t gp2d = (gp2_t)dlsym(drv, "cuGetProcAddress_v2");
+    CHECK(gp2d && in_memfence((void *)gp2d) && gp2d("cuMemFree", &fn, 12000, 0, &st) == 0 && in_memfence(fn),
+          "dlsym(cuGetProcAddress_v2) answered by memfence, and its answers hooked");
+    unsigned long plain = calls("cuMemAlloc_v2");
+    CUresult (*ma)(CUdeviceptr *, size_t) = NULL;
+    CHECK(gp2d("cuMemAlloc", (void **)&ma, 12000, 0, &st) == 0 && ma(&a, 70 * M) == CUDA_ERROR_OUT_OF_MEMORY &&
+          ma(&a, M) == 0 && calls("cuMemAlloc_v2") == plain + 1 && cuMemFree_v2(a) == 0 && view_free() == B,
+          "an entry point from cuGetProcAddress_v2 is fenced and reaches the driver once per grant");
     return failures ? 1 : 0;
 }

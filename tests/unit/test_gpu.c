@@ -15,7 +15,7 @@
 
 #define M (1ull << 20)
 
-static void setup(const char *gpu_limit)
+static void setup_with(const char *gpu_limit, const char *on_limit)
 {
     static mf_config_t cfg;
     mf_gate_reset();
@@ -23,10 +23,13 @@ static void setup(const char *gpu_limit)
     mf_config_defaults(&cfg);
     mf_config_set(&cfg, "log", "off", NULL, 0);
     if (gpu_limit) T_EQ(mf_config_set(&cfg, "gpu_limit", gpu_limit, NULL, 0), 0);
+    if (on_limit) T_EQ(mf_config_set(&cfg, "on_limit", on_limit, NULL, 0), 0);
     cfg.gpu_limit_dev_set[3] = true;
     mf_size_parse("8M", &cfg.gpu_limit_dev[3]);
     mf_gpu_init(&cfg);
 }
+
+static void setup(const char *gpu_limit) { setup_with(gpu_limit, NULL); }
 
 static void test_table_basic(void)
 {
@@ -191,6 +194,15 @@ static void test_charge_and_view(void)
     mf_gpu_uncharge(MF_GPU_HOST, 4096);
 }
 
+static void test_warn(void)
+{
+    setup_with("16M", "warn");
+    T_EQ(mf_gpu_charge(MF_CALL_CU_MEM_ALLOC, 0, 20 * M), 0);  /* granted, reported */
+    T_EQU(mf_gate_used(MF_POOL_GPU0), 20 * M);
+    mf_gpu_uncharge(0, 20 * M);
+    T_EQU(mf_gate_used(MF_POOL_GPU0), 0);
+}
+
 static void test_fork_child(void)
 {
     setup("64M");
@@ -221,6 +233,7 @@ int main(void)
     test_table_threads();
     test_budgets();
     test_charge_and_view();
+    test_warn();
     test_fork_child();
     return t_done();
 }
