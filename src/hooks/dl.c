@@ -135,6 +135,9 @@ static MF_NOINLINE void *lookup(void *handle, const char *name, const char *vers
     } else {
         mf_cu_helpers_from_handle(handle, 0);
     }
+    /* The program's lookup succeeded: a helper that was missing must not leave an error for
+     * its next dlerror() to find. */
+    dlerror();
     return mf_cu_hook(i, real);
 }
 

@@ -55,26 +55,13 @@ static const char *cnames[] = {
 static _Atomic unsigned long calls[C_COUNT];
 #define COUNT(n) atomic_fetch_add(&calls[C_##n], 1)
 
-static uint64_t parse_size(const char *s, uint64_t def)
-{
-    if (!s || !*s) return def;
-    char *end;
-    uint64_t v = strtoull(s, &end, 10);
-    switch (*end) {
-    case 'K': case 'k': v <<= 10; break;
-    case 'M': case 'm': v <<= 20; break;
-    case 'G': case 'g': v <<= 30; break;
-    }
-    return v;
-}
-
 static void setup(void)
 {
     if (ndev >= 0) return;
     pthread_mutex_lock(&lock);
     if (ndev < 0) {
-        devmem = parse_size(getenv("FAKE_CUDA_MEM"), 1ull << 30);
-        int n = (int)parse_size(getenv("FAKE_CUDA_DEVICES"), 1);
+        devmem = fake_env_size("FAKE_CUDA_MEM", 1ull << 30);
+        int n = (int)fake_env_size("FAKE_CUDA_DEVICES", 1);
         blocks = mmap(NULL, SLOTS * sizeof(blk_t), PROT_READ | PROT_WRITE,
                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
         ndev = n < 0 ? 0 : n > MAXDEV ? MAXDEV : n;

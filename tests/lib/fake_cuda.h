@@ -5,6 +5,7 @@
 #define FAKE_CUDA_H
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 typedef int CUresult;
 typedef int CUdevice;
@@ -51,6 +52,22 @@ typedef struct fake_nvml_dev *nvmlDevice_t;
 typedef struct { unsigned long long total, free, used; } nvmlMemory_t;
 typedef struct { unsigned int version; unsigned long long total, reserved, free, used; } nvmlMemory_v2_t;
 #define nvmlMemory_v2 (unsigned int)(sizeof(nvmlMemory_v2_t) | (2 << 24U))
+
+/* The doubles' configuration: environment variable `name` as bytes with an optional K/M/G
+ * suffix, or `def` when unset. */
+static inline uint64_t fake_env_size(const char *name, uint64_t def)
+{
+    const char *s = getenv(name);
+    if (!s || !*s) return def;
+    char *end;
+    uint64_t v = strtoull(s, &end, 10);
+    switch (*end) {
+    case 'K': case 'k': v <<= 10; break;
+    case 'M': case 'm': v <<= 20; break;
+    case 'G': case 'g': v <<= 30; break;
+    }
+    return v;
+}
 
 /* runtime */
 typedef int cudaError_t;

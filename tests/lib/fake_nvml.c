@@ -13,20 +13,7 @@ struct fake_nvml_dev { unsigned index; };
 static struct fake_nvml_dev devs[8] = { {0}, {1}, {2}, {3}, {4}, {5}, {6}, {7} };
 static int inited;
 
-static uint64_t env_size(const char *name, uint64_t def)
-{
-    const char *s = getenv(name);
-    if (!s || !*s) return def;
-    char *end;
-    uint64_t v = strtoull(s, &end, 10);
-    switch (*end) {
-    case 'K': case 'k': v <<= 10; break;
-    case 'M': case 'm': v <<= 20; break;
-    case 'G': case 'g': v <<= 30; break;
-    }
-    return v;
-}
-static unsigned ndev(void) { unsigned n = (unsigned)env_size("FAKE_CUDA_DEVICES", 1); return n > 8 ? 8 : n; }
+static unsigned ndev(void) { unsigned n = (unsigned)fake_env_size("FAKE_CUDA_DEVICES", 1); return n > 8 ? 8 : n; }
 
 nvmlReturn_t nvmlInit_v2(void) { inited = 1; return NVML_SUCCESS; }
 nvmlReturn_t nvmlInit(void) { return nvmlInit_v2(); }
@@ -59,17 +46,17 @@ nvmlReturn_t nvmlDeviceGetName(nvmlDevice_t d, char *name, unsigned len)
 nvmlReturn_t nvmlDeviceGetMemoryInfo(nvmlDevice_t d, nvmlMemory_t *m)
 {
     if (!d || !m) return NVML_ERROR_INVALID_ARGUMENT;
-    m->total = env_size("FAKE_CUDA_MEM", 1ull << 30);
-    m->used = env_size("FAKE_NVML_USED", 0);
+    m->total = fake_env_size("FAKE_CUDA_MEM", 1ull << 30);
+    m->used = fake_env_size("FAKE_NVML_USED", 0);
     m->free = m->total - m->used;
     return NVML_SUCCESS;
 }
 nvmlReturn_t nvmlDeviceGetMemoryInfo_v2(nvmlDevice_t d, nvmlMemory_v2_t *m)
 {
     if (!d || !m || m->version != nvmlMemory_v2) return NVML_ERROR_INVALID_ARGUMENT;
-    m->total = env_size("FAKE_CUDA_MEM", 1ull << 30);
+    m->total = fake_env_size("FAKE_CUDA_MEM", 1ull << 30);
     m->reserved = 1 << 20;
-    m->used = env_size("FAKE_NVML_USED", 0);
+    m->used = fake_env_size("FAKE_NVML_USED", 0);
     m->free = m->total - m->reserved - m->used;
     return NVML_SUCCESS;
 }
