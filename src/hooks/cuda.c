@@ -83,6 +83,9 @@ void *mf_cu_hook(int i, void *real)
     return cu_table[i].hook;
 }
 
+void *mf_cu_hook_of(int i) { return i >= 0 && i < MF_CU_COUNT ? cu_table[i].hook : NULL; }
+const char *mf_cu_name(int i) { return i >= 0 && i < MF_CU_COUNT ? cu_table[i].name : ""; }
+
 /* ---- helpers: functions called, not hooked ---------------------------------------------- */
 
 typedef CUresult (*ctx_get_device_fn)(CUdevice *);

@@ -42,6 +42,14 @@ int mf_cu_match(const char *base, int version, cuuint64_t flags);
 /* Records `real` as entry i's real function and returns the hook to hand out instead. */
 void *mf_cu_hook(int i, void *real);
 
+/* Entry i's hook and symbol name (no side effect). */
+void *mf_cu_hook_of(int i);
+const char *mf_cu_name(int i);
+
+/* Points the GOT slots of directly linked callers of hooked names at the hooks when objects
+ * were loaded since the last pass (hooks/cuda_got.c). */
+void mf_cu_bind_direct(void);
+
 /* Functions memfence calls but does not hook (the current device, a device's size, ...).
  * from_handle: looked up with the real dlsym in a handle the program used; from_proc: asked of
  * the real cuGetProcAddress (v1 or v2, whichever the program uses). */

@@ -16,12 +16,11 @@
  * caller (RTLD_NEXT and dlmopen namespaces are resolved from the caller's address).
  */
 #include <dlfcn.h>
-#include <elf.h>
-#include <link.h>
 #include <string.h>
 
 #include "gpu.h"
 #include "hooks/cuda.h"
+#include "hooks/elfdyn.h"
 #include "mf.h"
 #include "resolve.h"
 #include "runtime.h"
@@ -45,20 +44,12 @@ static uint32_t gnu_hash(const char *s)
 
 static void *elf_lookup(uintptr_t base, const ElfW(Dyn) *dyn, const char *name)
 {
-    const ElfW(Sym) *symtab = NULL;
-    const char *strtab = NULL;
-    const uint32_t *gh = NULL;
-    const ElfW(Half) *versym = NULL;
-    for (; dyn->d_tag != DT_NULL; dyn++) {
-        uintptr_t v = dyn->d_un.d_ptr;
-        if (v < base) v += base;          /* ld.so relocates these in place on most targets */
-        switch (dyn->d_tag) {
-        case DT_SYMTAB: symtab = (const ElfW(Sym) *)v; break;
-        case DT_STRTAB: strtab = (const char *)v; break;
-        case DT_GNU_HASH: gh = (const uint32_t *)v; break;
-        case DT_VERSYM: versym = (const ElfW(Half) *)v; break;
-        }
-    }
+    mf_elf_dyn_t d;
+    mf_elf_dyn_read(base, dyn, &d);
+    const ElfW(Sym) *symtab = d.symtab;
+    const char *strtab = d.strtab;
+    const uint32_t *gh = d.gnu_hash;
+    const ElfW(Half) *versym = d.versym;
     if (!symtab || !strtab || !gh) return NULL;
     uint32_t nbuckets = gh[0], symoffset = gh[1], bloom_size = gh[2];
     const uint32_t *buckets = (const uint32_t *)((const ElfW(Addr) *)(gh + 4) + bloom_size);
@@ -80,13 +71,10 @@ static int find_libc(struct dl_phdr_info *info, size_t size, void *out)
 {
     const char *n = info->dlpi_name, *slash = n ? strrchr(n, '/') : NULL;
     if (!n || strncmp(slash ? slash + 1 : n, "libc.so", 7) != 0) return 0;
-    for (int i = 0; i < info->dlpi_phnum; i++) {
-        if (info->dlpi_phdr[i].p_type != PT_DYNAMIC) continue;
-        const ElfW(Dyn) *dyn = (const ElfW(Dyn) *)(info->dlpi_addr + info->dlpi_phdr[i].p_vaddr);
-        *(void **)out = elf_lookup(info->dlpi_addr, dyn, "dlvsym");
-        return *(void **)out != NULL;
-    }
-    return 0;
+    const ElfW(Dyn) *dyn = mf_elf_dynamic(info);
+    if (!dyn) return 0;
+    *(void **)out = elf_lookup(info->dlpi_addr, dyn, "dlvsym");
+    return *(void **)out != NULL;
 }
 
 static dlvsym_fn real_dlvsym;
@@ -126,6 +114,7 @@ static MF_NOINLINE void *lookup(void *handle, const char *name, const char *vers
     mf_dl_guard++;
     void *real = version ? real_dlvsym(handle, name, version) : mf_real_dlsym(handle, name);
     mf_dl_guard--;
+    if (real) mf_cu_bind_direct();    /* a driver is in use: bind its direct callers too */
     if (i < 0 || !real) return real;
     if (name[0] == 'n') {
         if (!atomic_load(&h_nvml_index)) {
@@ -166,6 +155,7 @@ static void *answer(const char *sym, void *real_fn, int version, cuuint64_t flag
     int i = mf_cu_match(sym, version, flags);
     if (i < 0) return real_fn;
     mf_cu_helpers_from_proc(getproc, v2);
+    mf_cu_bind_direct();
     return mf_cu_hook(i, real_fn);
 }
 
