@@ -51,6 +51,18 @@ static int is_self(const struct dl_phdr_info *info)
     return 0;
 }
 
+/* True when [a, a + 8) lies in a segment loaded writable (RELRO pages included: they were). */
+static int in_writable_segment(const struct dl_phdr_info *info, uintptr_t a)
+{
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *p = &info->dlpi_phdr[i];
+        uintptr_t lo = info->dlpi_addr + p->p_vaddr;
+        if (p->p_type == PT_LOAD && (p->p_flags & PF_W) && a >= lo && a + sizeof(void *) <= lo + p->p_memsz)
+            return 1;
+    }
+    return 0;
+}
+
 static void collect(const struct dl_phdr_info *info, const mf_elf_dyn_t *d,
                     const ElfW(Rela) *r, size_t bytes, scan_t *s, uintptr_t rlo, uintptr_t rhi)
 {
@@ -64,7 +76,7 @@ static void collect(const struct dl_phdr_info *info, const mf_elf_dyn_t *d,
         const char *name = d->strtab + sym->st_name;
         if (!((name[0] == 'c' && name[1] == 'u') || !strncmp(name, "nvml", 4))) continue;
         int e = mf_cu_find(name);
-        if (e < 0) continue;
+        if (e < 0 || !in_writable_segment(info, info->dlpi_addr + r[k].r_offset)) continue;
         s->c[s->n++] = (cand_t){ (void **)(info->dlpi_addr + r[k].r_offset), info->dlpi_name,
                                  rlo, rhi, e };
     }
@@ -78,8 +90,10 @@ static int scan_object(struct dl_phdr_info *info, size_t size, void *arg)
     uintptr_t rlo = 0, rhi = 0;
     for (int i = 0; i < info->dlpi_phnum; i++)
         if (info->dlpi_phdr[i].p_type == PT_GNU_RELRO) {
-            rlo = info->dlpi_addr + info->dlpi_phdr[i].p_vaddr;
-            rhi = rlo + info->dlpi_phdr[i].p_memsz;
+            /* the loader protects whole pages only: a partial last page stays writable */
+            uintptr_t lo = info->dlpi_addr + info->dlpi_phdr[i].p_vaddr;
+            rlo = lo & ~(uintptr_t)4095;
+            rhi = (lo + info->dlpi_phdr[i].p_memsz) & ~(uintptr_t)4095;
         }
     mf_elf_dyn_t d;
     mf_elf_dyn_read(info->dlpi_addr, dyn, &d);
