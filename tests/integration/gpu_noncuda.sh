@@ -15,4 +15,7 @@ maps = open("/proc/self/maps").read()
 assert "libcuda" not in maps and "nvidia-ml" not in maps
 print("python ok")' 2>&1) || fail "python3: $out"
 [ "$out" = "python ok" ] || fail "python3 printed: $out"
+# Another interposer after memfence finds the real function with dlsym(RTLD_NEXT, ...).
+out=$(LD_PRELOAD="$MF_LIB $MF_TLIB/next_wrap.so" "$MF_PROGS/cuda_probe" 2>&1) || fail "RTLD_NEXT chain: $out"
+[ "$out" = "[wrapped] ok: no CUDA name, no CUDA library, lookups intact" ] || fail "RTLD_NEXT chain printed: $out"
 pass "no CUDA name exported, none loaded; lookups intact"
