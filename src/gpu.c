@@ -184,14 +184,16 @@ static void shard_lock(shard_t *s)
 
 static void shard_unlock(shard_t *s) { atomic_store_explicit(&s->lock, 0, memory_order_release); }
 
-/* The shard of a hash, with its slots; NULL when the table cannot be mapped. */
-static shard_t *shard_of(uint64_t h)
+/* Locks the shard of a hash and makes sure it knows its slots.  Return: the shard, or NULL
+ * when the table cannot be mapped. */
+static shard_t *shard_lock_of(uint64_t h)
 {
     entry_t *t = table_map();
     if (!t) return NULL;
     unsigned i = (unsigned)(h >> (64 - SHARD_BITS));
     shard_t *s = &shards[i];
-    if (!s->slot) s->slot = t + (size_t)i * SHARD_SLOTS;   /* same value from every thread */
+    shard_lock(s);
+    s->slot = t + (size_t)i * SHARD_SLOTS;     /* under the lock: the same value every time */
     return s;
 }
 
@@ -218,10 +220,9 @@ static void remove_at(shard_t *s, uint32_t i)
 int mf_gpu_track(unsigned kind, uint64_t key, uint64_t size, int dev)
 {
     uint64_t h = hash(kind, key);
-    shard_t *s = shard_of(h);
+    shard_t *s = shard_lock_of(h);
     if (!s) return -ENOSPC;
     int rc = -ENOSPC;
-    shard_lock(s);
     if (s->count < SHARD_SLOTS - 1) {      /* keep one empty slot: probes always end */
         uint32_t i = (uint32_t)h & (SHARD_SLOTS - 1);
         while (s->slot[i].kind != 0 && !(s->slot[i].kind == kind && s->slot[i].key == key))
@@ -245,10 +246,9 @@ int mf_gpu_untrack(unsigned kind, uint64_t key, uint64_t *size, int *dev)
 {
     uint64_t h = hash(kind, key);
     if (!atomic_load_explicit(&table_mem, memory_order_acquire)) return -ENOENT;
-    shard_t *s = shard_of(h);
+    shard_t *s = shard_lock_of(h);
     if (!s) return -ENOENT;
     int rc = -ENOENT;
-    shard_lock(s);
     uint32_t i = (uint32_t)h & (SHARD_SLOTS - 1);
     while (s->slot[i].kind != 0) {
         if (s->slot[i].kind == kind && s->slot[i].key == key) {
