@@ -78,6 +78,11 @@ int mf_gpu_known(int dev)
     return dev >= 0 && dev < MF_GPU_MAX && atomic_load(&dev_total[dev]) != 0;
 }
 
+int mf_gpu_pct_pending(int dev)
+{
+    return dev >= 0 && dev < MF_GPU_MAX && dev_spec[dev].is_pct && !mf_gpu_known(dev);
+}
+
 uint64_t mf_gpu_budget(int dev)
 {
     int pool = mf_gpu_pool(dev);

@@ -48,6 +48,7 @@ uint64_t mf_gpu_tracked(void);           /* live entries (tests, reports) */
  * budget against it.  Idempotent.  Return: 0 or -ERANGE (device beyond MF_GPU_MAX). */
 int mf_gpu_set_total(int dev, uint64_t total);
 int mf_gpu_known(int dev);               /* true once set_total ran for dev */
+int mf_gpu_pct_pending(int dev);         /* true while dev's % budget waits for its size */
 
 /* Device dev's budget in bytes; MF_UNLIMITED when it has none (or its % is not resolved). */
 uint64_t mf_gpu_budget(int dev);

@@ -161,6 +161,9 @@ static void know_device(int dev)
     total_mem_fn f = (total_mem_fn)atomic_load_explicit(&h_total_mem, memory_order_acquire);
     size_t total = 0;
     if (f && f(&total, dev) == CUDA_SUCCESS) mf_gpu_set_total(dev, total);
+    else if (mf_gpu_pct_pending(dev))
+        mf_log_limited(MF_RL_GPU, 1, "the size of CUDA device %d is unknown: its percentage "
+                       "budget cannot apply yet; allocations are counted without a limit", dev);
 }
 
 /* Charges n bytes on dev before the real call.  Return: CUDA_SUCCESS (with *counted saying

@@ -7,4 +7,6 @@
 fake_gpu_setup
 "$MF_PROGS/cuda_driver" plain || fail "the driver double misbehaves without memfence"
 fenced MEMFENCE_GPU_LIMIT=64M MEMFENCE_LIMIT=256M -- "$MF_PROGS/cuda_driver" fenced || fail "driver API checks"
+fenced MEMFENCE_GPU_LIMIT=64M MEMFENCE_LIMIT=256M CUDA_API_PER_THREAD_DEFAULT_STREAM=1 -- \
+    "$MF_PROGS/cuda_driver" fenced || fail "driver API checks with the per-thread default stream"
 pass "driver API fenced"

@@ -168,5 +168,12 @@ int main(int argc, char **argv)
     CHECK(gp2d("cuMemAlloc", (void **)&ma, 12000, 0, &st) == 0 && ma(&a, 70 * M) == CUDA_ERROR_OUT_OF_MEMORY &&
           ma(&a, M) == 0 && calls("cuMemAlloc_v2") == plain + 1 && cuMemFree_v2(a) == 0 && view_free() == B,
           "an entry point from cuGetProcAddress_v2 is fenced and reaches the driver once per grant");
+    const char *ptds = getenv("CUDA_API_PER_THREAD_DEFAULT_STREAM");
+    if (ptds && ptds[0] == '1') {
+        unsigned long c0 = calls("cuMemAllocAsync_ptsz");
+        CHECK(gp2("cuMemAllocAsync", (void **)&aa, 12000, CU_GET_PROC_ADDRESS_DEFAULT, &st) == 0 &&
+              in_memfence((void *)aa) && aa(&a, M, NULL) == 0 && calls("cuMemAllocAsync_ptsz") == c0 + 1 &&
+              cuMemFree_v2(a) == 0, "default flags with CUDA_API_PER_THREAD_DEFAULT_STREAM=1: the _ptsz entry point");
+    }
     return failures ? 1 : 0;
 }

@@ -141,7 +141,9 @@ static void test_budgets(void)
     setup("50%");
     T_EQU(mf_gpu_budget(0), MF_UNLIMITED);                    /* until the device's size is known */
     T_CHECK(!mf_gpu_known(0));
+    T_CHECK(mf_gpu_pct_pending(0));
     T_EQ(mf_gpu_set_total(0, 1024 * M), 0);
+    T_CHECK(!mf_gpu_pct_pending(0));
     T_CHECK(mf_gpu_known(0));
     T_EQU(mf_gpu_budget(0), 512 * M);
     T_EQ(mf_gpu_set_total(0, 2048 * M), 0);                   /* the first size stands */
