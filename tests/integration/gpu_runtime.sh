@@ -34,4 +34,8 @@ grep -qx "async 8M -> 2" <<<"$out" || fail "per-thread-stream cudaMallocAsync no
 # The runtime sees the same allocations without memfence (the double is sane).
 out=$("$MF_PROGS/cuda_alloc" static malloc 900M malloc 200M 2>&1)
 grep -qx "malloc 200M -> 2" <<<"$out" || fail "the double does not refuse beyond its device: $out"
+# Fault injection reaches CUDA allocations (calls=cuda): every second one fails cleanly.
+out=$(fenced MEMFENCE_FAIL=every=2,calls=cuda -- "$MF_PROGS/cuda_alloc" shared malloc 1M malloc 1M host 1M host 1M freeall info 2>/dev/null)
+[ "$(grep -c -- '-> 2$' <<<"$out")" = 2 ] || fail "fault injection on CUDA calls: $out"
+grep -qx "info -> 0 free $((1024 * M)) total $((1024 * M))" <<<"$out" || fail "after injected failures: $out"
 pass "static and shared runtime fenced; refusal code, report line and memory view right"
