@@ -168,6 +168,15 @@ int main(int argc, char **argv)
     CHECK(gp2d("cuMemAlloc", (void **)&ma, 12000, 0, &st) == 0 && ma(&a, 70 * M) == CUDA_ERROR_OUT_OF_MEMORY &&
           ma(&a, M) == 0 && calls("cuMemAlloc_v2") == plain + 1 && cuMemFree_v2(a) == 0 && view_free() == B,
           "an entry point from cuGetProcAddress_v2 is fenced and reaches the driver once per grant");
+    CUresult (*pa)(CUdeviceptr *, size_t, CUmemoryPool, CUstream) = NULL;
+    unsigned long pc = calls("cuMemAllocFromPoolAsync_ptsz");
+    CHECK(gp2("cuMemAllocFromPoolAsync", (void **)&pa, 12000, CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM, &st) == 0 &&
+          in_memfence((void *)pa) && pa(&a, 60 * M, NULL, NULL) == 0 && pa(&b, 8 * M, NULL, NULL) == CUDA_ERROR_OUT_OF_MEMORY &&
+          calls("cuMemAllocFromPoolAsync_ptsz") == pc + 1 && cuMemFree_v2(a) == 0 && view_free() == B,
+          "cuMemAllocFromPoolAsync_ptsz fenced");
+    CHECK(cuGetProcAddress("cuMemAlloc", &fn, 11040, 0) == 0 && in_memfence(fn) &&
+          ((CUresult (*)(CUdeviceptr *, size_t))fn)(&a, 65 * M) == CUDA_ERROR_OUT_OF_MEMORY,
+          "cuGetProcAddress (v1, CUDA 11.4) answers hooked names too");
     const char *ptds = getenv("CUDA_API_PER_THREAD_DEFAULT_STREAM");
     if (ptds && ptds[0] == '1') {
         unsigned long c0 = calls("cuMemAllocAsync_ptsz");
