@@ -24,12 +24,14 @@
 extern int mf_heap_warn_only;         /* on_limit = warn: log and grant instead of refusing */
 extern uint64_t mf_heap_big;          /* requests above this can never fit */
 
-/* The slot of a caller that may take the fast path, or NULL. */
+/* The slot of a caller that may take the fast path, or NULL.  The fast path does not look at
+ * mf_tls.depth: a thread inside memfence when it first allocates (the sampler) never gets a
+ * slot, and a nested call that does reach the fast path only runs the backend and the credit
+ * arithmetic, which cannot recurse into memfence; its block is charged and credited like any. */
 static inline mf_slot_t *mf_heap_fast_slot(void)
 {
     mf_slot_t *s = mf_tls.slot;
-    if (mf_likely(s != NULL && !mf_tls.depth &&
-                  !atomic_load_explicit(&mf_policy_flags, memory_order_relaxed)))
+    if (mf_likely(s != NULL && !atomic_load_explicit(&mf_policy_flags, memory_order_relaxed)))
         return s;
     return NULL;
 }
