@@ -32,8 +32,7 @@ extern uint64_t mf_heap_big;          /* requests above this can never fit */
 static inline mf_slot_t *mf_heap_fast_slot(void)
 {
     mf_slot_t *s = mf_tls.slot;
-    if (mf_likely(s != NULL && !(atomic_load_explicit(&mf_policy_flags, memory_order_relaxed) &
-                                 ~(unsigned)MF_POLICY_PROFILE)))
+    if (mf_likely(s != NULL && !atomic_load_explicit(&mf_policy_flags, memory_order_relaxed)))
         return s;
     return NULL;
 }
@@ -76,6 +75,13 @@ static inline size_t mf_heap_usable(void *p)
  * block: charge from the pool, or refuse (the request size is in mf_tls.req). */
 void *mf_heap_grant_tail(unsigned call, void *p, size_t usable);
 void mf_heap_free_tail(void *p, size_t usable);
+
+/* Calls that missed the fast path (tail-called by the hooks, so the fast path saves no
+ * registers): the profiling-only variant of the fast path when just MF_POLICY_PROFILE is set,
+ * else the general path. */
+void *mf_heap_malloc_other(size_t n, const void *caller);
+void *mf_heap_calloc_other(size_t n, size_t m, const void *caller);
+void mf_heap_free_other(void *p);
 
 /* The general path for every allocating call.  kind: how to call the backend. */
 enum { MF_ALLOC_MALLOC, MF_ALLOC_CALLOC, MF_ALLOC_MEMALIGN, MF_ALLOC_ALIGNED, MF_ALLOC_VALLOC,

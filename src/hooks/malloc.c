@@ -21,20 +21,17 @@ MF_EXPORT void *malloc(size_t n)
         if (mf_unlikely(p == NULL))
             return NULL;
         size_t u = mf_heap_usable_glibc(p);
-        if (mf_likely(mf_gate_try_charge(mf_tls.slot, u))) {
-            mf_heap_profile_alloc(p, u);
+        if (mf_likely(mf_gate_try_charge(mf_tls.slot, u)))
             return p;
-        }
         return mf_heap_grant_tail(MF_CALL_MALLOC, p, u);
     }
-    return mf_heap_alloc_slow(MF_CALL_MALLOC, MF_ALLOC_MALLOC, 0, n, 1, CALLER);
+    return mf_heap_malloc_other(n, CALLER);
 }
 
 MF_EXPORT void free(void *p)
 {
     mf_slot_t *s = mf_heap_fast_slot();
     if (mf_likely(s != NULL && p != NULL && !mf_bootstrap_owns(p))) {
-        mf_heap_profile_free(p);
         size_t u = mf_heap_usable_glibc(p);
         if (mf_likely(mf_gate_try_uncharge(s, u))) {
             mf_backend.free(p);
@@ -44,7 +41,7 @@ MF_EXPORT void free(void *p)
         return;
     }
     if (p)
-        mf_heap_free_slow(p);
+        mf_heap_free_other(p);
 }
 
 MF_EXPORT void *calloc(size_t n, size_t m)
@@ -61,13 +58,11 @@ MF_EXPORT void *calloc(size_t n, size_t m)
         if (mf_unlikely(p == NULL))
             return NULL;
         size_t u = mf_heap_usable_glibc(p);
-        if (mf_likely(mf_gate_try_charge(mf_tls.slot, u))) {
-            mf_heap_profile_alloc(p, u);
+        if (mf_likely(mf_gate_try_charge(mf_tls.slot, u)))
             return p;
-        }
         return mf_heap_grant_tail(MF_CALL_CALLOC, p, u);
     }
-    return mf_heap_alloc_slow(MF_CALL_CALLOC, MF_ALLOC_CALLOC, 0, n, m, CALLER);
+    return mf_heap_calloc_other(n, m, CALLER);
 }
 
 static void *realloc_common(unsigned call, void *p, size_t n, const void *caller)
