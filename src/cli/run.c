@@ -121,6 +121,10 @@ int mf_cmd_run(int argc, char **argv)
         return 2;
     }
     const mf_config_t *cfg = mf_config();
+    if (mf_cli_preflight(cfg, stderr) != 0) {
+        mf_cli_error("run: the budget cannot fit on this machine (above); nothing started");
+        return 1;
+    }
 
     const char *lib = mf_cli_library_path();
     if (!lib) {
