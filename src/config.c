@@ -48,6 +48,16 @@ const char *mf_config_key_help(unsigned k) { return k < MF_K_COUNT ? keys[k].hel
 const char *mf_config_key_default(unsigned k) { return k < MF_K_COUNT ? keys[k].def : NULL; }
 const char *mf_config_key_type(unsigned k) { return k < MF_K_COUNT ? keys[k].type_name : NULL; }
 
+bool mf_config_key_bounds(unsigned k, double *lo, double *hi)
+{
+    if (k >= MF_K_COUNT)
+        return false;
+    *lo = keys[k].lo;
+    *hi = keys[k].hi;
+    enum mf_type t = keys[k].type;
+    return t == T_UINT || t == T_PCT || t == T_FLOAT || t == T_DURATION;
+}
+
 static int key_index(const char *name)
 {
     for (unsigned k = 0; k < MF_K_COUNT; k++)
@@ -153,7 +163,7 @@ static int set_one(unsigned k, const char *v, void *field, char *why, size_t why
     case T_UINT: {
         double d;
         rc = parse_double(v, &d);
-        if (rc || d != (double)(uint64_t)d) {
+        if (rc || d >= 18446744073709551616.0 || d != (double)(uint64_t)d) {
             if (why)
                 mf_fmt(why, whylen, "%s: '%s' is not a whole number", ki->name, v);
             return -EINVAL;

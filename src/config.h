@@ -126,6 +126,9 @@ const char *mf_config_key_help(unsigned key);
 const char *mf_config_key_default(unsigned key);
 const char *mf_config_key_type(unsigned key);
 
+/* The bounds of key k (UINT, PCT, FLOAT; DURATION in ms).  Return: true when the type has them. */
+bool mf_config_key_bounds(unsigned key, double *lo, double *hi);
+
 /* Formats cfg's value of `key` as the user would write it (sizes with K/M/G/T when exact). */
 void mf_config_format(const mf_config_t *cfg, unsigned key, char *buf, size_t size);
 

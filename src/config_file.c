@@ -790,32 +790,40 @@ void mf_cfg_file_apply(const mf_cfg_file_t *f, int sec, mf_config_t *cfg, int or
 
 void mf_cfg_file_groups(const mf_cfg_file_t *f, mf_config_t *cfg)
 {
+    uint16_t sec_of[MF_GROUPS_MAX];
     cfg->ngroups = 0;
     for (unsigned s = 0; s < f->nsec && cfg->ngroups < MF_GROUPS_MAX; s++) {
         if (f->sec[s].kind != MF_SEC_GROUP)
             continue;
+        sec_of[cfg->ngroups] = (uint16_t)s;
         mf_group_cfg_t *g = &cfg->groups[cfg->ngroups++];
         memset(g, 0, sizeof *g);
         mf_fmt(g->name, sizeof g->name, "%s", f->sec[s].name);
         g->line = f->sec[s].line;
         g->limit.bytes = g->gpu_limit.bytes = MF_UNLIMITED;
-        for (unsigned i = 0; i < f->nent; i++) {
-            const mf_cfg_entry_t *e = &f->ent[i];
-            if (e->section != s || !e->ok)
-                continue;
-            mf_size_t v;
-            if (mf_size_parse(e->value, &v) != 0)
-                continue;
-            if (e->dev >= 0) {
-                g->gpu_limit_dev[e->dev] = v;
-                g->gpu_limit_dev_set[e->dev] = true;
-            } else if (e->k == MF_K_limit) {
-                g->limit = v, g->limit_set = true;
-            } else if (e->k == MF_K_gpu_limit) {
-                g->gpu_limit = v, g->gpu_limit_set = true;
-            } else if (e->k == MF_K_reserve) {
-                g->reserve = v, g->reserve_set = true;
-            }
+    }
+    if (!cfg->ngroups)
+        return;
+    for (unsigned i = 0; i < f->nent; i++) {
+        const mf_cfg_entry_t *e = &f->ent[i];
+        if (!e->ok || f->sec[e->section].kind != MF_SEC_GROUP)
+            continue;
+        mf_group_cfg_t *g = NULL;
+        for (unsigned j = 0; j < cfg->ngroups && !g; j++)
+            if (sec_of[j] == e->section)
+                g = &cfg->groups[j];
+        mf_size_t v;
+        if (!g || mf_size_parse(e->value, &v) != 0)
+            continue;
+        if (e->dev >= 0) {
+            g->gpu_limit_dev[e->dev] = v;
+            g->gpu_limit_dev_set[e->dev] = true;
+        } else if (e->k == MF_K_limit) {
+            g->limit = v, g->limit_set = true;
+        } else if (e->k == MF_K_gpu_limit) {
+            g->gpu_limit = v, g->gpu_limit_set = true;
+        } else if (e->k == MF_K_reserve) {
+            g->reserve = v, g->reserve_set = true;
         }
     }
 }

@@ -514,6 +514,10 @@ static void man_keys(FILE *out)
         } else {
             fputs("empty", out);
         }
+        double lo, hi;
+        if (mf_config_key_bounds(k, &lo, &hi))
+            fprintf(out, ". Range: %g to %g%s", lo, hi,
+                    !strcmp(mf_config_key_type(k), "DURATION") ? " ms" : "");
         fputs(". Environment: \\fBMEMFENCE_", out);
         for (const char *s = name; *s; s++)
             fputc(*s >= 'a' && *s <= 'z' ? *s - 32 : *s, out);
