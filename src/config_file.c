@@ -621,6 +621,21 @@ static long sys_fstatat(const char *path, struct stat *st)
     return mf_syscall6(SYS_newfstatat, AT_FDCWD, (long)path, (long)st, 0, 0, 0);
 }
 
+/* A mode in octal ("644"); mf_fmt has no %o. */
+static char *octal(char *buf, unsigned mode)
+{
+    char tmp[8];
+    int n = 0;
+    do
+        tmp[n++] = (char)('0' + (mode & 7));
+    while ((mode >>= 3) && n < 7);
+    for (int i = 0; i < n; i++)
+        buf[i] = tmp[n - 1 - i];
+    buf[n] = '\0';
+    return buf;
+}
+#define OCT(m) octal((char[8]){ 0 }, (unsigned)((m) & 07777))
+
 static int trusted_owner(uid_t uid)
 {
     return uid == 0 || uid == (uid_t)mf_syscall6(SYS_getuid, 0, 0, 0, 0, 0, 0) ||
@@ -661,8 +676,7 @@ static int check_dirs(const char *shown, int fd)
         }
         if (others_write(&st) && !(st.st_mode & S_ISVTX)) {
             mf_config_report("%s: refused: its directory %s can be written by other users "
-                             "(mode %o); run chmod go-w %s", shown, real,
-                             (unsigned)(st.st_mode & 07777), real);
+                             "(mode %s); run chmod go-w %s", shown, real, OCT(st.st_mode), real);
             return -EPERM;
         }
         if (slash == real)
@@ -695,8 +709,8 @@ int mf_cfg_file_load(mf_cfg_file_t *f, const char *path)
                          (unsigned)st.st_uid);
     } else if (others_write(&st)) {
         rc = -EPERM;
-        mf_config_report("%s: refused: other users can write it (mode %o); run chmod go-w %s",
-                         path, (unsigned)(st.st_mode & 07777), path);
+        mf_config_report("%s: refused: other users can write it (mode %s); run chmod go-w %s",
+                         path, OCT(st.st_mode), path);
     } else if (st.st_size > (off_t)MAX_FILE) {
         rc = -EFBIG;
         mf_config_report("%s: refused: larger than %u KiB", path, MAX_FILE >> 10);

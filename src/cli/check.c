@@ -423,9 +423,10 @@ static int file_report(const mf_cfg_file_t *f, FILE *out)
         for (unsigned i = 0; i < nrec; i++)
             fprintf(out, "  - %s\n", recs[i]);
     }
-    fprintf(out, "\n%s: %s at once %s %s usable (%s %s less a %g %% safety margin)\n",
-            failed ? "FAILED" : "PASSED", B(total), failed ? "do not fit in" : "fit in",
-            B(m.usable), B(m.total), m.total < m.ram ? "cgroup limit" : "of RAM", m.margin);
+    fprintf(out, "\n%s: %s at once %s %s usable (%s %s less a %g %% safety margin)%s\n",
+            failed ? "FAILED" : "PASSED", B(total), total > m.usable ? "do not fit in" : "fit in",
+            B(m.usable), B(m.total), m.total < m.ram ? "cgroup limit" : "of RAM", m.margin,
+            failed && total <= m.usable ? "; see the recommendations above" : "");
 #undef REC
     free(mem);
     free(needs);
