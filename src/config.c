@@ -14,6 +14,7 @@
 
 #include "config.h"
 #include "config_file.h"
+#include "fail.h"
 #include "log.h"
 #include "runtime.h"
 
@@ -313,39 +314,6 @@ static int check_actions(const char *name, const char *v, char *why, size_t whyl
     }
 }
 
-/* A fault-injection spec: NAME=VALUE (or size>=SIZE) items separated by commas or spaces; the
- * names are checked here, the values by the fault module when it starts. */
-static int check_fail(const char *v, char *why, size_t whylen)
-{
-    static const char *const names[] = { "every", "after", "prob", "seed", "size", "count",
-                                         "calls", "from", "skip", "pool" };
-    const char *p = v;
-    char tmp[64];
-    while (*p) {
-        while (*p == ' ' || *p == ',' || *p == '\t')
-            p++;
-        if (!*p)
-            break;
-        const char *e = p;
-        while (*e && *e != '=' && *e != '>' && *e != '<' && *e != ',' && *e != ' ')
-            e++;
-        size_t n = (size_t)(e - p);
-        int ok = 0;
-        for (size_t i = 0; i < MF_ARRAY_LEN(names); i++)
-            ok |= strlen(names[i]) == n && !strncmp(p, names[i], n);
-        if (!ok || (*e != '=' && *e != '>' && *e != '<')) {
-            if (why)
-                mf_fmt(why, whylen, "fail: '%s' is not NAME=VALUE with NAME one of every, after, "
-                       "prob, seed, size, count, calls, from", cut(tmp, sizeof tmp, p, n + (*e != 0)));
-            return -EINVAL;
-        }
-        while (*e && *e != ',' && *e != ' ')
-            e++;
-        p = e;
-    }
-    return 0;
-}
-
 static int check_rules(unsigned k, const char *v, char *why, size_t whylen)
 {
     static const char *const on_limit[] = { "refuse", "warn" };
@@ -387,8 +355,12 @@ static int check_rules(unsigned k, const char *v, char *why, size_t whylen)
             return -ERANGE;
         }
         return 0;
-    case MF_K_fail:
-        return check_fail(v, why, whylen);
+    case MF_K_fail: {
+        if (!*v)
+            return 0;                       /* no fault injection */
+        mf_fail_spec_t spec;                /* the fault module's own parser */
+        return mf_fail_parse(v, &spec, why, whylen);
+    }
     default:
         return 0;
     }
@@ -413,14 +385,15 @@ int mf_config_set(mf_config_t *cfg, const char *name, const char *value, char *w
                    name);
         return k == -ERANGE ? -ERANGE : -ENOENT;
     }
-    int rc = mf_config_check((unsigned)k, value, why, whylen);
+    /* parse into a scratch field so a bad value leaves the old one in place */
+    union { mf_cfg_STR s; mf_size_t z; uint64_t u; double d; bool b; } scratch;
+    int rc = set_one((unsigned)k, value, &scratch, why, whylen);
     if (rc)
         return rc;
     if (dev >= 0) {
-        rc = mf_size_parse(value, &cfg->gpu_limit_dev[dev]);
-        if (rc == 0)
-            cfg->gpu_limit_dev_set[dev] = true;
-        return rc;
+        cfg->gpu_limit_dev[dev] = scratch.z;
+        cfg->gpu_limit_dev_set[dev] = true;
+        return 0;
     }
     return set_one((unsigned)k, value, (char *)cfg + keys[k].offset, why, whylen);
 }
@@ -614,7 +587,9 @@ static int apply_env(mf_config_t *cfg)
             continue;
         if (k >= MF_K_COUNT)
             mf_fmt(key, sizeof key, "gpu_limit.%u", k - MF_K_COUNT);
-        if (mf_config_set(cfg, key, v, why, sizeof why) == 0) {
+        int dev, kk = mf_config_key_find(key, &dev);
+        if (kk >= 0 && mf_config_check((unsigned)kk, v, why, sizeof why) == 0 &&
+            mf_config_set(cfg, key, v, why, sizeof why) == 0) {
             if (k < MF_K_COUNT) {
                 cfg->origin[k] = MF_FROM_ENV;
                 cfg->origin_line[k] = 0;

@@ -101,8 +101,9 @@ void mf_config_report(const char *fmt, ...) __attribute__((format(printf, 1, 2))
 /* Fills cfg with the built-in defaults. */
 void mf_config_defaults(mf_config_t *cfg);
 
-/* Parses and stores one value for key `name` (including gpu_limit.N) into cfg; the origin is
- * left as it was.  Return: 0, -ENOENT (unknown key), -EINVAL (malformed), -ERANGE (out of
+/* Parses and stores one value for key `name` (including gpu_limit.N) into cfg by its type and
+ * bounds (the rules of mf_config_check are not applied: the file and the environment layers
+ * check them first); the origin is left as it was.  Return: 0, -ENOENT (unknown key), -EINVAL (malformed), -ERANGE (out of
  * bounds).  On error, `why` (if given) receives a message and cfg is unchanged. */
 int mf_config_set(mf_config_t *cfg, const char *name, const char *value, char *why, size_t whylen);
 
