@@ -161,8 +161,8 @@ static int preflight_one(const mf_config_t *cfg, FILE *out, bool verbose)
     const mf_group_cfg_t *g = mf_config_group(cfg, cfg->group);
     if (g) {
         uint64_t gl = mf_size_resolve(&g->limit, m.total);
-        uint64_t res = mf_size_resolve(cfg->reserve.bytes || cfg->reserve.is_pct ? &cfg->reserve
-                                                                                  : &g->reserve,
+        uint64_t res = mf_size_resolve(cfg->origin[MF_K_reserve] != MF_FROM_DEFAULT
+                                           ? &cfg->reserve : &g->reserve,
                                        gl != MF_UNLIMITED ? gl : m.total);
         if (verbose)
             fprintf(out, "group %s: limit %s; this instance reserves %s\n", g->name, B(gl), B(res));
@@ -286,9 +286,9 @@ static int file_report(const mf_cfg_file_t *f, FILE *out)
                                     m.gpu[d]);
         char label[MF_CFG_STR_MAX + 16];
         snprintf(label, sizeof label, "[%s %s]", mb->label_kind, mb->name);
-        fprintf(out, "  %-28s limit %-10s", label, B(mb->limit));
+        fprintf(out, "  %-28s limit %s", label, B(mb->limit));
         if (mb->group[0])
-            fprintf(out, " group %s", mb->group);
+            fprintf(out, ", group %s", mb->group);
         if (mb->reserve)
             fprintf(out, ", reserve %s", B(mb->reserve));
         fputc('\n', out);
