@@ -526,7 +526,7 @@ int mf_cfg_file_parse(mf_cfg_file_t *f, const char *name, const char *text, size
     struct parse ps;
     memset(&ps, 0, sizeof ps);
     ps.f = f;
-    ps.sec_max = MF_MIN(brackets, lines) + 2;
+    ps.sec_max = MF_MIN(MF_MIN(brackets, lines) + 2, 65535u);   /* entries hold a uint16_t */
     ps.ent_max = lines;
     ps.sec_hash_size = pow2_above(ps.sec_max);
     ps.dup_size = pow2_above(ps.ent_max);
