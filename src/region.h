@@ -45,6 +45,7 @@ enum {
     MF_RG_NORESERVE = 1u << 4,   /* MAP_NORESERVE, not yet committed by an mprotect */
     MF_RG_FILE = 1u << 5,        /* backed by a file (private file mapping) */
     MF_RG_SHM = 1u << 6,         /* System V segment attached with shmat */
+    MF_RG_SHARED_ANON = 1u << 7, /* MAP_SHARED | MAP_ANONYMOUS */
 };
 
 #define MF_REGION_CAP (1u << 22)          /* default bound: 4 194 304 regions */
