@@ -167,15 +167,26 @@ static void estimate(const mf_map_op_t *op, uint64_t *add, uint64_t *rem)
         break;
     }
     case MF_MAP_MREMAP: {
-        uintptr_t ol = op->old_len, m = MF_MIN(ol, n);
+        uintptr_t ol = op->old_len, m = MF_MIN(ol, n), d = op->dest;
         if (n > ol && (op->rflags & MF_RG_COUNTED))
             *add = n - ol;
         if (op->flags & MREMAP_DONTUNMAP)
             *add += mf_region_counted_in(&table, a, a + m);
         if (n < ol)
             *rem = mf_region_counted_in(&table, a + n, a + ol);
-        if (op->flags & MREMAP_FIXED)
-            *rem += mf_region_counted_in(&table, op->dest, op->dest + n);
+        if (op->flags & MREMAP_FIXED) {
+            /* what the moved pieces land on is replaced (see mf_region_copy), and a resize
+             * first unmaps the whole destination */
+            if (n != ol) {
+                *rem += mf_region_counted_in(&table, d, d + n);
+            } else {
+                for (const mf_region_t *q = mf_region_next(&table, a); q && q->start < a + m;
+                     q = mf_region_next(&table, q->end)) {
+                    uintptr_t pa = MF_MAX(q->start, a), pb = MF_MIN(q->end, a + m);
+                    *rem += mf_region_counted_in(&table, d + (pa - a), d + (pb - a));
+                }
+            }
+        }
         break;
     }
     case MF_MAP_BRK:
@@ -305,6 +316,10 @@ static void apply(const mf_map_op_t *op, uintptr_t res)
             if (n < ol)
                 mf_region_clear(&table, a + n, a + ol, NULL);
         } else {
+            /* a resize or a single mapping replaces the whole destination; a same-size move of
+             * several mappings (Linux 6.17+) leaves it as it was under the source's gaps */
+            if (n != ol)
+                mf_region_clear(&table, res, res + n, NULL);
             if (mf_region_copy(&table, a, m, res, NULL) < 0)
                 mf_region_clear(&table, res, res + m, NULL);
             if (!(op->flags & MREMAP_DONTUNMAP))
@@ -327,13 +342,34 @@ static void apply(const mf_map_op_t *op, uintptr_t res)
     }
 }
 
+/* A shrinking move may unmap the old tail before it fails (mremap_to() in kernels before
+ * 6.17); newer ones check first.  The pieces of the tail the table knows are probed with
+ * mincore (ENOMEM: no longer mapped) and forgotten when gone.  Error path only. */
+static void follow_failed_shrink(const mf_map_op_t *op)
+{
+    uintptr_t x = op->addr + op->len, e = op->addr + op->old_len;
+    while (x < e) {
+        const mf_region_t *q = mf_region_next(&table, x);
+        if (!q || q->start >= e)
+            break;
+        uintptr_t a = MF_MAX(q->start, x), b = MF_MIN(q->end, e);
+        unsigned char v;
+        if (mf_syscall6(SYS_mincore, (long)a, (long)page_size(), (long)&v, 0, 0, 0) == -ENOMEM)
+            mf_region_clear(&table, a, b, NULL);
+        x = b;
+    }
+}
+
 void mf_map_end(mf_map_op_t *op, int ok, uintptr_t result)
 {
     if (op->kind == MF_MAP_NONE)
         return;
     mf_tls.depth++;
-    if (ok)
+    if (ok) {
         apply(op, result);
+    } else if (op->kind == MF_MAP_MREMAP && op->len < op->old_len) {
+        follow_failed_shrink(op);
+    }
     /* a failed call changed nothing (the kernel checks before it changes, but for an mprotect
      * that fails half way through a range with holes, which memfence does not follow) */
     settle(op);

@@ -387,7 +387,7 @@ int mf_region_copy(mf_region_table_t *t, uintptr_t src, uintptr_t len, uintptr_t
         return 0;
     if (src < dst + len && dst < src + len)
         return -EINVAL;
-    int rc = mf_region_clear(t, dst, dst + len, d);
+    int rc = 0;
     uintptr_t x = src, e = src + len;
     while (rc == 0 && x < e) {
         const mf_region_t *q = mf_region_next(t, x);

@@ -115,9 +115,11 @@ typedef uint32_t (*mf_region_fn)(uint32_t flags, void *ctx);
 int mf_region_update(mf_region_table_t *t, uintptr_t start, uintptr_t end, mf_region_fn fn,
                      void *ctx, mf_region_delta_t *d);
 
-/* Copies the pieces of [src, src + len) to [dst, dst + len) (same offsets, same flags); what
- * was at the destination is replaced.  Needs at most (pieces + 2) new nodes: reserve first.
- * Return: 0 or -ENOMEM. */
+/* Copies the pieces of [src, src + len) to [dst, dst + len) (same offsets, same flags),
+ * replacing what the destination held under each piece; under the gaps between pieces the
+ * destination is left as it is (the kernel's mremap moves a range VMA by VMA the same way).
+ * The ranges must not overlap.  Needs at most (pieces + 2) new nodes: reserve first.
+ * Return: 0, -EINVAL (overlap) or -ENOMEM. */
 int mf_region_copy(mf_region_table_t *t, uintptr_t src, uintptr_t len, uintptr_t dst,
                    mf_region_delta_t *d);
 
