@@ -61,6 +61,7 @@ static uint64_t map_check_min = 64u << 20;
 static double map_factor = 1.0;
 static unsigned log_rate = 10;
 static int overcommit_never;            /* vm.overcommit_memory = 2: MAP_NORESERVE is ignored */
+static char own_prefix[512];             /* the program's installation (see own_file) */
 
 static uintptr_t page_size(void)
 {
@@ -213,6 +214,10 @@ static void prepare(mf_map_op_t *op)
         /* the grown part takes the attributes of the end of the old mapping */
         r = mf_region_find(&table, op->addr + op->old_len - 1);
         op->rflags = r ? (r->flags & ~(uint32_t)MF_RG_NOMERGE) : 0;
+        /* growing a shared mapping does not grow its object (pages past it raise SIGBUS), and
+         * the kernel charges a growth only under VM_ACCOUNT (private): nothing counts */
+        if (op->rflags && !(op->rflags & MF_RG_PRIVATE))
+            op->rflags = with_counted(op->rflags | MF_RG_NORESERVE);
     } else if (op->kind == MF_MAP_SHMDT) {
         /* shmdt names only the address: the segment is the region that starts there */
         r = mf_region_find(&table, op->addr);
@@ -579,6 +584,49 @@ static uint64_t cgroup_room(void)
     return room;
 }
 
+/* The program's own installation: for an executable in PREFIX/bin/ (a JDK, a self-contained
+ * runtime), PREFIX, unless PREFIX is a system-wide one.  Files under it are the runtime's
+ * image (the JDK maps its 120 MiB lib/modules and crashes when that fails), not data the
+ * pre-flight check is about. */
+static void find_own_prefix(const char *exe)
+{
+    static const char *const system[] = { "", "/usr", "/usr/local", "/opt", "/snap", "/home",
+                                          "/usr/lib", "/usr/libexec" };
+    size_t n = 0, slash = 0, prev = 0;
+    own_prefix[0] = 0;
+    for (; exe && exe[n] && n < sizeof own_prefix - 1; n++) {
+        if (exe[n] == '/') {
+            prev = slash;
+            slash = n;
+        }
+    }
+    /* exe = PREFIX/bin/NAME: prev is the slash before "bin", slash the one after it */
+    if (!exe || exe[n] || slash - prev != 4 || exe[prev + 1] != 'b' || exe[prev + 2] != 'i' ||
+        exe[prev + 3] != 'n')
+        return;
+    for (size_t i = 0; i < MF_ARRAY_LEN(system); i++) {
+        size_t k = 0;
+        while (system[i][k] && k < prev && system[i][k] == exe[k])
+            k++;
+        if (!system[i][k] && k == prev)
+            return;
+    }
+    for (size_t i = 0; i < prev; i++)
+        own_prefix[i] = exe[i];
+    own_prefix[prev] = '/';
+    own_prefix[prev + 1] = 0;
+}
+
+static int own_file(const char *path)
+{
+    size_t i = 0;
+    if (!own_prefix[0])
+        return 0;
+    while (own_prefix[i] && path[i] == own_prefix[i])
+        i++;
+    return own_prefix[i] == 0;
+}
+
 int mf_map_preflight(int fd, size_t len, off_t off)
 {
     if (!map_check || len < map_check_min)
@@ -607,10 +655,13 @@ int mf_map_preflight(int fd, size_t len, off_t off)
     char link[64], file[512], hn[32], ha[32];
     mf_fmt(link, sizeof link, "/proc/self/fd/%d", fd);
     long k = mf_syscall6(SYS_readlinkat, AT_FDCWD, (long)link, (long)file, sizeof file - 1, 0, 0);
-    if (k <= 0)
+    if (k <= 0) {
         mf_fmt(file, sizeof file, "fd %d", fd);
-    else
+    } else {
         file[k] = 0;
+        if (own_file(file))
+            return 0;
+    }
     mf_stat_add(&mf_stats.map_refusals, 1);
     mf_log_limited(MF_RL_MAPCHECK, log_rate,
                    "mmap of %s refused: it needs %s (%llu bytes), only %s (%llu bytes) %s "
@@ -629,6 +680,7 @@ int mf_map_init(const mf_config_t *cfg)
     map_check_min = mf_size_resolve(&cfg->map_check_min, mf_host_memory());
     map_factor = cfg->map_factor;
     log_rate = cfg->log_rate ? (unsigned)cfg->log_rate : 10;
+    find_own_prefix(mf_exe_path());
     if (mf_sys_read_file("/proc/sys/vm/overcommit_memory", buf, sizeof buf) > 0)
         overcommit_never = buf[0] == '2';
     return 0;

@@ -89,7 +89,10 @@ int main(int argc, char **argv)
     /* shared anonymous: the object counts whatever the protection (shmem_acct_size) */
     DELTA(p = mmap(NULL, 8 * MiB, PROT_READ, MAP_SHARED | MAP_ANONYMOUS, -1, 0), 8 * MiB);
     DELTA(mprotect(p, 8 * MiB, RW), 0);
-    DELTA(munmap(p, 8 * MiB), -8 * MiB);
+    /* growing it does not grow the object: the kernel charges nothing more */
+    DELTA(q = mremap(p, 8 * MiB, 12 * MiB, MREMAP_MAYMOVE), 0);
+    CHECK(q != MAP_FAILED);
+    DELTA(munmap(q, 12 * MiB), -8 * MiB);
     DELTA(p = mmap(NULL, 8 * MiB, RW, MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0), 0);
     DELTA(munmap(p, 8 * MiB), 0);
 
