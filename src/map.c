@@ -152,8 +152,7 @@ static void estimate(const mf_map_op_t *op, uint64_t *add, uint64_t *rem)
         break;
     case MF_MAP_MUNMAP:
     case MF_MAP_SHMDT:
-        *rem = mf_region_counted_in(&table, a, a + n);
-        break;
+        break;                             /* only gives back: nothing to charge first */
     case MF_MAP_MPROTECT: {
         int w = op->write;
         for (const mf_region_t *q = mf_region_next(&table, a); q && q->start < a + n;
