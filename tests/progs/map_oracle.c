@@ -4,7 +4,9 @@
  * API) compared with the kernel's view: the sum of the private writable anonymous regions in
  * /proc/self/smaps inside the arena.  Nothing else maps into the arena (no malloc, no stdio,
  * no threads while it runs), so the backend's own mappings are outside the comparison.
- * Prints "map_oracle ok: N calls, M checks". */
+ * Prints "map_oracle ok: N calls, M checks".  Debugging: MAP_ORACLE_EVERY=K compares every K
+ * calls (default 3), MAP_ORACLE_TRACE=1 prints each call, MAP_ORACLE_DUMP=1 the maps on a
+ * mismatch. */
 #include <fcntl.h>
 #include <stdint.h>
 #include <sys/mman.h>
@@ -36,10 +38,10 @@ static uint64_t hex(const char **s)
     }
 }
 
-/* Bytes of private writable anonymous regions inside the arena, from /proc/self/smaps. */
-static uint64_t oracle(void)
+/* Reads a /proc file into buf (no malloc: nothing may map into the arena meanwhile). */
+static void slurp(const char *path)
 {
-    int fd = open("/proc/self/smaps", O_RDONLY);
+    int fd = open(path, O_RDONLY);
     CHECK(fd >= 0);
     size_t len = 0;
     ssize_t n;
@@ -47,6 +49,12 @@ static uint64_t oracle(void)
         len += (size_t)n;
     close(fd);
     buf[len] = 0;
+}
+
+/* Bytes of private writable anonymous regions inside the arena, from /proc/self/smaps. */
+static uint64_t oracle(void)
+{
+    slurp("/proc/self/smaps");
     uint64_t sum = 0;
     uintptr_t lo = arena, hi = arena + NPG * PG;
     for (const char *l = buf; *l; ) {
@@ -86,14 +94,7 @@ static void set_mapped(unsigned a, unsigned n, int v) { memset(mapped + a, v, n)
  * model of what is mapped is read again from /proc/self/maps. */
 static void resync(void)
 {
-    int fd = open("/proc/self/maps", O_RDONLY);
-    CHECK(fd >= 0);
-    size_t len = 0;
-    ssize_t n;
-    while ((n = read(fd, buf + len, sizeof buf - 1 - len)) > 0)
-        len += (size_t)n;
-    close(fd);
-    buf[len] = 0;
+    slurp("/proc/self/maps");
     memset(mapped, 0, sizeof mapped);
     for (const char *l = buf; *l; ) {
         const char *s = l;
