@@ -7,6 +7,7 @@
  * are served by raw system calls, so no call is ever lost.
  */
 #include <errno.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -31,7 +32,10 @@ static const mf_sym_t syms[] = {
 };
 
 static _Atomic int resolved;             /* 0 not yet, 1 in progress, 2 done */
+static _Atomic int resolver;             /* the thread looking the symbols up */
 
+/* True when `real` is filled in.  Other threads wait for a lookup in progress; the looking-up
+ * thread itself (a call made from inside dlsym) gets false and uses raw system calls. */
 static int ready(void)
 {
     int s = atomic_load_explicit(&resolved, memory_order_acquire);
@@ -39,11 +43,16 @@ static int ready(void)
         return 1;
     int expect = 0;
     if (s == 0 && atomic_compare_exchange_strong(&resolved, &expect, 1)) {
+        atomic_store(&resolver, mf_sys_gettid());
         mf_resolve_next(syms, (void **)&real, MF_ARRAY_LEN(syms));
         atomic_store_explicit(&resolved, 2, memory_order_release);
         return 1;
     }
-    return 0;                              /* another lookup is running: use raw calls */
+    if (atomic_load(&resolver) == mf_sys_gettid())
+        return 0;
+    while (atomic_load_explicit(&resolved, memory_order_acquire) != 2)
+        sched_yield();
+    return 1;
 }
 
 static long raw_ret(long r)

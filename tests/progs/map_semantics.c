@@ -60,6 +60,12 @@ int main(int argc, char **argv)
     DELTA(mprotect(p + 16 * MiB, 2 * MiB, RW), 0);                  /* already writable */
     DELTA(mprotect(p + 17 * MiB, 1 * MiB, PROT_READ), -1 * MiB);    /* write removed */
     DELTA(mprotect(p + 16 * MiB, 2 * MiB, PROT_NONE), -1 * MiB);
+    /* pkey_mprotect with the default key is mprotect */
+    uint64_t pk = map_bytes();
+    if (pkey_mprotect(p + 20 * MiB, 1 * MiB, RW, -1) == 0) {
+        CHECK_EQ(map_bytes() - pk, 1 * MiB);
+        DELTA(mprotect(p + 20 * MiB, 1 * MiB, PROT_NONE), -1 * MiB);
+    }
     /* a hole punched in the middle of a counted region: exactly the hole comes back */
     DELTA(mprotect(p + 32 * MiB, 8 * MiB, RW), 8 * MiB);
     DELTA(munmap(p + 34 * MiB, 1 * MiB), -1 * MiB);
