@@ -212,6 +212,24 @@ static mf_region_t *find_ge(const mf_region_table_t *t, uintptr_t addr)
     return best;
 }
 
+/* One walk for both: *le = the node with the greatest start <= addr, *gt = the node with the
+ * smallest start > addr (the fast paths below save the walks a split or merge would need). */
+static void neighbours(const mf_region_table_t *t, uintptr_t addr, mf_region_t **le,
+                       mf_region_t **gt)
+{
+    mf_region_t *n = t->root;
+    *le = *gt = NULL;
+    while (n) {
+        if (n->start <= addr) {
+            *le = n;
+            n = n->right;
+        } else {
+            *gt = n;
+            n = n->left;
+        }
+    }
+}
+
 static mf_region_t *containing(const mf_region_table_t *t, uintptr_t addr)
 {
     mf_region_t *n = find_le(t, addr);
@@ -257,7 +275,18 @@ int mf_region_clear(mf_region_table_t *t, uintptr_t s, uintptr_t e, mf_region_de
 {
     if (s >= e)
         return 0;
-    mf_region_t *p = containing(t, s);
+    mf_region_t *p, *next;
+    neighbours(t, s, &p, &next);
+    /* fast paths (munmap of one whole mapping, or of nothing known): no further walk */
+    if (p && p->start == s && p->end == e) {
+        account_remove(t, p->flags, e - s, d);
+        unlink_node(t, p);
+        return 0;
+    }
+    if ((!p || p->end <= s) && (!next || next->start >= e))
+        return 0;
+    if (p && p->end <= s)
+        p = NULL;
     if (p && p->start < s) {
         if (p->end > e) {
             /* The hole is inside one region: it splits in two.  Changing a key in place is
@@ -301,9 +330,14 @@ int mf_region_set(mf_region_table_t *t, uintptr_t s, uintptr_t e, uint32_t flags
         return 0;
     if (mf_region_reserve(t, 2) < 0)
         return -ENOMEM;
-    mf_region_clear(t, s, e, d);
-    mf_region_t *pred = s > 0 ? containing(t, s - 1) : NULL;
-    mf_region_t *succ = find_ge(t, e);
+    mf_region_t *pred, *succ;
+    neighbours(t, s, &pred, &succ);
+    if ((pred && pred->end > s) || (succ && succ->start < e)) {
+        /* something to replace first (rare for a fresh mapping): the general path */
+        mf_region_clear(t, s, e, d);
+        pred = s > 0 ? containing(t, s - 1) : NULL;
+        succ = find_ge(t, e);
+    }
     if (pred && pred->end != s)
         pred = NULL;
     if (succ && succ->start != e)
