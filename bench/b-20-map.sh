@@ -3,13 +3,14 @@
 # mixed sizes, 1 in 8 a reservation committed with mprotect, 256 live) with and without
 # memfence, runs interleaved in one go, medians of 7; untouched (pure system calls: the worst
 # case for memfence's share) and with the first page written.  Goal: ratio <= 1.10.
-# Prints a markdown section; writes map.dat and map.png (when gnuplot is there) to $MF_RESULTS.
+# Prints a markdown section; writes map.md, map.dat and map.png (gnuplot) to $MF_RESULTS.
 set -u
 : "${MF_BENCH:=build/bench}" "${MF_LIB:=build/libmemfence.so}" "${MF_RESULTS:=bench/results}"
 B=$MF_BENCH/map_pairs
 RUNS=${MF_MAP_RUNS:-7}
 PAIRS=${MF_MAP_PAIRS:-100000}
 mkdir -p "$MF_RESULTS"
+exec > >(tee "$MF_RESULTS/map.md")
 echo "## Mappings: mmap/munmap pairs"
 echo
 [ -x "$B" ] || { echo "skipped: $B is not built (make test-bins)"; exit 0; }
