@@ -48,13 +48,14 @@ echo "Time per pair (mmap + munmap, and the mprotect of the reservations); wall 
 echo "process's CPU time (getrusage), which a loaded machine disturbs less.  Goal: ratio ≤ 1.10×."
 if command -v gnuplot >/dev/null; then
     gnuplot <<GP 2>/dev/null
-set terminal pngcairo size 640,360 noenhanced
+set terminal pngcairo size 760,360 noenhanced
 set output "$MF_RESULTS/map.png"
 set style data histograms
 set style fill solid 0.8
 set ylabel "ns per mmap/munmap pair"
 set xtics ("untouched" 0, "first page written" 1)
 set yrange [0:*]
+set key outside right top vertical
 plot "$MF_RESULTS/map.dat" using 2 title "without", "" using 3 title "memfence", "" using 4 title "memfence, 64G limit"
 GP
     [ -f "$MF_RESULTS/map.png" ] && echo && echo "![map](map.png)"
