@@ -10,12 +10,14 @@
  * looks the driver up on its first call, after the libraries that use it are loaded.  An object
  * that imports none of those names is never written to.  Slots in RELRO are made writable for
  * the one store (a pointer store: other threads see the old or the new function, both valid).
+ * `gpu_bind_direct = off` turns this off (then only dlsym / cuGetProcAddress paths are fenced).
  */
 #include <dlfcn.h>
 #include <stdatomic.h>
 #include <string.h>
 #include <sys/mman.h>
 
+#include "config.h"
 #include "hooks/cuda.h"
 #include "hooks/elfdyn.h"
 #include "mf.h"
@@ -154,6 +156,8 @@ static void store(const cand_t *c, void *fn)
 
 void mf_cu_bind_direct(void)
 {
+    if (!mf_config()->gpu_bind_direct)   /* gpu_bind_direct = off: dlsym paths only */
+        return;
     unsigned long long adds = 0;
     dl_iterate_phdr(count_adds, &adds);
     if (adds == atomic_load_explicit(&seen_adds, memory_order_acquire)) return;
