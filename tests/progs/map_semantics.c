@@ -156,11 +156,23 @@ int main(int argc, char **argv)
     CHECK_EQ(map_bytes(), before);
     DELTA(munmap(p, 4 * MiB), -4 * MiB);
 
-    /* threads mapping and unmapping at once leave the books where they were */
+    /* threads mapping and unmapping at once leave the books where they were, and forks made
+     * meanwhile get a table whose lock is free (the child maps and unmaps without hanging) */
     uint64_t b = map_bytes();
     pthread_t th[4];
     for (int i = 0; i < 4; i++)
         CHECK(pthread_create(&th[i], NULL, worker, NULL) == 0);
+    for (int i = 0; i < 20; i++) {
+        pid = fork();
+        if (pid == 0) {
+            uint64_t c0 = map_bytes();
+            char *x = mmap(NULL, 1 * MiB, RW, PA, -1, 0);
+            if (x == MAP_FAILED || map_bytes() != c0 + 1 * MiB || munmap(x, 1 * MiB) != 0)
+                _exit(1);
+            _exit(map_bytes() == c0 ? 0 : 1);
+        }
+        CHECK(pid > 0 && waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    }
     for (int i = 0; i < 4; i++)
         pthread_join(th[i], NULL);
     CHECK_EQ(map_bytes(), b);
