@@ -11,6 +11,8 @@
     X(limit,            SIZE,     "unlimited", 0, 0,     "host memory budget of the process (bytes, K/M/G/T, or N% of the memory it can really have); unlimited counts only") \
     X(gpu_limit,        SIZE,     "unlimited", 0, 0,     "GPU memory budget per device (size or N% of the device); gpu_limit.N overrides device N") \
     X(group,            STR,      "",          0, 0,     "name of a group whose budget this instance shares with others") \
+    X(group_limit,      SIZE,     "unlimited", 0, 0,     "host memory budget of the whole group (in [group NAME] as `limit`; bytes or N% of the machine)") \
+    X(group_gpu_limit,  SIZE,     "unlimited", 0, 0,     "GPU memory budget of the whole group per device, in bytes (in [group NAME] as `gpu_limit`)") \
     X(reserve,          SIZE,     "0",         0, 0,     "share of the group's budget guaranteed to this instance at start (admission)") \
     X(safety_margin,    PCT,      "15",        0, 90,    "share of the machine's memory `memfence check` keeps out of every plan") \
     X(moderate,         PCT,      "60",        1, 100,   "usage/budget percentage at which the level becomes MODERATE") \
