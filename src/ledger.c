@@ -716,6 +716,7 @@ static struct {
     char dir[MF_CFG_STR_MAX];
 } me = { .l = { .fd = -1 }, .slot = -1 };
 
+static void publish(mf_ledger_slot_t *s);
 static __thread int refused_by_group __attribute__((tls_model("initial-exec")));
 
 static void detach(int err)
@@ -865,6 +866,7 @@ static int join(const mf_config_t *cfg, bool forked)
     }
     me.slot = r;
     me.squeeze_seen = atomic_load(&me.l.hdr->squeeze);
+    publish(&me.l.slots[me.slot]);
     atomic_store(&me.on, 1);
     if (!grouped)
         return 0;
@@ -954,14 +956,17 @@ void mf_ledger_note_event(const char *what)
 
 void mf_ledger_set_answer(mf_ledger_answer_fn fn) { me.answer = fn; }
 
-static void answer_request(mf_ledger_slot_t *s)
+int mf_ledger_serve(mf_ledger_t *l, unsigned slot, const char *dir, mf_ledger_answer_fn fn)
 {
+    if (!l->hdr || slot >= MF_LEDGER_SLOTS)
+        return 0;
+    mf_ledger_slot_t *s = &l->slots[slot];
     uint32_t req = atomic_load_explicit(&s->req, memory_order_acquire);
     if (req == atomic_load(&s->done))
-        return;
+        return 0;
     unsigned kind = atomic_load(&s->req_kind);
     char path[600], tmp[640];
-    int status = mf_ledger_reply_path(me.dir, sys_getuid(), me.pid, path, sizeof path);
+    int status = mf_ledger_reply_path(dir, sys_getuid(), s->pid, path, sizeof path);
     if (status == 0) {
         mf_fmt(tmp, sizeof tmp, "%s.tmp", path);
         sys_unlink(tmp);
@@ -970,7 +975,7 @@ static void answer_request(mf_ledger_slot_t *s)
             status = fd;
         } else {
             mf_tls.depth++;
-            status = me.answer ? me.answer(kind, fd) : -ENOSYS;
+            status = fn ? fn(kind, fd) : -ENOSYS;
             mf_tls.depth--;
             mf_sys_close(fd);
             if (status == 0)
@@ -981,13 +986,12 @@ static void answer_request(mf_ledger_slot_t *s)
     }
     s->done_status = status;
     atomic_store_explicit(&s->done, req, memory_order_release);
+    return 1;
 }
 
-void mf_ledger_tick(void)
+/* Publishes this process's usage and counters into its slot (under the slot's seqlock). */
+static void publish(mf_ledger_slot_t *s)
 {
-    if (!atomic_load_explicit(&me.on, memory_order_acquire) || me.pid != mf_pid())
-        return;
-    mf_ledger_slot_t *s = &me.l.slots[me.slot];
     mf_ledger_pub_t pub;
     memset(&pub, 0, sizeof pub);
     for (unsigned p = 0; p < MF_POOL_COUNT; p++) {
@@ -1014,7 +1018,14 @@ void mf_ledger_tick(void)
     atomic_thread_fence(memory_order_release);
     memcpy(&s->pub, &pub, sizeof pub);
     atomic_store_explicit(&s->seq, seq + 2, memory_order_release);
+}
 
+void mf_ledger_tick(void)
+{
+    if (!atomic_load_explicit(&me.on, memory_order_acquire) || me.pid != mf_pid())
+        return;
+    mf_ledger_slot_t *s = &me.l.slots[me.slot];
+    publish(s);
     if (atomic_load(&me.grouped)) {
         settle_owed();
         uint32_t sq = atomic_load(&me.l.hdr->squeeze);
@@ -1028,7 +1039,7 @@ void mf_ledger_tick(void)
         me.next_reclaim_ns = now + 1000000000ull;
         mf_ledger_reclaim(&me.l);
     }
-    answer_request(s);
+    mf_ledger_serve(&me.l, (unsigned)me.slot, me.dir, me.answer);
 }
 
 /* ---- admission pre-flight (memfence run) ----------------------------------------------------- */

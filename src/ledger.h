@@ -252,6 +252,10 @@ enum { MF_LREQ_REPORT = 1 };
 typedef int (*mf_ledger_answer_fn)(unsigned kind, int fd);
 void mf_ledger_set_answer(mf_ledger_answer_fn fn);
 
+/* In the owning process (its tick): answers a pending request on slot with fn, writing the
+ * reply file in dir (see below).  Return: 1 when a request was answered, else 0. */
+int mf_ledger_serve(mf_ledger_t *l, unsigned slot, const char *dir, mf_ledger_answer_fn fn);
+
 /* The reply file of pid: DIR/memfence-UID-PID.reply (written by the owner, 0600). */
 int mf_ledger_reply_path(const char *dir, unsigned uid, pid_t pid, char *buf, size_t size);
 

@@ -11,6 +11,7 @@
 
 #include "cli/cli.h"
 #include "config.h"
+#include "ledger.h"
 #include "size.h"
 
 static const struct { const char *name, *lib; } allocators[] = {
@@ -121,6 +122,13 @@ int mf_cmd_run(int argc, char **argv)
         return 2;
     }
     const mf_config_t *cfg = mf_config();
+
+    /* Admission to the group (`reserve`): refused means not started, with the pre-flight. */
+    char admission[2048];
+    if (mf_ledger_admission_check(cfg, admission, sizeof admission) == -ENOSPC) {
+        fprintf(stderr, "memfence: run: %s\nmemfence: run: nothing started\n", admission);
+        return 2;
+    }
 
     const char *lib = mf_cli_library_path();
     if (!lib) {
