@@ -512,7 +512,7 @@ int mf_ledger_claim(mf_ledger_t *l, pid_t pid, uint64_t start, const char *insta
 /* The group's pre-flight report for a refused reservation. */
 static size_t admission_report(char *buf, size_t size, const char *group, const char *instance,
                                uint64_t reserve, uint64_t limit, uint64_t total,
-                               const mf_ledger_t *l, double margin_pct)
+                               const mf_ledger_t *l, int self, double margin_pct)
 {
     if (!buf || !size)
         return 0;
@@ -529,7 +529,7 @@ static size_t admission_report(char *buf, size_t size, const char *group, const 
     if (l && l->hdr) {
         for (unsigned i = 0; i < MF_LEDGER_SLOTS; i++) {
             const mf_ledger_slot_t *s = &l->slots[i];
-            if (atomic_load(&s->state) != MF_LSLOT_LIVE)
+            if (atomic_load(&s->state) != MF_LSLOT_LIVE || (int)i == self)
                 continue;
             if (!members++)
                 n += mf_fmt(buf + n, size - n, " by:");
@@ -579,7 +579,7 @@ int mf_ledger_admit(mf_ledger_t *l, unsigned slot, uint64_t reserve, double marg
         if (attempt > 0) {
             atomic_fetch_add(&l->hdr->admissions_refused, 1);
             admission_report(report, size, l->hdr->group, s->instance, reserve, lim,
-                             sat_sub(t, old), l, margin_pct);
+                             sat_sub(t, old), l, (int)slot, margin_pct);
             unlock_ledger(l);
             return -ENOSPC;
         }
@@ -893,8 +893,14 @@ static int join(const mf_config_t *cfg, bool forked)
                             sizeof report);
         if (r) {
             me.l.slots[me.slot].flags = (flags & ~MF_LFLAG_GROUPED) | MF_LFLAG_REFUSED;
-            if (r == -ENOSPC)
-                mf_log("%s; this instance runs fenced by its own budget only", report);
+            if (r == -ENOSPC) {
+                mf_ledger_hdr_t *h = me.l.hdr;
+                uint64_t lim = h->limit[MF_POOL_HOST], held = atomic_load(&h->total[MF_POOL_HOST]);
+                mf_log("group %s: admission refused: reserve %s > available %s (group limit %s, "
+                       "%s held); this instance runs fenced by its own budget only "
+                       "(`memfence run` shows the pre-flight report)", group, MF_BYTES(reserve),
+                       MF_BYTES(sat_sub(lim, held)), MF_BYTES(lim), MF_BYTES(held));
+            }
             else
                 mf_log("group %s: admission could not be decided (error %d); this instance "
                        "runs fenced by its own budget only", group, -r);
@@ -1078,7 +1084,7 @@ int mf_ledger_admission_check(const mf_config_t *cfg, char *report, size_t size)
     int rc = 0;
     if (lim != MF_UNLIMITED && (reserve > lim || total > lim - reserve)) {
         admission_report(report, size, cfg->group, cfg->instance[0] ? cfg->instance : "?",
-                         reserve, lim, total, r == 0 ? &l : NULL, cfg->safety_margin);
+                         reserve, lim, total, r == 0 ? &l : NULL, -1, cfg->safety_margin);
         rc = -ENOSPC;
     }
     if (r == 0)

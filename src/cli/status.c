@@ -69,7 +69,10 @@ static void print_json(FILE *f, const mf_ledger_row_t *rows, int n, const mf_led
         json_str(f, r->program);
         fputs(",\"group\":", f);
         json_str(f, r->group);
-        fprintf(f, ",\"admitted\":%s,\"host_used\":", (r->flags & MF_LFLAG_REFUSED) ? "false" : "true");
+        fprintf(f, ",\"admitted\":%s,\"forked\":%s,\"detached\":%s,\"host_used\":",
+                (r->flags & MF_LFLAG_REFUSED) ? "false" : "true",
+                (r->flags & MF_LFLAG_FORKED) ? "true" : "false",
+                (r->flags & MF_LFLAG_DETACHED) ? "true" : "false");
         json_u64(f, r->pub.used[0]);
         fputs(",\"host_budget\":", f);
         json_u64(f, r->pub.budget[0]);
