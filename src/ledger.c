@@ -369,10 +369,13 @@ static void repair_locked(mf_ledger_t *l)
 
 static int lock_ledger(mf_ledger_t *l)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += (time_t)(MF_LEDGER_LOCK_NS / 1000000000ull);
-    int r = pthread_mutex_clocklock(&l->hdr->u.lock, CLOCK_MONOTONIC, &ts);
+    int r = pthread_mutex_trylock(&l->hdr->u.lock);    /* the common case: no clock read */
+    if (r == EBUSY) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_sec += (time_t)(MF_LEDGER_LOCK_NS / 1000000000ull);
+        r = pthread_mutex_clocklock(&l->hdr->u.lock, CLOCK_MONOTONIC, &ts);
+    }
     if (r == EOWNERDEAD) {
         repair_locked(l);
         pthread_mutex_consistent(&l->hdr->u.lock);
@@ -588,28 +591,32 @@ int mf_ledger_admit(mf_ledger_t *l, unsigned slot, uint64_t reserve, double marg
     }
 }
 
+/* Inside the lock the mutex orders everything; lock-free readers only need untorn words. */
+#define LD(x) atomic_load_explicit(&(x), memory_order_relaxed)
+#define ST(x, v) atomic_store_explicit(&(x), (v), memory_order_relaxed)
+
 static int charge_locked(mf_ledger_t *l, mf_ledger_slot_t *s, unsigned p, uint64_t n)
 {
     uint64_t old = contrib(s, p);
-    uint64_t ch = sat_add(atomic_load(&s->charged[p]), n);
+    uint64_t ch = sat_add(LD(s->charged[p]), n);
     uint64_t now = p == MF_POOL_HOST ? MF_MAX(ch, s->reserve) : ch;
     uint64_t delta = sat_sub(now, old);
     uint64_t lim = l->hdr->limit[p];
-    uint64_t t = atomic_load(&l->hdr->total[p]);
+    uint64_t t = LD(l->hdr->total[p]);
     if (delta && lim != MF_UNLIMITED && (delta > lim || t > lim - delta))
         return -ENOMEM;
-    atomic_store(&s->charged[p], ch);
-    atomic_store(&l->hdr->total[p], sat_add(t, delta));
+    ST(s->charged[p], ch);
+    ST(l->hdr->total[p], sat_add(t, delta));
     return 0;
 }
 
 static void uncharge_locked(mf_ledger_t *l, mf_ledger_slot_t *s, unsigned p, uint64_t n)
 {
     uint64_t old = contrib(s, p);
-    atomic_store(&s->charged[p], sat_sub(atomic_load(&s->charged[p]), n));
+    ST(s->charged[p], sat_sub(LD(s->charged[p]), n));
     uint64_t delta = sat_sub(old, contrib(s, p));
     if (delta)
-        atomic_store(&l->hdr->total[p], sat_sub(atomic_load(&l->hdr->total[p]), delta));
+        ST(l->hdr->total[p], sat_sub(LD(l->hdr->total[p]), delta));
 }
 
 int mf_ledger_charge(mf_ledger_t *l, unsigned slot, unsigned pool, uint64_t n)
