@@ -1,5 +1,5 @@
 #!/bin/bash
-# Crash safety: 300 members of a group are SIGKILLed at random moments while they and two
+# Crash safety: 200 members of a group are SIGKILLed at random moments while they and two
 # survivors allocate and free as fast as they can (and `memfence status` reads and reclaims
 # concurrently).  Afterwards the group's total equals exactly the sum of the live slots' shares
 # (the survivors', stopped for the check), and 0 once they are gone too.
@@ -7,7 +7,7 @@
 W=$MF_PROGS/ledger_worker
 [ -x "$W" ] || skip "build/tests/progs/ledger_worker missing (make test-bins)"
 export MEMFENCE_LEDGER_DIR=$MF_TMP MEMFENCE_GROUP=storm MEMFENCE_GROUP_LIMIT=256M
-KILLS=${KILLS:-300}
+KILLS=${KILLS:-200}
 
 exact() {   # the group's total == the sum of its live members' shares
     python3 - "$("$MF_BIN" status --json --group storm)" "$1" <<'PY'
