@@ -431,6 +431,76 @@ static void test_scan_and_metrics(void)
     T_EQ(mf_ledger_request(dir, 999999999, MF_LREQ_REPORT, 10, path, sizeof path), -ESRCH);
 }
 
+static int answer_hello(unsigned kind, int fd)
+{
+    char buf[64];
+    int n = snprintf(buf, sizeof buf, "report kind %u from %d\n", kind, (int)getpid());
+    return write(fd, buf, (size_t)n) == n ? 0 : -EIO;
+}
+
+/* `memfence report PID` asks a live instance through its slot's mailbox; the instance's tick
+ * answers with a reply file. */
+static void test_mailbox(void)
+{
+    char p[512], why[512], reply[600];
+    path_of("mail", p, sizeof p);
+    int ready[2];
+    T_EQ(pipe(ready), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        mf_ledger_t c;
+        if (mf_ledger_open(p, "mail", true, &c, NULL, 0))
+            _exit(1);
+        int s = mf_ledger_claim(&c, getpid(), mf_ledger_proc_start(getpid()), "answerer", "t", 0);
+        if (s < 0 || write(ready[1], "x", 1) != 1)
+            _exit(2);
+        for (int i = 0; i < 2000; i++) {        /* the sampler's tick, every 5 ms */
+            mf_ledger_serve(&c, (unsigned)s, dir, answer_hello);
+            usleep(5000);
+        }
+        _exit(0);
+    }
+    char x;
+    T_EQ(read(ready[0], &x, 1), 1);
+    T_EQ(mf_ledger_request(dir, pid, MF_LREQ_REPORT, 5000, reply, sizeof reply), 0);
+    FILE *f = fopen(reply, "r");
+    T_CHECK(f != NULL);
+    if (f) {
+        char line[128] = "", want[128];
+        T_CHECK(fgets(line, sizeof line, f) != NULL);
+        snprintf(want, sizeof want, "report kind %u from %d\n", MF_LREQ_REPORT, (int)pid);
+        T_CHECK(!strcmp(line, want));
+        fclose(f);
+        unlink(reply);
+    }
+    /* a second request is answered again (sequence numbers, not a flag) */
+    T_EQ(mf_ledger_request(dir, pid, MF_LREQ_REPORT, 5000, reply, sizeof reply), 0);
+    unlink(reply);
+    kill_wait(pid);
+    T_EQ(mf_ledger_request(dir, pid, MF_LREQ_REPORT, 100, reply, sizeof reply), -ESRCH);
+    /* an instance that answers nothing of that kind: -ENOSYS */
+    pid = fork();
+    if (pid == 0) {
+        mf_ledger_t c;
+        if (mf_ledger_open(p, "mail", true, &c, NULL, 0))
+            _exit(1);
+        int s = mf_ledger_claim(&c, getpid(), mf_ledger_proc_start(getpid()), "mute", "t", 0);
+        if (s < 0 || write(ready[1], "x", 1) != 1)
+            _exit(2);
+        for (int i = 0; i < 2000; i++) {
+            mf_ledger_serve(&c, (unsigned)s, dir, NULL);
+            usleep(5000);
+        }
+        _exit(0);
+    }
+    T_EQ(read(ready[0], &x, 1), 1);
+    T_EQ(mf_ledger_request(dir, pid, MF_LREQ_REPORT, 5000, reply, sizeof reply), -ENOSYS);
+    kill_wait(pid);
+    close(ready[0]);
+    close(ready[1]);
+    (void)why;
+}
+
 int main(void)
 {
     snprintf(dir, sizeof dir, "/tmp/mf-ledger-unit.%d", (int)getpid());
@@ -443,6 +513,7 @@ int main(void)
     test_owner_dead();
     test_kill_storm();
     test_scan_and_metrics();
+    test_mailbox();
     char cmd[512];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0)
