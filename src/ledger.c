@@ -414,6 +414,27 @@ void mf_ledger_release(mf_ledger_t *l, unsigned slot)
     unlock_ledger(l);
 }
 
+/* Frees, under the lock, those of the nd candidate slots that still name the same dead process.
+ * Return: how many were freed. */
+static unsigned free_dead(mf_ledger_t *l, const unsigned *idx, const int *pid,
+                          const uint64_t *start, unsigned nd)
+{
+    unsigned freed = 0;
+    if (!nd || lock_ledger(l))
+        return 0;
+    for (unsigned k = 0; k < nd; k++) {
+        mf_ledger_slot_t *d = &l->slots[idx[k]];
+        if (atomic_load(&d->state) == MF_LSLOT_LIVE && d->pid == pid[k] &&
+            d->start_time == start[k]) {
+            release_locked(l, d);
+            atomic_fetch_add(&l->hdr->reclaimed, 1);
+            freed++;
+        }
+    }
+    unlock_ledger(l);
+    return freed;
+}
+
 int mf_ledger_reclaim(mf_ledger_t *l)
 {
     /* Liveness is read outside the lock (a /proc read per slot); the slot is freed under the
@@ -433,36 +454,12 @@ int mf_ledger_reclaim(mf_ledger_t *l)
         dead_pid[nd] = pid;
         dead_start[nd] = start;
         dead_idx[nd++] = i;
-        if (nd == MF_ARRAY_LEN(dead_idx) || i + 1 == MF_LEDGER_SLOTS) {
-            if (lock_ledger(l))
-                return (int)freed;
-            for (unsigned k = 0; k < nd; k++) {
-                mf_ledger_slot_t *d = &l->slots[dead_idx[k]];
-                if (atomic_load(&d->state) == MF_LSLOT_LIVE && d->pid == dead_pid[k] &&
-                    d->start_time == dead_start[k]) {
-                    release_locked(l, d);
-                    atomic_fetch_add(&l->hdr->reclaimed, 1);
-                    freed++;
-                }
-            }
-            unlock_ledger(l);
+        if (nd == MF_ARRAY_LEN(dead_idx)) {
+            freed += free_dead(l, dead_idx, dead_pid, dead_start, nd);
             nd = 0;
         }
     }
-    if (nd) {
-        if (lock_ledger(l))
-            return (int)freed;
-        for (unsigned k = 0; k < nd; k++) {
-            mf_ledger_slot_t *d = &l->slots[dead_idx[k]];
-            if (atomic_load(&d->state) == MF_LSLOT_LIVE && d->pid == dead_pid[k] &&
-                d->start_time == dead_start[k]) {
-                release_locked(l, d);
-                atomic_fetch_add(&l->hdr->reclaimed, 1);
-                freed++;
-            }
-        }
-        unlock_ledger(l);
-    }
+    freed += free_dead(l, dead_idx, dead_pid, dead_start, nd);
     return (int)freed;
 }
 
@@ -1197,11 +1194,9 @@ static void scan_file(const char *path, const char *group, mf_ledger_row_t *rows
     mf_ledger_close(&l);
 }
 
-int mf_ledger_scan(const char *dir, const char *group, mf_ledger_row_t *rows, size_t max_rows,
-                   mf_ledger_group_t *groups, size_t max_groups, size_t *ngroups,
-                   char *warn, size_t warnlen)
+/* The directories to look in: dir when given, else $XDG_RUNTIME_DIR and /dev/shm. */
+static unsigned ledger_dirs(const char *dir, const char *dirs[2])
 {
-    const char *dirs[2];
     unsigned nd = 0;
     if (dir && *dir) {
         dirs[nd++] = dir;
@@ -1211,11 +1206,18 @@ int mf_ledger_scan(const char *dir, const char *group, mf_ledger_row_t *rows, si
             dirs[nd++] = x;
         dirs[nd++] = "/dev/shm";
     }
-    if (warn && warnlen)
-        warn[0] = '\0';
-    size_t nrows = 0;
-    *ngroups = 0;
-    unsigned uid = sys_getuid();
+    return nd;
+}
+
+/* Calls fn(dir, path, group, arg) for every ledger file of this user in the directories to look
+ * in, until fn returns non-zero.  Return: fn's non-zero value, 0, or -ENOENT when no directory
+ * could be read. */
+typedef int (*ledger_visit_fn)(const char *dir, const char *path, const char *group, void *arg);
+
+static int each_ledger(const char *dir, ledger_visit_fn fn, void *arg)
+{
+    const char *dirs[2];
+    unsigned nd = ledger_dirs(dir, dirs), uid = sys_getuid();
     int found_dir = 0;
     for (unsigned d = 0; d < nd; d++) {
         int fd = mf_sys_open(dirs[d], O_RDONLY | O_DIRECTORY, 0);
@@ -1223,27 +1225,58 @@ int mf_ledger_scan(const char *dir, const char *group, mf_ledger_row_t *rows, si
             continue;
         found_dir = 1;
         char buf[4096];
-        for (;;) {
-            long n = mf_syscall6(SYS_getdents64, fd, (long)buf, sizeof buf, 0, 0, 0);
-            if (n <= 0)
-                break;
+        long n;
+        while ((n = mf_syscall6(SYS_getdents64, fd, (long)buf, sizeof buf, 0, 0, 0)) > 0) {
             for (long off = 0; off < n;) {
                 struct linux_dirent64 *e = (struct linux_dirent64 *)(buf + off);
                 off += e->d_reclen;
                 char g[MF_NAME_MAX], path[600];
                 if (!parse_name(e->d_name, uid, g, sizeof g))
                     continue;
-                if (group && strcmp(group, g))
-                    continue;
                 mf_fmt(path, sizeof path, "%s/%s", dirs[d], e->d_name);
-                scan_file(path, g, rows, max_rows, &nrows, groups, max_groups, ngroups, warn,
-                          warnlen);
+                int r = fn(dirs[d], path, g, arg);
+                if (r) {
+                    mf_sys_close(fd);
+                    return r;
+                }
             }
         }
         mf_sys_close(fd);
     }
+    return found_dir ? 0 : -ENOENT;
+}
+
+struct scan_arg {
+    const char *group;
+    mf_ledger_row_t *rows;
+    size_t max_rows, nrows;
+    mf_ledger_group_t *groups;
+    size_t max_groups, *ngroups;
+    char *warn;
+    size_t warnlen;
+};
+
+static int scan_visit(const char *dir, const char *path, const char *group, void *arg)
+{
+    struct scan_arg *a = arg;
+    (void)dir;
+    if (!a->group || !strcmp(a->group, group))
+        scan_file(path, group, a->rows, a->max_rows, &a->nrows, a->groups, a->max_groups,
+                  a->ngroups, a->warn, a->warnlen);
+    return 0;
+}
+
+int mf_ledger_scan(const char *dir, const char *group, mf_ledger_row_t *rows, size_t max_rows,
+                   mf_ledger_group_t *groups, size_t max_groups, size_t *ngroups,
+                   char *warn, size_t warnlen)
+{
+    if (warn && warnlen)
+        warn[0] = '\0';
+    *ngroups = 0;
+    struct scan_arg a = { group, rows, max_rows, 0, groups, max_groups, ngroups, warn, warnlen };
+    int r = each_ledger(dir, scan_visit, &a);
     /* insertion sort: no qsort (it may allocate) */
-    for (size_t i = 1; i < nrows; i++) {
+    for (size_t i = 1; i < a.nrows; i++) {
         mf_ledger_row_t t;
         memcpy(&t, &rows[i], sizeof t);
         size_t j = i;
@@ -1251,7 +1284,7 @@ int mf_ledger_scan(const char *dir, const char *group, mf_ledger_row_t *rows, si
             memcpy(&rows[j], &rows[j - 1], sizeof t);
         memcpy(&rows[j], &t, sizeof t);
     }
-    return found_dir ? (int)nrows : -ENOENT;
+    return r < 0 ? r : (int)a.nrows;
 }
 
 /* ---- Prometheus text ------------------------------------------------------------------------- */
@@ -1322,20 +1355,40 @@ static void inst_labels(char *buf, size_t size, const mf_ledger_row_t *r)
            esc(a, sizeof a, r->instance), esc(b, sizeof b, r->group), r->pid);
 }
 
-enum { C_REFUSALS, C_TRIMS, C_TRIMMED, C_THROTTLED, C_SIGNALS, C_INJECTED, C_MAPREF, C_COUNT };
+/* Per-instance series with one value: gauges, then counters. */
+enum { V_RSS, V_LEVEL, V_REFUSALS, V_TRIMS, V_TRIMMED, V_THROTTLED, V_SIGNALS, V_INJECTED,
+       V_MAPREF, V_COUNT };
 
-static uint64_t counter_of(const mf_ledger_row_t *r, unsigned c)
+static const struct { const char *name, *type, *help; } inst_series[V_COUNT] = {
+    [V_RSS] = { "memfence_rss_bytes", "gauge", "Resident set size at the instance's last sample." },
+    [V_LEVEL] = { "memfence_pressure_level", "gauge", "Pressure level: 0 low, 1 moderate, 2 high, 3 critical." },
+    [V_REFUSALS] = { "memfence_refusals_total", "counter", "Allocations refused by a budget." },
+    [V_TRIMS] = { "memfence_trims_total", "counter", "Trim actions run by the sampler." },
+    [V_TRIMMED] = { "memfence_trimmed_bytes_total", "counter", "Bytes given back to the system by trims." },
+    [V_THROTTLED] = { "memfence_throttled_total", "counter", "Allocations delayed by throttling." },
+    [V_SIGNALS] = { "memfence_signals_total", "counter", "Signals sent by the signal action." },
+    [V_INJECTED] = { "memfence_injected_failures_total", "counter", "Allocation failures injected on purpose." },
+    [V_MAPREF] = { "memfence_map_refusals_total", "counter", "File mappings refused by the pre-flight check." },
+};
+
+static uint64_t inst_value(const mf_ledger_row_t *r, unsigned v)
 {
-    switch (c) {
-    case C_REFUSALS: return r->pub.refusals;
-    case C_TRIMS: return r->pub.trims;
-    case C_TRIMMED: return r->pub.trimmed_bytes;
-    case C_THROTTLED: return r->pub.throttled;
-    case C_SIGNALS: return r->pub.signals;
-    case C_INJECTED: return r->pub.injected;
-    default: return r->pub.map_refusals;
-    }
+    const mf_ledger_pub_t *p = &r->pub;
+    const uint64_t vals[V_COUNT] = { p->rss, p->level, p->refusals, p->trims, p->trimmed_bytes,
+                                     p->throttled, p->signals, p->injected, p->map_refusals };
+    return vals[v];
 }
+
+/* Group series: per pool (usage, limit) or one value (members, refusals, reclaimed). */
+enum { G_USAGE, G_LIMIT, G_MEMBERS, G_REFUSALS, G_RECLAIMED, G_COUNT };
+
+static const struct { const char *name, *type, *help; } group_series[G_COUNT] = {
+    [G_USAGE] = { "memfence_group_usage_bytes", "gauge", "Bytes the group's members hold, reservations included, per pool." },
+    [G_LIMIT] = { "memfence_group_limit_bytes", "gauge", "The group's budget per pool (absent when unlimited)." },
+    [G_MEMBERS] = { "memfence_group_members", "gauge", "Live instances in the group." },
+    [G_REFUSALS] = { "memfence_group_refusals_total", "counter", "Lease requests refused by the group budget." },
+    [G_RECLAIMED] = { "memfence_group_reclaimed_total", "counter", "Slots of dead instances reclaimed." },
+};
 
 size_t mf_ledger_metrics_text(char *buf, size_t size, const mf_ledger_row_t *rows, size_t nrows,
                               const mf_ledger_group_t *groups, size_t ngroups, bool *truncated)
@@ -1345,52 +1398,29 @@ size_t mf_ledger_metrics_text(char *buf, size_t size, const mf_ledger_row_t *row
         return 0;
     buf[0] = '\0';
     char lb[400], pn[16], gb[2 * MF_NAME_MAX + 4];
-    static const struct { const char *name, *help; } counters[C_COUNT] = {
-        [C_REFUSALS] = { "memfence_refusals_total", "Allocations refused by a budget." },
-        [C_TRIMS] = { "memfence_trims_total", "Trim actions run by the sampler." },
-        [C_TRIMMED] = { "memfence_trimmed_bytes_total", "Bytes given back to the system by trims." },
-        [C_THROTTLED] = { "memfence_throttled_total", "Allocations delayed by throttling." },
-        [C_SIGNALS] = { "memfence_signals_total", "Signals sent by the signal action." },
-        [C_INJECTED] = { "memfence_injected_failures_total", "Allocation failures injected on purpose." },
-        [C_MAPREF] = { "memfence_map_refusals_total", "File mappings refused by the pre-flight check." },
-    };
 
-    family(&o, "memfence_usage_bytes", "gauge", "Bytes charged to the instance's budget, per pool.");
-    for (size_t i = 0; i < nrows; i++) {
-        inst_labels(lb, sizeof lb, &rows[i]);
-        for (unsigned p = 0; p <= rows[i].pub.gpu_count; p++) {
-            pool_name(pn, sizeof pn, p);
-            out_add(&o, "memfence_usage_bytes{%s,pool=\"%s\"} %llu\n", lb, pn,
-                    (unsigned long long)rows[i].pub.used[p]);
-        }
-    }
-    family(&o, "memfence_budget_bytes", "gauge", "The instance's own budget per pool (absent when unlimited).");
-    for (size_t i = 0; i < nrows; i++) {
-        inst_labels(lb, sizeof lb, &rows[i]);
-        for (unsigned p = 0; p <= rows[i].pub.gpu_count; p++) {
-            if (rows[i].pub.budget[p] == MF_UNLIMITED)
-                continue;
-            pool_name(pn, sizeof pn, p);
-            out_add(&o, "memfence_budget_bytes{%s,pool=\"%s\"} %llu\n", lb, pn,
-                    (unsigned long long)rows[i].pub.budget[p]);
-        }
-    }
-    family(&o, "memfence_rss_bytes", "gauge", "Resident set size at the instance's last sample.");
-    for (size_t i = 0; i < nrows; i++) {
-        inst_labels(lb, sizeof lb, &rows[i]);
-        out_add(&o, "memfence_rss_bytes{%s} %llu\n", lb, (unsigned long long)rows[i].pub.rss);
-    }
-    family(&o, "memfence_pressure_level", "gauge", "Pressure level: 0 low, 1 moderate, 2 high, 3 critical.");
-    for (size_t i = 0; i < nrows; i++) {
-        inst_labels(lb, sizeof lb, &rows[i]);
-        out_add(&o, "memfence_pressure_level{%s} %u\n", lb, rows[i].pub.level);
-    }
-    for (unsigned c = 0; c < C_COUNT; c++) {
-        family(&o, counters[c].name, "counter", counters[c].help);
+    /* per instance and pool: usage, and the budget where there is one */
+    for (int budget = 0; budget < 2; budget++) {
+        const char *name = budget ? "memfence_budget_bytes" : "memfence_usage_bytes";
+        family(&o, name, "gauge", budget ? "The instance's own budget per pool (absent when unlimited)."
+                                         : "Bytes charged to the instance's budget, per pool.");
         for (size_t i = 0; i < nrows; i++) {
             inst_labels(lb, sizeof lb, &rows[i]);
-            out_add(&o, "%s{%s} %llu\n", counters[c].name, lb,
-                    (unsigned long long)counter_of(&rows[i], c));
+            for (unsigned p = 0; p <= rows[i].pub.gpu_count; p++) {
+                uint64_t v = budget ? rows[i].pub.budget[p] : rows[i].pub.used[p];
+                if (v == MF_UNLIMITED)
+                    continue;
+                pool_name(pn, sizeof pn, p);
+                out_add(&o, "%s{%s,pool=\"%s\"} %llu\n", name, lb, pn, (unsigned long long)v);
+            }
+        }
+    }
+    for (unsigned v = 0; v < V_COUNT; v++) {
+        family(&o, inst_series[v].name, inst_series[v].type, inst_series[v].help);
+        for (size_t i = 0; i < nrows; i++) {
+            inst_labels(lb, sizeof lb, &rows[i]);
+            out_add(&o, "%s{%s} %llu\n", inst_series[v].name, lb,
+                    (unsigned long long)inst_value(&rows[i], v));
         }
     }
     family(&o, "memfence_throttle_seconds_total", "counter", "Time allocations spent delayed by throttling.");
@@ -1400,47 +1430,28 @@ size_t mf_ledger_metrics_text(char *buf, size_t size, const mf_ledger_row_t *row
         out_add(&o, "memfence_throttle_seconds_total{%s} %llu.%09llu\n", lb,
                 (unsigned long long)(ns / 1000000000ull), (unsigned long long)(ns % 1000000000ull));
     }
-    family(&o, "memfence_group_usage_bytes", "gauge", "Bytes the group's members hold, reservations included, per pool.");
-    for (size_t i = 0; i < ngroups; i++) {
-        if (!groups[i].group[0])
-            continue;
-        for (unsigned p = 0; p < MF_POOL_COUNT; p++) {
-            if (p && !groups[i].total[p] && groups[i].limit[p] == MF_UNLIMITED)
+    for (unsigned v = 0; v < G_COUNT; v++) {
+        const char *name = group_series[v].name;
+        family(&o, name, group_series[v].type, group_series[v].help);
+        for (size_t i = 0; i < ngroups; i++) {
+            const mf_ledger_group_t *g = &groups[i];
+            if (!g->group[0])
+                continue;       /* the solo ledger is no group */
+            esc(gb, sizeof gb, g->group);
+            if (v == G_USAGE || v == G_LIMIT) {
+                for (unsigned p = 0; p < MF_POOL_COUNT; p++) {
+                    if (g->limit[p] == MF_UNLIMITED && (v == G_LIMIT || (p && !g->total[p])))
+                        continue;
+                    pool_name(pn, sizeof pn, p);
+                    out_add(&o, "%s{group=\"%s\",pool=\"%s\"} %llu\n", name, gb, pn,
+                            (unsigned long long)(v == G_USAGE ? g->total[p] : g->limit[p]));
+                }
                 continue;
-            pool_name(pn, sizeof pn, p);
-            out_add(&o, "memfence_group_usage_bytes{group=\"%s\",pool=\"%s\"} %llu\n",
-                    esc(gb, sizeof gb, groups[i].group), pn,
-                    (unsigned long long)groups[i].total[p]);
+            }
+            uint64_t val = v == G_MEMBERS ? g->members : v == G_REFUSALS ? g->refusals : g->reclaimed;
+            out_add(&o, "%s{group=\"%s\"} %llu\n", name, gb, (unsigned long long)val);
         }
     }
-    family(&o, "memfence_group_limit_bytes", "gauge", "The group's budget per pool (absent when unlimited).");
-    for (size_t i = 0; i < ngroups; i++) {
-        if (!groups[i].group[0])
-            continue;
-        for (unsigned p = 0; p < MF_POOL_COUNT; p++) {
-            if (groups[i].limit[p] == MF_UNLIMITED)
-                continue;
-            pool_name(pn, sizeof pn, p);
-            out_add(&o, "memfence_group_limit_bytes{group=\"%s\",pool=\"%s\"} %llu\n",
-                    esc(gb, sizeof gb, groups[i].group), pn,
-                    (unsigned long long)groups[i].limit[p]);
-        }
-    }
-    family(&o, "memfence_group_members", "gauge", "Live instances in the group.");
-    for (size_t i = 0; i < ngroups; i++)
-        if (groups[i].group[0])
-            out_add(&o, "memfence_group_members{group=\"%s\"} %u\n",
-                    esc(gb, sizeof gb, groups[i].group), groups[i].members);
-    family(&o, "memfence_group_refusals_total", "counter", "Lease requests refused by the group budget.");
-    for (size_t i = 0; i < ngroups; i++)
-        if (groups[i].group[0])
-            out_add(&o, "memfence_group_refusals_total{group=\"%s\"} %llu\n",
-                    esc(gb, sizeof gb, groups[i].group), (unsigned long long)groups[i].refusals);
-    family(&o, "memfence_group_reclaimed_total", "counter", "Slots of dead instances reclaimed.");
-    for (size_t i = 0; i < ngroups; i++)
-        if (groups[i].group[0])
-            out_add(&o, "memfence_group_reclaimed_total{group=\"%s\"} %llu\n",
-                    esc(gb, sizeof gb, groups[i].group), (unsigned long long)groups[i].reclaimed);
     if (truncated)
         *truncated = o.full;
     return o.len;
@@ -1502,69 +1513,56 @@ int mf_ledger_write_metrics_file(const char *path)
 
 /* ---- mailbox ---------------------------------------------------------------------------------- */
 
+struct request_arg {
+    pid_t pid;
+    uint64_t start;
+    unsigned kind, timeout_ms;
+    char *path;
+    size_t size;
+};
+
+/* Asks the slot of a->pid in this ledger, if it has one.  Return: 1 + -rc when it was there
+ * (so 1 means success), 0 when not. */
+static int request_visit(const char *dir, const char *lp, const char *group, void *arg)
+{
+    struct request_arg *a = arg;
+    mf_ledger_t l;
+    if (mf_ledger_open(lp, group, false, &l, NULL, 0))
+        return 0;
+    for (unsigned i = 0; i < MF_LEDGER_SLOTS; i++) {
+        mf_ledger_slot_t *s = &l.slots[i];
+        if (atomic_load(&s->state) != MF_LSLOT_LIVE || s->pid != a->pid ||
+            s->start_time != a->start)
+            continue;
+        atomic_store(&s->req_kind, a->kind);
+        uint32_t ticket = atomic_fetch_add(&s->req, 1) + 1;
+        int rc = -ETIMEDOUT;
+        for (unsigned waited = 0; waited <= a->timeout_ms; waited += 10) {
+            if (atomic_load_explicit(&s->done, memory_order_acquire) == ticket) {
+                rc = s->done_status;
+                break;
+            }
+            if (atomic_load(&s->state) != MF_LSLOT_LIVE || s->pid != a->pid) {
+                rc = -ESRCH;
+                break;
+            }
+            sleep_ms(10);
+        }
+        if (rc == 0)
+            rc = mf_ledger_reply_path(dir, sys_getuid(), a->pid, a->path, a->size);
+        mf_ledger_close(&l);
+        return 1 - rc;
+    }
+    mf_ledger_close(&l);
+    return 0;
+}
+
 int mf_ledger_request(const char *dir, pid_t pid, unsigned kind, unsigned timeout_ms,
                       char *path, size_t size)
 {
-    const char *dirs[2];
-    unsigned nd = 0;
-    if (dir && *dir) {
-        dirs[nd++] = dir;
-    } else {
-        const char *x = mf_getenv("XDG_RUNTIME_DIR", 1);
-        if (x && x[0] == '/' && strcmp(x, "/dev/shm"))
-            dirs[nd++] = x;
-        dirs[nd++] = "/dev/shm";
-    }
-    uint64_t start = mf_ledger_proc_start(pid);
-    if (!start)
+    struct request_arg a = { pid, mf_ledger_proc_start(pid), kind, timeout_ms, path, size };
+    if (!a.start)
         return -ESRCH;
-    unsigned uid = sys_getuid();
-    for (unsigned d = 0; d < nd; d++) {
-        int fd = mf_sys_open(dirs[d], O_RDONLY | O_DIRECTORY, 0);
-        if (fd < 0)
-            continue;
-        char buf[4096];
-        long n;
-        while ((n = mf_syscall6(SYS_getdents64, fd, (long)buf, sizeof buf, 0, 0, 0)) > 0) {
-            for (long off = 0; off < n;) {
-                struct linux_dirent64 *e = (struct linux_dirent64 *)(buf + off);
-                off += e->d_reclen;
-                char g[MF_NAME_MAX], lp[600];
-                if (!parse_name(e->d_name, uid, g, sizeof g))
-                    continue;
-                mf_fmt(lp, sizeof lp, "%s/%s", dirs[d], e->d_name);
-                mf_ledger_t l;
-                if (mf_ledger_open(lp, g, false, &l, NULL, 0))
-                    continue;
-                for (unsigned i = 0; i < MF_LEDGER_SLOTS; i++) {
-                    mf_ledger_slot_t *s = &l.slots[i];
-                    if (atomic_load(&s->state) != MF_LSLOT_LIVE || s->pid != pid ||
-                        s->start_time != start)
-                        continue;
-                    mf_sys_close(fd);
-                    atomic_store(&s->req_kind, kind);
-                    uint32_t ticket = atomic_fetch_add(&s->req, 1) + 1;
-                    int rc = -ETIMEDOUT;
-                    for (unsigned waited = 0; waited <= timeout_ms; waited += 10) {
-                        if (atomic_load_explicit(&s->done, memory_order_acquire) == ticket) {
-                            rc = s->done_status;
-                            break;
-                        }
-                        if (atomic_load(&s->state) != MF_LSLOT_LIVE || s->pid != pid) {
-                            rc = -ESRCH;
-                            break;
-                        }
-                        sleep_ms(10);
-                    }
-                    if (rc == 0)
-                        rc = mf_ledger_reply_path(dirs[d], uid, pid, path, size);
-                    mf_ledger_close(&l);
-                    return rc;
-                }
-                mf_ledger_close(&l);
-            }
-        }
-        mf_sys_close(fd);
-    }
-    return -ESRCH;
+    int r = each_ledger(dir, request_visit, &a);
+    return r > 0 ? 1 - r : -ESRCH;
 }
