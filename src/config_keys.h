@@ -10,6 +10,7 @@
 #define MF_CONFIG_KEYS(X)                                                                        \
     X(limit,            SIZE,     "unlimited", 0, 0,     "host memory budget of the process (bytes, K/M/G/T, or N% of the memory it can really have); unlimited counts only") \
     X(gpu_limit,        SIZE,     "unlimited", 0, 0,     "GPU memory budget per device (size or N% of the device); gpu_limit.N overrides device N") \
+    X(gpu_bind_direct,  BOOL,     "on",        0, 0,     "also fence libraries linked directly against libcuda (memfence rebinds their GOT slots)") \
     X(group,            STR,      "",          0, 0,     "name of a group whose budget this instance shares with others") \
     X(group_limit,      SIZE,     "unlimited", 0, 0,     "host memory budget of the whole group (in [group NAME] as `limit`; bytes or N% of the machine)") \
     X(group_gpu_limit,  SIZE,     "unlimited", 0, 0,     "GPU memory budget of the whole group per device, in bytes (in [group NAME] as `gpu_limit`)") \
