@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -853,8 +854,13 @@ static int join(const mf_config_t *cfg, bool forked)
     }
     r = mf_ledger_open(path, group, true, &me.l, why, sizeof why);
     if (r) {
-        mf_log("ledger %s; this process %s", why,
-               grouped ? "fences alone (its own budget only)" : "is not listed by memfence status");
+        /* Without a group, a directory that cannot hold the file (absent, read-only, not ours)
+         * only means this process is not listed: not worth a line.  A refused file is. */
+        bool quiet = !grouped && (r == -ENOENT || r == -EACCES || r == -EROFS || r == -ENOSPC ||
+                                  r == -ENOTDIR || r == -EDQUOT);
+        if (!quiet)
+            mf_log("ledger %s; this process %s", why,
+                   grouped ? "fences alone (its own budget only)" : "is not listed by memfence status");
         return r;
     }
     me.pid = mf_pid();
@@ -920,6 +926,13 @@ static int join(const mf_config_t *cfg, bool forked)
 
 int mf_ledger_init(const mf_config_t *cfg)
 {
+    if (getauxval(AT_SECURE)) {
+        /* setuid/setgid: real and effective users differ, so the file's owner check cannot
+         * hold; such a process is fenced alone and not listed. */
+        if (cfg->group[0])
+            mf_log("group = %s: ignored in a setuid/setgid program; it fences alone", cfg->group);
+        return 0;
+    }
     copy_name(me.dir, sizeof me.dir, mf_ledger_dir(cfg));
     join(cfg, false);
     return 0;       /* a ledger problem is logged; the process runs on */

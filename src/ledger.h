@@ -32,6 +32,26 @@
  * every member returns its idle credit at its next tick.  So a refusal may happen while the
  * live bytes + request fit by at most that idle credit of the other members.
  *
+ * Joining.  At initialisation every fenced process claims a slot: in its group's ledger when
+ * `group` is set (and installs the group as the gate's parent budget), else in the per-user solo
+ * ledger, so `memfence status` lists every fenced process.  What the process's pools already
+ * held when it joined is its "debt": not charged to the group; frees pay it back first.  A fork
+ * child claims a slot of its own (flag FORKED, no reservation); what it inherited is its debt
+ * (copy-on-write pages of the parent, already counted there).  An exec'd image finds the slot of
+ * its former self (same pid and start time) and replaces it.  `reserve` is applied at start and
+ * after exec, not in fork children.
+ *
+ * Group limit.  `group_limit` / `group_gpu_limit` (MEMFENCE_GROUP_LIMIT, ...; `[group NAME]
+ * limit` once the INI layer maps it).  The first live member's limit holds; a member whose own
+ * setting differs logs one line and follows the ledger; when the ledger has no live member the
+ * next joiner sets it.
+ *
+ * Limits.  A member stopped (SIGSTOP) inside the few-instruction critical section makes the
+ * others wait; after 2 s they give up on the group and fence alone (one line).  A process that
+ * execs a program without memfence keeps its slot (and share) until it exits.  Processes of one
+ * group must share a pid namespace (a ledger made in another one is refused) and a user.
+ * setuid/setgid programs do not join any ledger.
+ *
  * Errors: 0 or a negative errno, as everywhere.
  */
 #ifndef MF_LEDGER_H
