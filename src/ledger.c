@@ -826,6 +826,14 @@ static void snapshot_debt(void)
     }
 }
 
+/* The group's settings as this process's configuration gives them.  (When the INI layer's
+ * [group NAME] sections land, these two are where they are consulted.) */
+static uint64_t reserve_of(const mf_config_t *cfg)
+{
+    uint64_t r = mf_size_resolve(&cfg->reserve, mf_host_memory());
+    return r == MF_UNLIMITED ? 0 : r;
+}
+
 static uint64_t group_limit_of(const mf_config_t *cfg, unsigned pool)
 {
     const mf_size_t *sz = pool == MF_POOL_HOST ? &cfg->group_limit : &cfg->group_gpu_limit;
@@ -894,9 +902,7 @@ static int join(const mf_config_t *cfg, bool forked)
                            mf_fmt_bytes(b, sizeof b, kept), me.l.hdr->limit_by);
         }
     }
-    uint64_t reserve = forked ? 0 : mf_size_resolve(&cfg->reserve, mf_host_memory());
-    if (reserve == MF_UNLIMITED)
-        reserve = 0;
+    uint64_t reserve = forked ? 0 : reserve_of(cfg);
     if (reserve) {
         char report[1024];
         r = mf_ledger_admit(&me.l, (unsigned)me.slot, reserve, cfg->safety_margin, report,
@@ -1073,8 +1079,8 @@ int mf_ledger_admission_check(const mf_config_t *cfg, char *report, size_t size)
         report[0] = '\0';
     if (!cfg->group[0])
         return 0;
-    uint64_t reserve = mf_size_resolve(&cfg->reserve, mf_host_memory());
-    if (!reserve || reserve == MF_UNLIMITED)
+    uint64_t reserve = reserve_of(cfg);
+    if (!reserve)
         return 0;
     char path[512], why[512];
     int r = mf_ledger_path(mf_ledger_dir(cfg), sys_getuid(), cfg->group, path, sizeof path);
