@@ -189,13 +189,7 @@ static int refuse(mf_ledger_t *l, int err, char *why, size_t whylen, const char 
         mf_vfmt(why, whylen, fmt, ap);
         va_end(ap);
     }
-    if (l->hdr)
-        mf_sys_munmap(l->hdr, l->size);
-    if (l->fd >= 0)
-        mf_sys_close(l->fd);
-    l->hdr = NULL;
-    l->slots = NULL;
-    l->fd = -1;
+    mf_ledger_close(l);
     return err;
 }
 
