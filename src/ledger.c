@@ -738,12 +738,61 @@ static void settle_owed(void)
     }
 }
 
+/* Host bytes this process has charged to the group and not yet handed to its pool: taken with
+ * one CAS, refilled a chunk at a time under the ledger lock, the excess above two chunks given
+ * back.  Counted against the group like any lease; returned when another member is refused
+ * (squeeze) and at exit.  GPU pools charge the group exactly (their allocations are few). */
+static _Atomic uint64_t gcredit;
+static uint64_t gchunk;
+
+static bool credit_take(uint64_t n)
+{
+    uint64_t c = atomic_load_explicit(&gcredit, memory_order_relaxed);
+    while (c >= n)
+        if (atomic_compare_exchange_weak_explicit(&gcredit, &c, c - n, memory_order_relaxed,
+                                                  memory_order_relaxed))
+            return true;
+    return false;
+}
+
+/* Charges the ledger for n (host: from the local credit first, refilling a chunk when it can).
+ * Return: 0, -ENOMEM, or the lock's error. */
+static int group_take(unsigned pool, uint64_t n)
+{
+    if (pool != MF_POOL_HOST || !gchunk)
+        return mf_ledger_charge(&me.l, (unsigned)me.slot, pool, n);
+    if (credit_take(n))
+        return 0;
+    uint64_t have = atomic_exchange_explicit(&gcredit, 0, memory_order_relaxed);
+    uint64_t need = n > have ? n - have : 0;
+    int r = need > UINT64_MAX - gchunk ? -ENOMEM
+          : mf_ledger_charge(&me.l, (unsigned)me.slot, pool, need + gchunk);
+    if (r == 0) {
+        atomic_fetch_add_explicit(&gcredit, have + gchunk - (n - need), memory_order_relaxed);
+        return 0;
+    }
+    r = mf_ledger_charge(&me.l, (unsigned)me.slot, pool, need);   /* exactly, near the limit */
+    if (r == 0)
+        atomic_fetch_add_explicit(&gcredit, have - (n - need), memory_order_relaxed);
+    else
+        atomic_fetch_add_explicit(&gcredit, have, memory_order_relaxed);
+    return r;
+}
+
+/* Gives the local credit back to the group. */
+static void credit_return(void)
+{
+    uint64_t c = atomic_exchange(&gcredit, 0);
+    if (c && mf_ledger_uncharge(&me.l, (unsigned)me.slot, MF_POOL_HOST, c) != 0)
+        atomic_fetch_add(&me.owed[MF_POOL_HOST], c);
+}
+
 static int group_charge(void *ctx, unsigned pool, uint64_t n)
 {
     (void)ctx;
     if (mf_unlikely(me.pid != mf_pid()) || !atomic_load_explicit(&me.grouped, memory_order_relaxed))
         return 0;
-    int r = mf_ledger_charge(&me.l, (unsigned)me.slot, pool, n);
+    int r = group_take(pool, n);
     if (mf_likely(r == 0)) {
         refused_by_group = 0;
         return 0;
@@ -753,8 +802,7 @@ static int group_charge(void *ctx, unsigned pool, uint64_t n)
         uint64_t now = mono_ns();
         if (now >= me.next_refusal_reclaim_ns) {
             me.next_refusal_reclaim_ns = now + 50000000ull;
-            if (mf_ledger_reclaim(&me.l) > 0 &&
-                mf_ledger_charge(&me.l, (unsigned)me.slot, pool, n) == 0) {
+            if (mf_ledger_reclaim(&me.l) > 0 && group_take(pool, n) == 0) {
                 refused_by_group = 0;
                 return 0;
             }
@@ -783,6 +831,18 @@ static void group_uncharge(void *ctx, unsigned pool, uint64_t n)
     }
     if (!n || !atomic_load_explicit(&me.grouped, memory_order_relaxed))
         return;
+    if (pool == MF_POOL_HOST && gchunk) {
+        uint64_t c = atomic_fetch_add_explicit(&gcredit, n, memory_order_relaxed) + n;
+        if (c <= 2 * gchunk)
+            return;
+        /* keep one chunk, give the rest back */
+        while (c > 2 * gchunk && !atomic_compare_exchange_weak_explicit(
+                   &gcredit, &c, gchunk, memory_order_relaxed, memory_order_relaxed))
+            ;
+        if (c <= 2 * gchunk)
+            return;
+        n = c - gchunk;
+    }
     if (mf_ledger_uncharge(&me.l, (unsigned)me.slot, pool, n) != 0)
         atomic_fetch_add(&me.owed[pool], n);
 }
@@ -919,6 +979,9 @@ static int join(const mf_config_t *cfg, bool forked)
     }
     mf_gate_drain();
     snapshot_debt();
+    atomic_store(&gcredit, 0);
+    uint64_t glim = me.l.hdr->limit[MF_POOL_HOST];
+    gchunk = glim == MF_UNLIMITED ? (1u << 20) : MF_MIN(MF_MAX(glim / 256, 64u << 10), 1u << 20);
     atomic_store(&me.grouped, 1);
     mf_gate_set_parent(&group_parent);
     return 0;
@@ -953,6 +1016,7 @@ void mf_ledger_fork_child(void)
         atomic_store(&me.owed[p], 0);
         atomic_store(&me.debt[p], 0);
     }
+    atomic_store(&gcredit, 0);      /* the parent's, in the parent's slot */
     me.slot = -1;
     join(mf_config(), true);    /* drops the inherited mapping, claims a slot of its own */
 }
@@ -1055,6 +1119,7 @@ void mf_ledger_tick(void)
         if (sq != me.squeeze_seen) {
             me.squeeze_seen = sq;
             mf_gate_drain();    /* another member was refused: give back idle credit */
+            credit_return();
         }
     }
     uint64_t now = mono_ns();

@@ -25,12 +25,14 @@
  * The totals are atomics, read without the lock by `status` and `metrics`.
  *
  * Exactness.  The group's granted bytes (Σ of its members' pool usage including the credit their
- * threads have leased, plus unused reservations) never exceed the group limit.  A group refusal
- * is decided after the refusing process has drained its own threads' credit (the gate does so
- * before any refusal).  Other members' idle thread credit (at most 2 batches per thread, batch
- * <= 256 KiB) is not taken synchronously: a refusal bumps the group's `squeeze` generation and
- * every member returns its idle credit at its next tick.  So a refusal may happen while the
- * live bytes + request fit by at most that idle credit of the other members.
+ * threads have leased and their process-level group credit, plus unused reservations) never
+ * exceed the group limit.  A group refusal is decided after the refusing process has drained
+ * its own threads' credit (the gate does so before any refusal) and used its own group credit.
+ * Other members' idle credit is not taken synchronously: a refusal bumps the group's `squeeze`
+ * generation and every member returns its idle credit at its next tick.  So a refusal may
+ * happen while the live bytes + request fit by at most the other members' idle credit: per
+ * member, 2 gate batches per thread (batch <= 256 KiB) + 2 group chunks (chunk = group limit /
+ * 256, between 64 KiB and 1 MiB; host pool only, GPU pools charge the group exactly).
  *
  * Joining.  At initialisation every fenced process claims a slot: in its group's ledger when
  * `group` is set (and installs the group as the gate's parent budget), else in the per-user solo
