@@ -19,6 +19,7 @@
 #include "calls.h"
 #include "gate.h"
 #include "policy.h"
+#include "profile.h"
 #include "runtime.h"
 
 extern int mf_heap_warn_only;         /* on_limit = warn: log and grant instead of refusing */
@@ -34,6 +35,22 @@ static inline mf_slot_t *mf_heap_fast_slot(void)
     if (mf_likely(s != NULL && !atomic_load_explicit(&mf_policy_flags, memory_order_relaxed)))
         return s;
     return NULL;
+}
+
+/* The profiler rides the fast path (its bit alone does not divert a call to the general path):
+ * after a block is charged, and before one is freed.  Inline halves in profile.h. */
+static inline void mf_heap_profile_alloc(void *p, size_t usable)
+{
+    if (mf_unlikely(atomic_load_explicit(&mf_policy_flags, memory_order_relaxed) &
+                    MF_POLICY_PROFILE))
+        mf_profile_alloc_fast(p, usable);
+}
+
+static inline void mf_heap_profile_free(void *p)
+{
+    if (mf_unlikely(atomic_load_explicit(&mf_policy_flags, memory_order_relaxed) &
+                    MF_POLICY_PROFILE))
+        mf_profile_free_fast(p);
 }
 
 /* glibc: a live chunk's usable size from its header (malloc.c's musable()).  Used by the fast
@@ -58,6 +75,13 @@ static inline size_t mf_heap_usable(void *p)
  * block: charge from the pool, or refuse (the request size is in mf_tls.req). */
 void *mf_heap_grant_tail(unsigned call, void *p, size_t usable);
 void mf_heap_free_tail(void *p, size_t usable);
+
+/* Calls that missed the fast path (tail-called by the hooks, so the fast path saves no
+ * registers): the profiling-only variant of the fast path when just MF_POLICY_PROFILE is set,
+ * else the general path. */
+void *mf_heap_malloc_other(size_t n, const void *caller);
+void *mf_heap_calloc_other(size_t n, size_t m, const void *caller);
+void mf_heap_free_other(void *p);
 
 /* The general path for every allocating call.  kind: how to call the backend. */
 enum { MF_ALLOC_MALLOC, MF_ALLOC_CALLOC, MF_ALLOC_MEMALIGN, MF_ALLOC_ALIGNED, MF_ALLOC_VALLOC,
