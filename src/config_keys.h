@@ -44,3 +44,8 @@
     X(fail_log,         BOOL,     "off",       0, 0,     "log every injected failure with its backtrace") \
     X(metrics_file,     STR,      "",          0, 0,     "the sampler writes Prometheus metrics to this file every interval") \
     X(ledger_dir,       STR,      "",          0, 0,     "directory of the group ledgers (default $XDG_RUNTIME_DIR or /dev/shm)")
+
+/* The keys a [group NAME] section takes (a subset of the table above: same types and parsers).
+ * In a group they describe the shared budget: limit and gpu_limit (and gpu_limit.N) are the
+ * group's total; reserve is the reservation of a member that sets none of its own. */
+#define MF_GROUP_KEYS(X) X(limit) X(gpu_limit) X(reserve)

@@ -152,6 +152,10 @@ int mf_cmd_run(int argc, char **argv)
         mf_cli_error("run: %s; nothing started", why);
         return 2;
     }
+    if (mf_cli_preflight(cfg, stderr) != 0) {
+        mf_cli_error("run: the budget cannot fit on this machine (above); nothing started");
+        return 1;
+    }
 
     /* Admission to the group (`reserve`): refused means not started, with the pre-flight. */
     char admission[2048];
