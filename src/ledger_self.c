@@ -198,15 +198,33 @@ static void snapshot_debt(void)
 
 /* The group's settings as this process's configuration gives them.  (When the INI layer's
  * [group NAME] sections land, these two are where they are consulted.) */
+/* Precedence for a group's values: MEMFENCE_GROUP_LIMIT / group_limit (env or the instance's
+ * own sections) over the file's [group NAME] section over the built-in default. */
+static const mf_group_cfg_t *group_section(const mf_config_t *cfg)
+{
+    return cfg->group[0] ? mf_config_group(cfg, cfg->group) : NULL;
+}
+
 static uint64_t reserve_of(const mf_config_t *cfg)
 {
-    uint64_t r = mf_size_resolve(&cfg->reserve, mf_host_memory());
+    const mf_size_t *sz = &cfg->reserve;
+    const mf_group_cfg_t *g = group_section(cfg);
+    if (cfg->origin[MF_K_reserve] == MF_FROM_DEFAULT && g && g->reserve_set)
+        sz = &g->reserve;    /* the group's reservation for a member that sets none */
+    uint64_t r = mf_size_resolve(sz, mf_host_memory());
     return r == MF_UNLIMITED ? 0 : r;
 }
 
 static uint64_t group_limit_of(const mf_config_t *cfg, unsigned pool)
 {
     const mf_size_t *sz = pool == MF_POOL_HOST ? &cfg->group_limit : &cfg->group_gpu_limit;
+    const mf_group_cfg_t *g = group_section(cfg);
+    if (g && pool == MF_POOL_HOST && cfg->origin[MF_K_group_limit] == MF_FROM_DEFAULT &&
+        g->limit_set)
+        sz = &g->limit;
+    if (g && pool != MF_POOL_HOST && cfg->origin[MF_K_group_gpu_limit] == MF_FROM_DEFAULT &&
+        g->gpu_limit_set)
+        sz = &g->gpu_limit;
     if (sz->is_pct && pool != MF_POOL_HOST)
         return MF_UNLIMITED;    /* a share of a device needs its size: not known here */
     return mf_size_resolve(sz, sz->is_pct ? mf_host_memory() : 0);
