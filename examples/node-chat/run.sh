@@ -51,6 +51,14 @@ fenced)
         done < <(grep -E '^[a-z_]+ *=' "$conf")
         cmd=("$MEMFENCE" run -i chat-worker -- "${worker[@]}")
     else
+        # keys this build does not know (a module not built in) are left out, and said so
+        known=$("$MEMFENCE" check --show 2>/dev/null | sed -n 's/^\([a-z_.0-9]*\) *=.*/\1/p')
+        unknown=$(grep -E '^[a-z_]+ *=' "$conf" | sed 's/ *=.*//' | grep -vxF "$known")
+        if [ -n "$unknown" ]; then
+            grep -vE "^($(echo $unknown | tr ' ' '|')) *=" "$conf" >"$out.conf"
+            echo "note: this memfence does not know $(echo $unknown | sed 's/ /, /g'): left out of $conf" >"$out.note"
+            conf=$out.conf
+        fi
         cmd=("$MEMFENCE" run -c "$conf" -i chat-worker -- "${worker[@]}")
     fi ;;
 plain)
