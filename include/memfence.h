@@ -18,6 +18,13 @@
 extern "C" {
 #endif
 
+/* Inside libmemfence itself the definitions are strong. */
+#ifdef MEMFENCE_BUILDING
+#define MEMFENCE_WEAK
+#else
+#define MEMFENCE_WEAK __attribute__((weak))
+#endif
+
 #define MEMFENCE_UNLIMITED UINT64_MAX
 #define MEMFENCE_GPU_MAX 16
 
@@ -46,21 +53,22 @@ struct memfence_stats {
 };
 
 /* Fills *st (size = sizeof *st).  Return: 0, or a negative errno. */
-int memfence_get_stats(struct memfence_stats *st, size_t size) __attribute__((weak));
+int memfence_get_stats(struct memfence_stats *st, size_t size) MEMFENCE_WEAK;
 
 /* Bytes charged to a pool, its limit, and the pressure level; MEMFENCE_UNLIMITED limit when none. */
-uint64_t memfence_used(int pool) __attribute__((weak));
-uint64_t memfence_limit(int pool) __attribute__((weak));
-int memfence_level(void) __attribute__((weak));
+uint64_t memfence_used(int pool) MEMFENCE_WEAK;
+uint64_t memfence_limit(int pool) MEMFENCE_WEAK;
+int memfence_level(void) MEMFENCE_WEAK;
 
 /* The library's version string, e.g. "0.1.0". */
-const char *memfence_version(void) __attribute__((weak));
+const char *memfence_version(void) MEMFENCE_WEAK;
 
 /* Asks memfence to give free memory back to the system now (the trim action).  Return: 0 or
  * -ENOSYS when the allocator has no way to. */
-int memfence_trim(void) __attribute__((weak));
+int memfence_trim(void) MEMFENCE_WEAK;
 
 /* True when libmemfence.so is loaded in this process. */
+#ifndef MEMFENCE_BUILDING
 static inline int memfence_present(void) { return memfence_get_stats != 0; }
 
 /* memfence_get_stats, or -ENOSYS (as -38) when the library is absent. */
@@ -68,6 +76,7 @@ static inline int memfence_get_stats_safe(struct memfence_stats *st)
 {
     return memfence_get_stats ? memfence_get_stats(st, sizeof *st) : -38;
 }
+#endif
 
 #ifdef __cplusplus
 }

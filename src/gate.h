@@ -64,6 +64,10 @@ static inline void mf_gate_uncharge(mf_slot_t *slot, uint64_t n);
 int mf_gate_charge_pool(unsigned pool, uint64_t n);
 void mf_gate_uncharge_pool(unsigned pool, uint64_t n);
 
+/* Charges without checking the limit: only for on_limit = warn and the documented realloc
+ * corner.  The pool may then exceed its limit. */
+void mf_gate_charge_force(unsigned pool, uint64_t n);
+
 /* True when n bytes would fit in the pool now (a hint for checks made before an operation). */
 uint64_t mf_gate_room(unsigned pool);
 

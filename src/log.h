@@ -3,8 +3,8 @@
  * mf_log formats into a fixed stack buffer with memfence's own printf subset and writes it with
  * one write(2) to the configured sink (stderr by default; a file; syslog's socket).  Every line
  * starts with "memfence[PID]: ".  It is safe inside hooks, signal handlers and forked children.
- * Supported conversions: %s %c %d %i %u %x %p %% with the l, ll, z length modifiers, and %S, a
- * uint64_t byte count printed in human units ("1.5 GiB").
+ * Supported conversions: %s %c %d %i %u %x %p %% with the l, ll, z length modifiers and a zero
+ * pad width.  Byte counts: %s with MF_BYTES(n), which formats into a temporary ("1.5 GiB").
  */
 #ifndef MF_LOG_H
 #define MF_LOG_H
@@ -21,6 +21,7 @@ size_t mf_vfmt(char *buf, size_t size, const char *fmt, va_list ap);
 
 /* Formats a byte count in binary units into buf ("512 B", "64.0 MiB").  Return: buf. */
 char *mf_fmt_bytes(char *buf, size_t size, uint64_t bytes);
+#define MF_BYTES(n) mf_fmt_bytes((char[32]){ 0 }, 32, (uint64_t)(n))
 
 /* Writes one line (a newline is added) with the "memfence[pid]: " prefix. */
 void mf_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -1,0 +1,159 @@
+/* run.c — `memfence run`: validate the budget and the configuration, put libmemfence.so (and
+ * the chosen allocator after it) at the front of LD_PRELOAD, and exec the command.  The command
+ * replaces this process, so its exit status and signals are its own.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "config.h"
+#include "size.h"
+
+static const struct { const char *name, *lib; } allocators[] = {
+    { "system", NULL },
+    { "glibc", NULL },
+    { "jemalloc", "libjemalloc.so.2" },
+    { "tcmalloc", "libtcmalloc_minimal.so.4" },
+    { "mimalloc", "libmimalloc.so.2" },
+};
+
+static const char *lib_dirs[] = { "/usr/lib/x86_64-linux-gnu", "/lib/x86_64-linux-gnu",
+                                  "/usr/local/lib", "/usr/lib" };
+
+static int find_allocator(const char *name, char *out, size_t size)
+{
+    for (size_t i = 0; i < sizeof allocators / sizeof allocators[0]; i++) {
+        if (strcmp(name, allocators[i].name))
+            continue;
+        if (!allocators[i].lib) {
+            out[0] = 0;
+            return 0;
+        }
+        for (size_t d = 0; d < sizeof lib_dirs / sizeof lib_dirs[0]; d++) {
+            snprintf(out, size, "%s/%s", lib_dirs[d], allocators[i].lib);
+            if (access(out, R_OK) == 0)
+                return 0;
+        }
+        mf_cli_error("allocator '%s': %s not found (install it, e.g. apt-get install %s)", name,
+                     allocators[i].lib,
+                     !strcmp(name, "jemalloc") ? "libjemalloc2"
+                     : !strcmp(name, "tcmalloc") ? "libtcmalloc-minimal4" : "libmimalloc2.0");
+        return -ENOENT;
+    }
+    mf_cli_error("unknown allocator '%s' (system, jemalloc, tcmalloc, mimalloc)", name);
+    return -EINVAL;
+}
+
+static void run_usage(FILE *f)
+{
+    fprintf(f,
+            "usage: memfence run [OPTIONS] -- COMMAND [ARGS...]\n\n"
+            "  -l, --limit SIZE        host memory budget (bytes, K/M/G/T, or N%%)\n"
+            "  -g, --gpu-limit SIZE    GPU memory budget per device\n"
+            "  -i, --instance NAME     instance name ([instance NAME] in the configuration)\n"
+            "  -c, --config FILE       configuration file\n"
+            "  -a, --allocator NAME    system (default), jemalloc, tcmalloc or mimalloc\n"
+            "      --fail SPEC         inject allocation failures (see memfence(1))\n"
+            "      --fail-sweep        run COMMAND failing the 1st, 2nd, ... allocation in turn\n"
+            "  -h, --help              this text\n");
+}
+
+int mf_cmd_run(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "limit", required_argument, 0, 'l' },     { "gpu-limit", required_argument, 0, 'g' },
+        { "instance", required_argument, 0, 'i' },  { "config", required_argument, 0, 'c' },
+        { "allocator", required_argument, 0, 'a' }, { "fail", required_argument, 0, 'F' },
+        { "fail-sweep", no_argument, 0, 'S' },      { "help", no_argument, 0, 'h' },
+        { 0, 0, 0, 0 },
+    };
+    const char *limit = NULL, *gpu_limit = NULL, *alloc = NULL, *fail = NULL;
+    int sweep = 0, c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "+l:g:i:c:a:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'l': limit = optarg; break;
+        case 'g': gpu_limit = optarg; break;
+        case 'i': setenv("MEMFENCE_INSTANCE", optarg, 1); break;
+        case 'c': setenv("MEMFENCE_CONFIG", optarg, 1); break;
+        case 'a': alloc = optarg; break;
+        case 'F': fail = optarg; break;
+        case 'S': sweep = 1; break;
+        case 'h': run_usage(stdout); return 0;
+        default: run_usage(stderr); return 2;
+        }
+    }
+    if (optind >= argc) {
+        mf_cli_error("run: no command given (memfence run [OPTIONS] -- COMMAND [ARGS])");
+        return 2;
+    }
+    mf_size_t sz;
+    if (limit) {
+        if (mf_size_parse(limit, &sz) != 0) {
+            mf_cli_error("run: --limit '%s' is not a size (bytes with K/M/G/T, N%%, or unlimited)",
+                         limit);
+            return 2;
+        }
+        setenv("MEMFENCE_LIMIT", limit, 1);
+    }
+    if (gpu_limit) {
+        if (mf_size_parse(gpu_limit, &sz) != 0) {
+            mf_cli_error("run: --gpu-limit '%s' is not a size", gpu_limit);
+            return 2;
+        }
+        setenv("MEMFENCE_GPU_LIMIT", gpu_limit, 1);
+    }
+    if (fail)
+        setenv("MEMFENCE_FAIL", fail, 1);
+    if (alloc)
+        setenv("MEMFENCE_ALLOCATOR", alloc, 1);
+
+    /* The same configuration the library will build; under `run` any problem is fatal. */
+    const char *prog = strrchr(argv[optind], '/');
+    prog = prog ? prog + 1 : argv[optind];
+    const char *inst = getenv("MEMFENCE_INSTANCE");
+    if (mf_config_load(inst && *inst ? inst : prog, argv[optind]) != 0) {
+        mf_cli_error("run: configuration errors (above); nothing started");
+        return 2;
+    }
+    const mf_config_t *cfg = mf_config();
+
+    const char *lib = mf_cli_library_path();
+    if (!lib) {
+        mf_cli_error("run: cannot find libmemfence.so next to this program");
+        return 2;
+    }
+    char alloc_lib[512] = "";
+    if (find_allocator(cfg->allocator, alloc_lib, sizeof alloc_lib) != 0)
+        return 2;
+
+    /* LD_PRELOAD = memfence [allocator] [what was there, without a second memfence] */
+    const char *old = getenv("LD_PRELOAD");
+    size_t cap = strlen(lib) + strlen(alloc_lib) + (old ? strlen(old) : 0) + 4;
+    char *pre = malloc(cap);
+    if (!pre)
+        return 2;
+    snprintf(pre, cap, "%s%s%s", lib, alloc_lib[0] ? " " : "", alloc_lib);
+    if (old) {
+        char *copy = strdup(old), *save = NULL;
+        for (char *tok = strtok_r(copy, " :", &save); tok; tok = strtok_r(NULL, " :", &save)) {
+            if (strstr(tok, "libmemfence.so") || !strcmp(tok, alloc_lib))
+                continue;
+            strcat(pre, " ");
+            strcat(pre, tok);
+        }
+        free(copy);
+    }
+    setenv("LD_PRELOAD", pre, 1);
+    free(pre);
+
+    if (sweep)
+        return mf_cmd_fail_sweep(argc - optind, argv + optind);
+    execvp(argv[optind], argv + optind);
+    mf_cli_error("run: cannot execute '%s': %s", argv[optind], strerror(errno));
+    return errno == ENOENT ? 127 : 126;
+}

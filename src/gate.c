@@ -1,0 +1,380 @@
+/* gate.c — pools, per-thread credit and the exact refusal decision (design in gate.h).
+ *
+ * Invariants:
+ *  - pool.used <= pool.limit at all times (every increase is a CAS that checks the limit);
+ *  - pool.used == live bytes granted + the credit held in slots;
+ *  - a charge is refused only by drain_take(), which holds the drain lock, has revoked and
+ *    emptied every slot and has seen no owner inside its critical section: at that moment
+ *    pool.used is exactly the live usage, so the refusal means usage + request > limit.
+ */
+#include <errno.h>
+#include <linux/membarrier.h>
+#include <sched.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "gate.h"
+#include "sys.h"
+
+#define MF_SLOTS 1024
+
+typedef struct pool {
+    _Atomic uint64_t used;
+    _Atomic uint64_t limit;
+    _Atomic uint64_t peak;
+} MF_ALIGNED pool_t;
+
+static pool_t pools[MF_POOL_COUNT] = { [0 ... MF_POOL_COUNT - 1] = { .limit = MF_UNLIMITED } };
+static mf_slot_t slots[MF_SLOTS];
+static _Atomic unsigned slot_top;            /* slots[0 .. slot_top) have been used */
+static _Atomic int drain_lock;
+static uint64_t batch = 256 << 10;
+uint64_t mf_gate_credit_high = 512 << 10;
+static const mf_gate_parent_t *parent;
+static int barrier_kind;                     /* 0 unknown, 1 membarrier, 2 mprotect */
+static void *barrier_page;
+
+static void lock(void)
+{
+    unsigned spins = 0;
+    int expected = 0;
+    while (!atomic_compare_exchange_weak_explicit(&drain_lock, &expected, 1,
+                                                  memory_order_acquire, memory_order_relaxed)) {
+        expected = 0;
+        if (++spins > 64)
+            sched_yield();
+        else
+            __builtin_ia32_pause();
+    }
+}
+
+static void unlock(void) { atomic_store_explicit(&drain_lock, 0, memory_order_release); }
+
+/* A full memory barrier on every running thread of this process (the heavy side of the
+ * asymmetric handshake).  membarrier(2) where the kernel has it; otherwise an mprotect that
+ * forces a TLB shoot-down IPI on each CPU running this mm, which serialises those CPUs. */
+static void process_barrier(void)
+{
+    if (barrier_kind == 0)
+        barrier_kind = mf_syscall6(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED,
+                                   0, 0, 0, 0, 0) == 0 ? 1 : 2;
+    if (barrier_kind == 1 &&
+        mf_syscall6(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0, 0, 0, 0) == 0)
+        return;
+    barrier_kind = 2;
+    if (!barrier_page) {
+        void *p = mf_sys_mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                              -1, 0);
+        barrier_page = mf_sys_mmap_failed(p) ? NULL : p;
+    }
+    if (barrier_page) {
+        *(volatile char *)barrier_page = 1;
+        mf_sys_mprotect(barrier_page, 4096, PROT_READ);
+        mf_sys_mprotect(barrier_page, 4096, PROT_READ | PROT_WRITE);
+    }
+    atomic_thread_fence(memory_order_seq_cst);
+}
+
+static int pool_take(unsigned p, uint64_t n)
+{
+    pool_t *pl = &pools[p];
+    uint64_t lim = atomic_load_explicit(&pl->limit, memory_order_relaxed);
+    uint64_t u = atomic_load_explicit(&pl->used, memory_order_relaxed);
+    do {
+        if (n > lim || u > lim - n)
+            return -ENOMEM;
+    } while (!atomic_compare_exchange_weak_explicit(&pl->used, &u, u + n, memory_order_relaxed,
+                                                    memory_order_relaxed));
+    if (parent && parent->charge(parent->ctx, p, n) != 0) {
+        atomic_fetch_sub_explicit(&pl->used, n, memory_order_relaxed);
+        return -ENOMEM;
+    }
+    uint64_t now = u + n, pk = atomic_load_explicit(&pl->peak, memory_order_relaxed);
+    while (now > pk && !atomic_compare_exchange_weak_explicit(&pl->peak, &pk, now,
+                                                              memory_order_relaxed,
+                                                              memory_order_relaxed))
+        ;
+    return 0;
+}
+
+static void pool_give(unsigned p, uint64_t n)
+{
+    if (!n)
+        return;
+    /* Saturating: a block memfence did not charge (allocated by its own nested call, freed by
+     * the program) must not wrap `used` around and refuse everything after it. */
+    uint64_t u = atomic_load_explicit(&pools[p].used, memory_order_relaxed);
+    while (!atomic_compare_exchange_weak_explicit(&pools[p].used, &u, u > n ? u - n : 0,
+                                                  memory_order_relaxed, memory_order_relaxed))
+        ;
+    if (parent)
+        parent->uncharge(parent->ctx, p, n);
+}
+
+static void wait_not_busy(mf_slot_t *s)
+{
+    unsigned spins = 0;
+    while (atomic_load_explicit(&s->busy, memory_order_acquire)) {
+        if (++spins > 64)
+            sched_yield();
+        else
+            __builtin_ia32_pause();
+    }
+}
+
+static void wait_no_revoke(mf_slot_t *s)
+{
+    unsigned spins = 0;
+    while (atomic_load_explicit(&s->revoke, memory_order_acquire)) {
+        if (++spins > 64)
+            sched_yield();
+        else
+            __builtin_ia32_pause();
+    }
+}
+
+/* With the lock held: takes every slot's credit back into the host pool. */
+static void drain_locked(void)
+{
+    unsigned top = atomic_load(&slot_top);
+    for (unsigned i = 0; i < top; i++)
+        if (atomic_load(&slots[i].in_use))
+            atomic_store_explicit(&slots[i].revoke, 1, memory_order_relaxed);
+    process_barrier();
+    uint64_t total = 0;
+    for (unsigned i = 0; i < top; i++) {
+        if (!atomic_load(&slots[i].revoke))
+            continue;
+        wait_not_busy(&slots[i]);
+        total += slots[i].credit;
+        slots[i].credit = 0;
+    }
+    pool_give(MF_POOL_HOST, total);
+}
+
+static void drain_release_locked(void)
+{
+    unsigned top = atomic_load(&slot_top);
+    for (unsigned i = 0; i < top; i++)
+        atomic_store_explicit(&slots[i].revoke, 0, memory_order_release);
+}
+
+/* The refusal path: drain every credit, then decide exactly. */
+static int drain_take(unsigned p, uint64_t n)
+{
+    lock();
+    drain_locked();
+    int rc = pool_take(p, n);
+    drain_release_locked();
+    unlock();
+    return rc;
+}
+
+void mf_gate_drain(void)
+{
+    lock();
+    drain_locked();
+    drain_release_locked();
+    unlock();
+}
+
+int mf_gate_charge_slow(mf_slot_t *s, uint64_t n)
+{
+    if (!s) {
+        if (pool_take(MF_POOL_HOST, n) == 0)
+            return 0;
+        return drain_take(MF_POOL_HOST, n);
+    }
+    for (;;) {
+        atomic_store_explicit(&s->busy, 1, memory_order_relaxed);
+        atomic_signal_fence(memory_order_seq_cst);
+        if (atomic_load_explicit(&s->revoke, memory_order_relaxed)) {
+            atomic_store_explicit(&s->busy, 0, memory_order_release);
+            wait_no_revoke(s);
+            continue;
+        }
+        if (s->credit >= n) {
+            s->credit -= n;
+            atomic_store_explicit(&s->busy, 0, memory_order_release);
+            return 0;
+        }
+        uint64_t need = n - s->credit;
+        if (need <= UINT64_MAX - batch && pool_take(MF_POOL_HOST, need + batch) == 0) {
+            s->credit = batch;
+            atomic_store_explicit(&s->busy, 0, memory_order_release);
+            return 0;
+        }
+        if (pool_take(MF_POOL_HOST, need) == 0) {
+            s->credit = 0;
+            atomic_store_explicit(&s->busy, 0, memory_order_release);
+            return 0;
+        }
+        atomic_store_explicit(&s->busy, 0, memory_order_release);
+        return drain_take(MF_POOL_HOST, n);
+    }
+}
+
+void mf_gate_uncharge_slow(mf_slot_t *s, uint64_t n)
+{
+    if (s) {
+        atomic_store_explicit(&s->busy, 1, memory_order_relaxed);
+        atomic_signal_fence(memory_order_seq_cst);
+        if (!atomic_load_explicit(&s->revoke, memory_order_relaxed)) {
+            uint64_t total = s->credit + n;
+            if (total <= mf_gate_credit_high) {
+                s->credit = total;
+                atomic_store_explicit(&s->busy, 0, memory_order_release);
+                return;
+            }
+            uint64_t keep = MF_MIN(batch, s->credit);
+            s->credit = keep;
+            atomic_store_explicit(&s->busy, 0, memory_order_release);
+            pool_give(MF_POOL_HOST, total - keep);
+            return;
+        }
+        atomic_store_explicit(&s->busy, 0, memory_order_release);
+    }
+    pool_give(MF_POOL_HOST, n);
+}
+
+int mf_gate_charge_pool(unsigned p, uint64_t n)
+{
+    if (p >= MF_POOL_COUNT)
+        return -EINVAL;
+    if (pool_take(p, n) == 0)
+        return 0;
+    if (p != MF_POOL_HOST)
+        return -ENOMEM;
+    return drain_take(p, n);
+}
+
+void mf_gate_uncharge_pool(unsigned p, uint64_t n)
+{
+    if (p < MF_POOL_COUNT)
+        pool_give(p, n);
+}
+
+int mf_gate_set_limit(unsigned p, uint64_t limit)
+{
+    if (p >= MF_POOL_COUNT)
+        return -EINVAL;
+    atomic_store(&pools[p].limit, limit);
+    if (p == MF_POOL_HOST) {
+        /* Batches small against the budget, so credit parked in idle threads stays a small
+         * fraction of it (and the drain stays rare); large when only counting. */
+        uint64_t b = limit == MF_UNLIMITED ? (256u << 10) : limit / 512;
+        b = MF_MAX(b, 4096u);
+        b = MF_MIN(b, 256u << 10);
+        batch = b;
+        mf_gate_credit_high = 2 * b;
+    }
+    return 0;
+}
+
+uint64_t mf_gate_limit(unsigned p)
+{
+    return p < MF_POOL_COUNT ? atomic_load_explicit(&pools[p].limit, memory_order_relaxed) : 0;
+}
+
+uint64_t mf_gate_used(unsigned p)
+{
+    if (p >= MF_POOL_COUNT)
+        return 0;
+    uint64_t used = atomic_load_explicit(&pools[p].used, memory_order_relaxed);
+    if (p == MF_POOL_HOST) {
+        unsigned top = atomic_load(&slot_top);
+        uint64_t credit = 0;
+        for (unsigned i = 0; i < top; i++)
+            credit += __atomic_load_n(&slots[i].credit, __ATOMIC_RELAXED);
+        used = credit > used ? 0 : used - credit;
+    }
+    return used;
+}
+
+uint64_t mf_gate_peak(unsigned p)
+{
+    return p < MF_POOL_COUNT ? atomic_load_explicit(&pools[p].peak, memory_order_relaxed) : 0;
+}
+
+uint64_t mf_gate_room(unsigned p)
+{
+    uint64_t lim = mf_gate_limit(p), used = mf_gate_used(p);
+    if (lim == MF_UNLIMITED)
+        return MF_UNLIMITED;
+    return used >= lim ? 0 : lim - used;
+}
+
+mf_slot_t *mf_gate_slot_acquire(int tid)
+{
+    lock();   /* never concurrent with a drain: a fresh slot must not lease mid-decision */
+    mf_slot_t *found = NULL;
+    for (unsigned i = 0; i < MF_SLOTS; i++) {
+        if (atomic_load_explicit(&slots[i].in_use, memory_order_relaxed))
+            continue;
+        found = &slots[i];
+        found->credit = 0;
+        found->tid = tid;
+        atomic_store(&found->busy, 0);
+        atomic_store(&found->revoke, 0);
+        atomic_store(&found->in_use, 1);
+        if (i + 1 > atomic_load(&slot_top))
+            atomic_store(&slot_top, i + 1);
+        break;
+    }
+    unlock();
+    return found;
+}
+
+void mf_gate_slot_release(mf_slot_t *s)
+{
+    if (!s)
+        return;
+    lock();
+    uint64_t c = s->credit;
+    s->credit = 0;
+    atomic_store(&s->in_use, 0);
+    unlock();
+    pool_give(MF_POOL_HOST, c);
+}
+
+void mf_gate_set_parent(const mf_gate_parent_t *p) { parent = p; }
+
+void mf_gate_fork_prepare(void) { lock(); }
+void mf_gate_fork_parent(void) { unlock(); }
+
+void mf_gate_fork_child(mf_slot_t *own)
+{
+    /* Only the forking thread exists here; the others' credit is this child's to take back.
+     * The parent budget (a group) is re-attached by the ledger, so plain subtraction here. */
+    unsigned top = atomic_load(&slot_top);
+    uint64_t total = 0;
+    for (unsigned i = 0; i < top; i++) {
+        if (&slots[i] == own || !atomic_load(&slots[i].in_use))
+            continue;
+        total += slots[i].credit;
+        slots[i].credit = 0;
+        atomic_store(&slots[i].busy, 0);
+        atomic_store(&slots[i].revoke, 0);
+        atomic_store(&slots[i].in_use, 0);
+    }
+    atomic_fetch_sub(&pools[MF_POOL_HOST].used, total);
+    barrier_kind = 0;   /* membarrier registration does not survive fork */
+    unlock();
+}
+
+void mf_gate_reset(void)
+{
+    memset(pools, 0, sizeof pools);
+    memset(slots, 0, sizeof slots);
+    atomic_store(&slot_top, 0);
+    for (unsigned p = 0; p < MF_POOL_COUNT; p++)
+        atomic_store(&pools[p].limit, MF_UNLIMITED);
+    mf_gate_set_limit(MF_POOL_HOST, MF_UNLIMITED);
+    parent = NULL;
+}
+
+void mf_gate_charge_force(unsigned p, uint64_t n)
+{
+    if (p < MF_POOL_COUNT)
+        atomic_fetch_add_explicit(&pools[p].used, n, memory_order_relaxed);
+}

@@ -1,0 +1,340 @@
+/* runtime.c — process and thread lifecycle of the preload: initialisation (lazy, at the first
+ * allocation or in the constructor), identity, environment, fork handlers, thread exit, and the
+ * memory the process can really have.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <string.h>
+#include <sys/auxv.h>
+#include <sys/sysinfo.h>
+#include <time.h>
+
+#include "backend.h"
+#include "config.h"
+#include "gate.h"
+#include "heap.h"
+#include "log.h"
+#include "modules.h"
+#include "runtime.h"
+#include "size.h"
+#include "stats.h"
+#include "sys.h"
+
+__thread mf_tls_t mf_tls __attribute__((tls_model("initial-exec")));
+_Atomic int mf_state;
+mf_stats_t mf_stats;
+
+static _Atomic int init_tid;
+static pid_t cur_pid;
+static char program[MF_NAME_MAX] = "?";
+static char instance[MF_NAME_MAX];
+static char exe[512];
+static pthread_key_t exit_key;
+static int exit_key_ok;
+static uint64_t host_mem_cache;
+extern char **environ;
+
+/* ---- environment ------------------------------------------------------------------------ */
+
+/* Before libc has set `environ` (an allocation made while the loader relocates), variables are
+ * read from a snapshot of /proc/self/environ in memory memfence maps for itself. */
+static char *env_snapshot;
+static size_t env_snapshot_len;
+
+static const char *env_lookup(char *const *env, const char *name, size_t nl)
+{
+    for (; env && *env; env++)
+        if (!strncmp(*env, name, nl) && (*env)[nl] == '=')
+            return *env + nl + 1;
+    return NULL;
+}
+
+const char *mf_getenv(const char *name, int path_like)
+{
+    if (path_like && getauxval(AT_SECURE))
+        return NULL;
+    size_t nl = strlen(name);
+    if (environ)
+        return env_lookup(environ, name, nl);
+    if (!env_snapshot) {
+        size_t cap = 1 << 20;
+        char *buf = mf_sys_mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (mf_sys_mmap_failed(buf))
+            return NULL;
+        long n = mf_sys_read_file("/proc/self/environ", buf, cap);
+        env_snapshot = buf;
+        env_snapshot_len = n > 0 ? (size_t)n : 0;
+    }
+    for (size_t i = 0; i < env_snapshot_len;) {
+        const char *e = env_snapshot + i;
+        size_t l = strnlen(e, env_snapshot_len - i);
+        if (l > nl && !strncmp(e, name, nl) && e[nl] == '=')
+            return e + nl + 1;
+        i += l + 1;
+    }
+    return NULL;
+}
+
+/* ---- identity --------------------------------------------------------------------------- */
+
+static void read_identity(void)
+{
+    cur_pid = mf_sys_getpid();
+    char buf[512];
+    long n = mf_sys_read_file("/proc/self/cmdline", buf, sizeof buf);
+    if (n > 0) {
+        const char *base = buf;
+        for (const char *p = buf; *p; p++)
+            if (*p == '/')
+                base = p + 1;
+        mf_fmt(program, sizeof program, "%s", base);
+    }
+    n = mf_syscall6(SYS_readlink, (long)"/proc/self/exe", (long)exe, sizeof exe - 1, 0, 0, 0);
+    exe[n > 0 ? n : 0] = '\0';
+    const char *inst = mf_getenv("MEMFENCE_INSTANCE", 0);
+    mf_fmt(instance, sizeof instance, "%s", inst && *inst ? inst : program);
+}
+
+const char *mf_instance_name(void) { return instance[0] ? instance : program; }
+const char *mf_program_name(void) { return program; }
+const char *mf_exe_path(void) { return exe; }
+pid_t mf_pid(void) { return cur_pid ? cur_pid : mf_sys_getpid(); }
+
+uint64_t mf_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- memory the process can have ---------------------------------------------------------- */
+
+static uint64_t parse_u64(const char *s, int *ok)
+{
+    uint64_t v = 0;
+    *ok = 0;
+    while (*s == ' ')
+        s++;
+    while (*s >= '0' && *s <= '9') {
+        v = v * 10 + (uint64_t)(*s++ - '0');
+        *ok = 1;
+    }
+    return v;
+}
+
+/* Reads a cgroup limit file; MF_UNLIMITED for "max" or the v1 "no limit" value. */
+static uint64_t read_limit_file(const char *path)
+{
+    char buf[64];
+    if (mf_sys_read_file(path, buf, sizeof buf) <= 0)
+        return MF_UNLIMITED;
+    if (!strncmp(buf, "max", 3))
+        return MF_UNLIMITED;
+    int ok;
+    uint64_t v = parse_u64(buf, &ok);
+    if (!ok || v >= (1ull << 62))
+        return MF_UNLIMITED;
+    return v;
+}
+
+uint64_t mf_cgroup_limit(void);
+uint64_t mf_cgroup_limit(void)
+{
+    /* MEMFENCE_TEST_CGROUP_ROOT replaces /sys/fs/cgroup (tests only: a fake hierarchy). */
+    const char *root = mf_getenv("MEMFENCE_TEST_CGROUP_ROOT", 1);
+    if (!root || !*root)
+        root = "/sys/fs/cgroup";
+    char cg[2048];
+    if (mf_sys_read_file("/proc/self/cgroup", cg, sizeof cg) <= 0)
+        cg[0] = 0;
+    uint64_t best = MF_UNLIMITED;
+    char path[1024], rel[512];
+    for (char *line = cg; *line;) {
+        char *end = strchr(line, '\n');
+        if (end)
+            *end = 0;
+        /* "0::/path" (v2) or "N:memory:/path" (v1) */
+        char *c1 = strchr(line, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+        if (c1 && c2) {
+            int v2 = c2 == c1 + 1;
+            int v1mem = !v2 && !strncmp(c1 + 1, "memory", 6) && c1 + 7 == c2;
+            if (v2 || v1mem) {
+                mf_fmt(rel, sizeof rel, "%s", c2 + 1);
+                const char *file = v2 ? "memory.max" : "memory.limit_in_bytes";
+                const char *mnt = v2 ? "" : "/memory";
+                /* walk from the process's cgroup up to the root: the tightest limit wins */
+                for (;;) {
+                    mf_fmt(path, sizeof path, "%s%s%s/%s", root, mnt, rel, file);
+                    best = MF_MIN(best, read_limit_file(path));
+                    char *slash = strrchr(rel, '/');
+                    if (!slash || slash == rel) {
+                        if (rel[0] && strcmp(rel, "/")) {
+                            rel[0] = 0;
+                            continue;
+                        }
+                        break;
+                    }
+                    *slash = 0;
+                }
+                mf_fmt(path, sizeof path, "%s%s/%s", root, mnt, file);
+                best = MF_MIN(best, read_limit_file(path));
+            }
+        }
+        if (!end)
+            break;
+        line = end + 1;
+    }
+    return best;
+}
+
+uint64_t mf_host_memory(void)
+{
+    if (host_mem_cache)
+        return host_mem_cache;
+    struct sysinfo si;
+    uint64_t total = MF_UNLIMITED;
+    if (mf_syscall6(SYS_sysinfo, (long)&si, 0, 0, 0, 0, 0) == 0)
+        total = (uint64_t)si.totalram * si.mem_unit;
+    total = MF_MIN(total, mf_cgroup_limit());
+    host_mem_cache = total;
+    return total;
+}
+
+/* ---- threads ---------------------------------------------------------------------------- */
+
+static void thread_exit(void *arg)
+{
+    (void)arg;
+    mf_slot_t *s = mf_tls.slot;
+    mf_tls.exiting = 1;
+    mf_tls.slot = NULL;
+    mf_gate_slot_release(s);
+}
+
+mf_slot_t *mf_thread_slot_get(void)
+{
+    if (mf_tls.exiting || mf_tls.depth || atomic_load(&mf_state) != MF_STATE_READY)
+        return NULL;
+    if (!mf_tls.tid)
+        mf_tls.tid = mf_sys_gettid();
+    mf_slot_t *s = mf_gate_slot_acquire(mf_tls.tid);
+    if (s) {
+        mf_tls.slot = s;
+        if (exit_key_ok) {
+            mf_tls.depth++;
+            pthread_setspecific(exit_key, s);
+            mf_tls.depth--;
+        }
+    }
+    return s;
+}
+
+/* ---- fork ------------------------------------------------------------------------------- */
+
+static void fork_prepare(void)
+{
+    mf_tls.depth++;
+#define M(m) mf_##m##_fork_prepare();
+    MF_MODULES(M)
+#undef M
+    mf_gate_fork_prepare();
+}
+
+static void fork_parent(void)
+{
+    mf_gate_fork_parent();
+#define M(m) mf_##m##_fork_parent();
+    MF_MODULES(M)
+#undef M
+    mf_tls.depth--;
+}
+
+static void fork_child(void)
+{
+    cur_pid = mf_sys_getpid();
+    mf_tls.tid = mf_sys_gettid();
+    mf_gate_fork_child(mf_tls.slot);
+#define M(m) mf_##m##_fork_child();
+    MF_MODULES(M)
+#undef M
+    mf_tls.depth--;
+}
+
+/* ---- initialisation --------------------------------------------------------------------- */
+
+static void apply_config(const mf_config_t *cfg)
+{
+    if (mf_log_set_sink(cfg->log) != 0)
+        mf_log("log = %s: cannot open it; logging to stderr", cfg->log);
+    uint64_t limit = mf_size_resolve(&cfg->limit, cfg->limit.is_pct ? mf_host_memory() : 0);
+    if (cfg->limit.is_pct && limit == MF_UNLIMITED)
+        mf_log("limit = %s: the memory of this machine is unknown; counting only", "N%");
+    mf_gate_set_limit(MF_POOL_HOST, limit);
+    mf_heap_big = limit;
+    mf_heap_warn_only = !strcmp(cfg->on_limit, "warn");
+    if (!mf_heap_warn_only && strcmp(cfg->on_limit, "refuse"))
+        mf_log("on_limit = %s: expected refuse or warn; using refuse", cfg->on_limit);
+}
+
+static void do_init(void)
+{
+    mf_tls.depth++;
+    if (mf_backend_init() != 0) {
+        atomic_store(&mf_state, MF_STATE_DISABLED);
+        mf_tls.depth--;
+        return;
+    }
+    atomic_store_explicit(&mf_state, MF_STATE_COUNTING, memory_order_release);
+    atomic_store_explicit(&mf_heap_active, 1, memory_order_release);
+    read_identity();
+    const mf_config_t *cfg = mf_config();
+    mf_config_load(mf_instance_name(), exe);
+    apply_config(cfg);
+    if (pthread_key_create(&exit_key, thread_exit) == 0)
+        exit_key_ok = 1;
+    pthread_atfork(fork_prepare, fork_parent, fork_child);
+    atomic_store_explicit(&mf_state, MF_STATE_READY, memory_order_release);
+#define M(m) if (mf_##m##_init(cfg) != 0) mf_log("the %s module failed to start; it stays off", #m);
+    MF_MODULES(M)
+#undef M
+    mf_tls.depth--;
+}
+
+int mf_runtime_ensure(void)
+{
+    int st = atomic_load_explicit(&mf_state, memory_order_acquire);
+    if (mf_likely(st >= MF_STATE_COUNTING))
+        return st;
+    if (st == MF_STATE_NONE) {
+        int expected = MF_STATE_NONE;
+        if (atomic_compare_exchange_strong(&mf_state, &expected, MF_STATE_RESOLVING)) {
+            atomic_store(&init_tid, mf_sys_gettid());
+            do_init();
+            return atomic_load(&mf_state);
+        }
+    }
+    if (atomic_load(&init_tid) == mf_sys_gettid())
+        return MF_STATE_RESOLVING;
+    while ((st = atomic_load_explicit(&mf_state, memory_order_acquire)) < MF_STATE_COUNTING)
+        sched_yield();
+    return st;
+}
+
+#ifndef MF_ARCHIVE
+__attribute__((constructor(102))) static void mf_constructor(void)
+{
+    mf_runtime_ensure();
+}
+
+__attribute__((destructor)) static void mf_destructor(void)
+{
+    if (atomic_load(&mf_state) != MF_STATE_READY)
+        return;
+    mf_tls.depth++;
+#define M(m) mf_##m##_fini();
+    MF_MODULES(M)
+#undef M
+    mf_tls.depth--;
+}
+#endif
