@@ -32,7 +32,7 @@ void mf_levels_init(mf_level_cfg_t *cfg, double moderate, double high, double cr
     cfg->enter[MF_LEVEL_HIGH] = MF_MAX(pct_to_ppm(high), cfg->enter[MF_LEVEL_MODERATE]);
     cfg->enter[MF_LEVEL_CRITICAL] = MF_MAX(pct_to_ppm(critical), cfg->enter[MF_LEVEL_HIGH]);
     cfg->band = MF_LEVEL_BAND;
-    cfg->inputs = (1u << MF_IN_COUNT) - 1;
+    cfg->inputs = MF_IN_ALL;
     cfg->retain_min = 8u << 20;
 }
 
@@ -40,7 +40,8 @@ void mf_levels_init(mf_level_cfg_t *cfg, double moderate, double high, double cr
  * live usage and the gap at least retain_min; off again below 1.5× or half the gap. */
 static bool retained_rule(const mf_level_cfg_t *cfg, bool was, const mf_level_in_t *in)
 {
-    if (in->rss_anon == UINT64_MAX || cfg->retain_min == 0) return false;
+    if (!(cfg->inputs & (1u << MF_IN_RETAINED)) || in->rss_anon == UINT64_MAX || cfg->retain_min == 0)
+        return false;
     uint64_t gap = in->rss_anon > in->used ? in->rss_anon - in->used : 0;
     if (!was) return in->rss_anon / 2 >= in->used && gap >= cfg->retain_min;
     return in->rss_anon / 3 * 2 >= in->used && gap >= cfg->retain_min / 2;
@@ -244,14 +245,14 @@ int mf_levels_parse_inputs(const char *text, unsigned *mask, char *why, size_t w
         while (*p && *p != ',' && *p != ' ') p++;
         size_t n = (size_t)(p - s);
         unsigned i;
-        for (i = 0; i < MF_IN_COUNT; i++)
+        for (i = 0; i <= MF_IN_RETAINED; i++)
             if (strlen(input_names[i]) == n && strncasecmp(s, input_names[i], n) == 0) break;
-        if (i == MF_IN_COUNT) {
+        if (i > MF_IN_RETAINED) {
             if (n == 3 && strncasecmp(s, "all", 3) == 0) {
-                m = (1u << MF_IN_COUNT) - 1;
+                m = MF_IN_ALL;
                 continue;
             }
-            why_set(why, whylen, "unknown level input (usage, rss, host, psi, all): ", s, n);
+            why_set(why, whylen, "unknown level input (usage, rss, host, psi, retained, all): ", s, n);
             return -EINVAL;
         }
         m |= 1u << i;

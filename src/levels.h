@@ -18,7 +18,8 @@
 #include <stdint.h>
 
 enum mf_input { MF_IN_USAGE, MF_IN_RSS, MF_IN_HOST, MF_IN_PSI, MF_IN_COUNT,
-                MF_IN_RETAINED = MF_IN_COUNT /* the cause when only the retained rule holds */ };
+                MF_IN_RETAINED = MF_IN_COUNT /* the retained rule (an input bit and a cause) */ };
+#define MF_IN_ALL ((1u << (MF_IN_RETAINED + 1)) - 1)
 
 enum mf_action {
     MF_ACT_TRIM = 1u << 0,
@@ -36,7 +37,8 @@ typedef struct mf_level_cfg {
     uint32_t band;                  /* hysteresis, ppm */
     unsigned actions[4];            /* MF_ACT_* per level */
     int signo[4];                   /* the signal of signal:SIG per level, 0 for none */
-    unsigned inputs;                /* bit (1 << MF_IN_*) for each input that counts */
+    unsigned inputs;                /* bit (1 << MF_IN_*) for each input that counts, the
+                                       retained rule included (MF_IN_ALL: everything) */
     uint64_t retain_min;            /* retained rule: smallest gap RSS - usage, bytes */
 } mf_level_cfg_t;
 
@@ -53,7 +55,7 @@ typedef struct mf_level_state {
     bool retained;                  /* the retained rule holds */
 } mf_level_state_t;
 
-/* Fills cfg from the thresholds (percent), with the built-in inputs (all four) and band.
+/* Fills cfg from the thresholds (percent), with every input enabled and the built-in band.
  * Thresholds out of order are raised to keep moderate ≤ high ≤ critical. */
 void mf_levels_init(mf_level_cfg_t *cfg, double moderate, double high, double critical);
 
@@ -76,7 +78,7 @@ char *mf_levels_format_actions(unsigned actions, int signo, char *buf, size_t si
 const char *mf_level_name(unsigned level);
 const char *mf_input_name(unsigned input);
 
-/* Parses the level_inputs list ("usage,rss,host,psi") into a bit mask.  Return: 0 or -EINVAL. */
+/* Parses the level_inputs list ("usage,rss,host,psi,retained", "all") into a bit mask.  Return: 0 or -EINVAL. */
 int mf_levels_parse_inputs(const char *text, unsigned *mask, char *why, size_t whylen);
 
 /* The throttle delay for a driving value of `ppm`: throttling starts at the threshold of the

@@ -69,6 +69,7 @@ static _Atomic uint64_t s_delay_ns;        /* current throttle delay; 0 = none *
 static _Atomic uint64_t s_retry_at;
 static int s_retries;
 static int s_tid;
+static _Atomic int s_ctor_done;             /* memfence's constructors ran: libc is all set up */
 
 /* Owned by the thread. */
 static struct {
@@ -303,7 +304,7 @@ static void send_signal(int signo, unsigned level)
 static void log_level(const char *what, unsigned old, const mf_metrics_t *m, uint64_t used,
                       uint64_t limit, const mf_level_in_t *in)
 {
-    char b1[24], b2[24], b3[24], p1[16], p2[16], p3[16], p4[16], acts[96];
+    char b1[24], b2[24], b3[24], b4[24], p1[16], p2[16], p3[16], p4[16], acts[96];
     unsigned lvl = T.st.level;
     mf_levels_format_actions(C.lc.actions[lvl], C.lc.signo[lvl], acts, sizeof acts);
     char by[64];
@@ -317,7 +318,7 @@ static void log_level(const char *what, unsigned old, const mf_metrics_t *m, uin
                    what, mf_level_name(lvl), mf_level_name(old), by, bytes(b1, sizeof b1, used),
                    limit == MF_UNLIMITED ? "no limit" : bytes(b2, sizeof b2, limit),
                    bytes(b3, sizeof b3, m->rss), pct(p2, sizeof p2, in->ppm[MF_IN_RSS]),
-                   bytes(b2, sizeof b2, m->rss_anon), pct(p3, sizeof p3, in->ppm[MF_IN_HOST]),
+                   bytes(b4, sizeof b4, m->rss_anon), pct(p3, sizeof p3, in->ppm[MF_IN_HOST]),
                    pct(p4, sizeof p4, in->ppm[MF_IN_PSI]), acts);
 }
 
@@ -372,7 +373,8 @@ static void leak_check(uint64_t now, uint64_t used, uint64_t limit, const mf_met
 static void tick(uint64_t now)
 {
     mf_metrics_t m;
-    mf_level_in_t in = { { 0 } };
+    mf_level_in_t in;
+    memset(&in, 0, sizeof in);
     mf_metrics_read(&T.src, &m);
     uint64_t used = mf_gate_used(MF_POOL_HOST), limit = mf_gate_limit(MF_POOL_HOST);
 
@@ -479,7 +481,7 @@ static int thread_create(void)
 
 static MF_COLD void sampler_start(void)
 {
-    if (atomic_load(&mf_state) != MF_STATE_READY) return;     /* not before the constructor */
+    if (!atomic_load(&s_ctor_done) || atomic_load(&mf_state) != MF_STATE_READY) return;
     uint64_t now = mf_now_ns();
     if (now < atomic_load_explicit(&s_retry_at, memory_order_relaxed)) return;
     int expect = ST_ARMED;
@@ -499,6 +501,14 @@ static MF_COLD void sampler_start(void)
     atomic_store(&s_retry_at, now + S_NS);
     atomic_store(&s_state, ST_ARMED);
 }
+
+#ifndef MF_ARCHIVE
+/* After runtime.c's constructor (102): allocations from here on may start the thread. */
+__attribute__((constructor(103))) static void sampler_constructor(void)
+{
+    atomic_store(&s_ctor_done, 1);
+}
+#endif
 
 /* ---- module lifecycle ------------------------------------------------------------------- */
 
@@ -540,7 +550,7 @@ int mf_sampler_init(const mf_config_t *cfg)
     parse_level_actions(cfg, MF_LEVEL_CRITICAL, cfg->critical_actions, MF_K_critical_actions);
     if (mf_levels_parse_inputs(cfg->level_inputs, &C.lc.inputs, why, sizeof why) < 0) {
         mf_log("level_inputs: %s; using all", why);
-        C.lc.inputs = (1u << MF_IN_COUNT) - 1;
+        C.lc.inputs = MF_IN_ALL;
     }
     memset(&T.st, 0, sizeof T.st);
     mf_leak_init(&T.leak, C.window_ns, C.interval_ns);

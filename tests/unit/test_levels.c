@@ -88,6 +88,13 @@ static void test_retained(void)
     in.rss_anon = 4 << 20;
     mf_levels_step(&c, &st, &in);
     T_EQU(st.level, MF_LEVEL_LOW);
+    /* off when the retained input is not enabled */
+    c.inputs = 1u << MF_IN_USAGE;
+    in.used = 10 << 20;
+    in.rss_anon = 200 << 20;
+    mf_levels_step(&c, &st, &in);
+    T_EQU(st.level, MF_LEVEL_LOW);
+    c.inputs = MF_IN_ALL;
     /* unknown RSS never triggers it */
     in.rss_anon = UINT64_MAX;
     mf_levels_step(&c, &st, &in);
@@ -128,7 +135,9 @@ static void test_actions(void)
     T_EQ(mf_levels_parse_inputs("usage,rss", &m, why, sizeof why), 0);
     T_EQU(m, (1u << MF_IN_USAGE) | (1u << MF_IN_RSS));
     T_EQ(mf_levels_parse_inputs("all", &m, why, sizeof why), 0);
-    T_EQU(m, 15);
+    T_EQU(m, MF_IN_ALL);
+    T_EQ(mf_levels_parse_inputs("usage,retained", &m, why, sizeof why), 0);
+    T_EQU(m, (1u << MF_IN_USAGE) | (1u << MF_IN_RETAINED));
     T_EQ(mf_levels_parse_inputs("usage,swap", &m, why, sizeof why), -EINVAL);
 }
 
