@@ -79,6 +79,7 @@ static struct {
     uint64_t last_tick;
     uint64_t level_ns;                     /* not yet added to level_ms */
     uint64_t trim_next, trim_backoff;
+    uint64_t trim_residue;                 /* anon RSS above usage that the last trim left */
     uint64_t log_next;
     int trig_fd;
     short trig_events;
@@ -280,8 +281,14 @@ static void do_trim(uint64_t now, uint64_t used)
         return;
     }
     uint64_t took = mf_now_ns() - t0;
-    if (mf_metrics_rss(&T.src, &rss1, &anon1) < 0) rss1 = rss0;
+    if (mf_metrics_rss(&T.src, &rss1, &anon1) < 0) {
+        rss1 = rss0;
+        anon1 = anon0;
+    }
     uint64_t released = rss0 > rss1 ? rss0 - rss1 : 0;
+    /* what no trim gives back (stacks, libraries' data, fragments) must not keep the retained
+     * rule on by itself */
+    T.trim_residue = anon1 > used ? anon1 - used : 0;
     mf_stat_add(&mf_stats.trims, 1);
     mf_stat_add(&mf_stats.trimmed_bytes, released);
     if (released < C.trim_min)
@@ -293,10 +300,11 @@ static void do_trim(uint64_t now, uint64_t used)
 
 static void send_signal(int signo, unsigned level)
 {
+    char name[32];
     if (mf_syscall6(SYS_kill, mf_sys_getpid(), signo, 0, 0, 0, 0) == 0) {
         mf_stat_add(&mf_stats.signals, 1);
-        mf_log_limited(MF_RL_LEVEL, 5, "sent signal %d to the process at level %s", signo,
-                       mf_level_name(level));
+        mf_levels_format_actions(MF_ACT_SIGNAL, signo, name, sizeof name);
+        mf_log_limited(MF_RL_LEVEL, 5, "%s sent to the process at level %s", name, mf_level_name(level));
     }
 }
 
@@ -313,11 +321,13 @@ static void log_level(const char *what, unsigned old, const mf_metrics_t *m, uin
     else
         mf_fmt(by, sizeof by, "%s %s", mf_input_name(T.st.cause), pct(p1, sizeof p1, T.st.value));
     mf_log_limited(MF_RL_LEVEL, 5,
-                   "%s %s (was %s) by %s: usage %s of %s, rss %s (%s of budget, anon %s), host %s, "
+                   "%s %s (was %s) by %s: usage %s of %s, rss %s (%s%s, anon %s), host %s, "
                    "psi %s; actions %s",
                    what, mf_level_name(lvl), mf_level_name(old), by, bytes(b1, sizeof b1, used),
                    limit == MF_UNLIMITED ? "no limit" : bytes(b2, sizeof b2, limit),
-                   bytes(b3, sizeof b3, m->rss), pct(p2, sizeof p2, in->ppm[MF_IN_RSS]),
+                   bytes(b3, sizeof b3, m->rss),
+                   limit == MF_UNLIMITED ? "no budget" : pct(p2, sizeof p2, in->ppm[MF_IN_RSS]),
+                   limit == MF_UNLIMITED ? "" : " of budget",
                    bytes(b4, sizeof b4, m->rss_anon), pct(p3, sizeof p3, in->ppm[MF_IN_HOST]),
                    pct(p4, sizeof p4, in->ppm[MF_IN_PSI]), acts);
 }
@@ -385,7 +395,7 @@ static void tick(uint64_t now)
         host = ratio_ppm(m.mem_total - m.mem_avail, m.mem_total);
     in.ppm[MF_IN_HOST] = MF_MAX(host, ratio_ppm(m.cg_usage, m.cg_limit));
     in.ppm[MF_IN_PSI] = mf_levels_psi_ppm(m.psi_some10, m.psi_full10);
-    in.used = used;
+    in.used = used + T.trim_residue;
     in.rss_anon = m.rss_anon;
     C.lc.retain_min = MF_MAX(8 * C.trim_min, limit != MF_UNLIMITED ? limit / 50 : 0);
 
@@ -567,7 +577,7 @@ void mf_sampler_fork_child(void)
     int st = atomic_load(&s_state);
     trigger_close();
     memset(&T.st, 0, sizeof T.st);
-    T.last_tick = T.level_ns = T.trim_next = T.trim_backoff = T.log_next = 0;
+    T.last_tick = T.level_ns = T.trim_next = T.trim_backoff = T.log_next = T.trim_residue = 0;
     mf_leak_init(&T.leak, C.window_ns, C.interval_ns);
     atomic_store_explicit(&mf_stats.level, MF_LEVEL_LOW, memory_order_relaxed);
     if (st != ST_OFF && !atomic_load(&s_stop)) arm();

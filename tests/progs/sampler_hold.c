@@ -10,6 +10,9 @@
  *   fork            fork; the child prints its sampler thread count and exits; print child status
  *   threads         print the number of this process's threads named "memfence"
  *   sigblk          print the SigBlk mask of the "memfence" thread
+ *   frag MIB        allocate MIB MiB in 1000-byte blocks, free all but every 64th (a heap
+ *                   glibc cannot shrink by itself); print "rss BYTES" right after
+ *   rss             print "rss BYTES" (resident set size now)
  *   quit
  */
 #include <dirent.h>
@@ -28,6 +31,31 @@
 static void **blocks;
 static size_t nblocks, cap;
 static volatile sig_atomic_t sigs;
+
+static unsigned long long rss_now(void)
+{
+    unsigned long long size = 0, res = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (f) {
+        if (fscanf(f, "%llu %llu", &size, &res) != 2) res = 0;
+        fclose(f);
+    }
+    return res * (unsigned long long)sysconf(_SC_PAGESIZE);
+}
+
+static void frag(size_t mib)
+{
+    size_t n = mib * (1 << 20) / 1000;
+    void **v = malloc(n * sizeof *v);
+    for (size_t i = 0; i < n; i++) {
+        v[i] = malloc(1000);
+        if (v[i]) memset(v[i], 2, 1000);
+    }
+    for (size_t i = 0; i < n; i++)
+        if (i % 64 != 63) free(v[i]);                /* the kept ones pin the heap's top */
+    free(v);
+    printf("rss %llu\n", rss_now());
+}
 
 static void on_sig(int s) { (void)s; sigs++; }
 
@@ -130,7 +158,9 @@ int main(void)
             int status = 0;
             waitpid(pid, &status, 0);
             printf("child %d\n", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
-        } else if (!strcmp(cmd, "quit")) break;
+        } else if (!strcmp(cmd, "frag")) frag((size_t)v);
+        else if (!strcmp(cmd, "rss")) printf("rss %llu\n", rss_now());
+        else if (!strcmp(cmd, "quit")) break;
         else printf("unknown %s\n", cmd);
     }
     return 0;
