@@ -348,7 +348,7 @@ static void leak_check(uint64_t now, uint64_t used, uint64_t limit, const mf_met
         mf_trend_t tr;
         uint64_t cur = s == MF_LEAK_USAGE ? used : m->rss;
         uint64_t ref = limit != MF_UNLIMITED ? limit : cur;
-        if (mf_leak_fit(&T.leak, s, &tr) < 0 || !mf_leak_steady(&T.leak, &tr, MF_MAX(1u << 20, ref / 64)))
+        if (mf_leak_fit(&T.leak, s, &tr) < 0 || !mf_leak_steady(&T.leak, &tr, MF_MAX(1u << 20, ref / 256)))
             continue;
         if (!mf_leak_may_report(&T.leak, now)) return;
         double mib_h = tr.slope * 3600.0 / (1 << 20);
