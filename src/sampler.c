@@ -42,7 +42,8 @@
 #define STACK_SIZE (256u << 10)
 #define START_RETRIES 5
 #define TRIM_GAP_MIN S_NS                 /* at most one trim a second ... */
-#define TRIM_GAP_FACTOR 50                /* ... and at most 2 % of the time trimming */
+#define TRIM_GAP_FACTOR 10                /* ... at most 10 % of the time trimming when it pays */
+#define TRIM_WASTE_FACTOR 50              /* ... and 2 % when it gave little back */
 #define TRIM_BACKOFF_MAX (30 * S_NS)      /* when trims gain little, try less often */
 #define LOG_EVERY (10 * S_NS)             /* the `log` action: one status line this often */
 #define FINI_WAIT_NS (100 * MS_NS)        /* fini waits at most this for a tick to end */
@@ -80,6 +81,8 @@ static struct {
     uint64_t level_ns;                     /* not yet added to level_ms */
     uint64_t trim_next, trim_backoff;
     uint64_t trim_residue;                 /* anon RSS above usage that the last trim left */
+    uint64_t trim_used, trim_anon;         /* usage and anon RSS right after that trim */
+    uint64_t trim_last;                    /* when it started */
     uint64_t log_next;
     int trig_fd;
     short trig_events;
@@ -263,7 +266,13 @@ static bool wait_for(uint64_t deadline)
 static void do_trim(uint64_t now, uint64_t used)
 {
     uint64_t rss0, anon0, rss1, anon1;
-    if (T.trim_unsupported || now < T.trim_next) return;
+    if (T.trim_unsupported) return;
+    if (now < T.trim_next) {
+        /* early only when the heap changed a lot since the last trim (a burst ended) */
+        uint64_t moved = C.lc.retain_min / 2;
+        bool heap_moved = used > T.trim_used + moved || used + moved < T.trim_used;
+        if (!heap_moved || now < T.trim_last + TRIM_GAP_MIN) return;
+    }
     if (mf_metrics_rss(&T.src, &rss0, &anon0) < 0) return;
     /* skip when there is little to gain: what the allocator says it retains, or else the
      * anonymous RSS above live usage */
@@ -271,9 +280,11 @@ static void do_trim(uint64_t now, uint64_t used)
     uint64_t gain = retained ? retained : (anon0 > used ? anon0 - used : 0);
     if (gain < C.trim_min) {
         T.trim_next = now + TRIM_GAP_MIN;
+        T.trim_used = used;
         return;
     }
     uint64_t t0 = mf_now_ns();
+    T.trim_last = now;
     if (mf_backend_trim() == -ENOSYS) {
         T.trim_unsupported = true;
         mf_log("the %s allocator has no way to give memory back: the trim action is off",
@@ -288,14 +299,23 @@ static void do_trim(uint64_t now, uint64_t used)
     uint64_t released = rss0 > rss1 ? rss0 - rss1 : 0;
     /* what no trim gives back (stacks, libraries' data, fragments) must not keep the retained
      * rule on by itself */
-    T.trim_residue = anon1 > used ? anon1 - used : 0;
+    uint64_t used1 = mf_gate_used(MF_POOL_HOST);
+    uint64_t moved = C.lc.retain_min / 2;
+    bool changed = used1 > used + moved || used1 + moved < used;
+    T.trim_residue = !changed && anon1 > used1 ? anon1 - used1 : 0;   /* heap moved: unknown */
+    T.trim_used = used1;
+    T.trim_anon = anon1;
     mf_stat_add(&mf_stats.trims, 1);
     mf_stat_add(&mf_stats.trimmed_bytes, released);
-    if (released < C.trim_min)
+    /* the time a trim takes is mostly the kernel freeing what it gave back: worth it when it
+     * gave back much, a waste to repeat soon when it did not */
+    if (released < C.trim_min && !changed) {
         T.trim_backoff = MF_MIN(MF_MAX(T.trim_backoff * 2, 2 * TRIM_GAP_MIN), TRIM_BACKOFF_MAX);
-    else
+        T.trim_next = now + MF_MAX(MF_MAX(TRIM_GAP_MIN, TRIM_WASTE_FACTOR * took), T.trim_backoff);
+    } else {
         T.trim_backoff = 0;
-    T.trim_next = now + MF_MAX(MF_MAX(TRIM_GAP_MIN, TRIM_GAP_FACTOR * took), T.trim_backoff);
+        T.trim_next = now + MF_MAX(TRIM_GAP_MIN, TRIM_GAP_FACTOR * took);
+    }
 }
 
 static void send_signal(int signo, unsigned level)
@@ -395,6 +415,12 @@ static void tick(uint64_t now)
         host = ratio_ppm(m.mem_total - m.mem_avail, m.mem_total);
     in.ppm[MF_IN_HOST] = MF_MAX(host, ratio_ppm(m.cg_usage, m.cg_limit));
     in.ppm[MF_IN_PSI] = mf_levels_psi_ppm(m.psi_some10, m.psi_full10);
+    /* the residue describes the heap as the last trim left it: forget it once usage or RSS
+     * moved by more than half the retained threshold */
+    uint64_t moved = C.lc.retain_min / 2;
+    if (used > T.trim_used + moved || used + moved < T.trim_used ||
+        (m.rss_anon != MF_UNKNOWN && m.rss_anon > T.trim_anon + moved))
+        T.trim_residue = 0;
     in.used = used + T.trim_residue;
     in.rss_anon = m.rss_anon;
     C.lc.retain_min = MF_MAX(8 * C.trim_min, limit != MF_UNLIMITED ? limit / 50 : 0);
@@ -578,6 +604,7 @@ void mf_sampler_fork_child(void)
     trigger_close();
     memset(&T.st, 0, sizeof T.st);
     T.last_tick = T.level_ns = T.trim_next = T.trim_backoff = T.log_next = T.trim_residue = 0;
+    T.trim_used = T.trim_anon = T.trim_last = 0;
     mf_leak_init(&T.leak, C.window_ns, C.interval_ns);
     atomic_store_explicit(&mf_stats.level, MF_LEVEL_LOW, memory_order_relaxed);
     if (st != ST_OFF && !atomic_load(&s_stop)) arm();
