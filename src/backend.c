@@ -2,6 +2,7 @@
  * object that defines malloc, with its give-back entry points; and the bootstrap buffer.
  */
 #include <dlfcn.h>
+#include <link.h>
 #include <errno.h>
 #include <malloc.h>
 #include <stdatomic.h>
@@ -12,6 +13,7 @@
 #include "resolve.h"
 
 mf_backend_t mf_backend;
+static void find_text_range(void *base);
 
 static const mf_sym_t malloc_syms[] = {
 #define MF_HOOK(name, ret, params, req) { #name, req },
@@ -70,7 +72,40 @@ int mf_backend_init(void)
     }
     if (!mf_backend.malloc_usable_size)
         mf_backend.malloc_usable_size = mf_resolve_in(RTLD_DEFAULT, "__malloc_usable_size");
+    if (mf_backend.kind != MF_BACKEND_GLIBC)
+        find_text_range((void *)mf_backend.malloc);
     return 0;
+}
+
+/* ---- the backend's code range ------------------------------------------------------------- */
+static uintptr_t text_lo, text_hi;
+
+/* Finds the executable segment holding the backend's malloc: its mmap calls come from there. */
+static int phdr_cb(struct dl_phdr_info *info, size_t size, void *fn)
+{
+    (void)size;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_X))
+            continue;
+        uintptr_t lo = info->dlpi_addr + ph->p_vaddr, hi = lo + ph->p_memsz;
+        if ((uintptr_t)fn >= lo && (uintptr_t)fn < hi) {
+            text_lo = lo;
+            text_hi = hi;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static void find_text_range(void *fn)
+{
+    dl_iterate_phdr(phdr_cb, fn);
+}
+
+int mf_backend_is_caller(const void *ra)
+{
+    return (uintptr_t)ra - text_lo < text_hi - text_lo;
 }
 
 int mf_backend_trim(void)
@@ -123,8 +158,9 @@ uint64_t mf_backend_retained(void)
 /* ---- bootstrap buffer ------------------------------------------------------------------- */
 /* Serves the few allocations made while the backend is being resolved (dlsym may calloc).
  * Blocks are never reused; free() of one is a no-op. Each block is preceded by its size. */
-#define BOOT_SIZE (256 << 10)
-static char boot[BOOT_SIZE] __attribute__((aligned(64)));
+#define BOOT_SIZE MF_BOOT_SIZE
+#define boot mf_boot_buffer
+char mf_boot_buffer[MF_BOOT_SIZE] __attribute__((aligned(64)));
 static _Atomic size_t boot_top;
 
 void *mf_bootstrap_alloc(size_t n, size_t align)
@@ -142,11 +178,6 @@ void *mf_bootstrap_alloc(size_t n, size_t align)
     } while (!atomic_compare_exchange_weak(&boot_top, &top, end));
     *(size_t *)(boot + start - sizeof(size_t)) = n;
     return boot + start;   /* static storage: already zero, so calloc needs nothing more */
-}
-
-int mf_bootstrap_owns(const void *p)
-{
-    return (const char *)p >= boot && (const char *)p < boot + BOOT_SIZE;
 }
 
 size_t mf_bootstrap_usable(const void *p)

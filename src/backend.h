@@ -36,12 +36,30 @@ const char *mf_backend_name(void);
 /* Gives free memory back to the system the way this allocator can.  Return: 0 or -ENOSYS. */
 int mf_backend_trim(void);
 
+/* An upper bound of usable size - requested size for a block of n bytes from this allocator:
+ * glibc rounds to 16 bytes (heap) or a page (mmapped chunks); jemalloc, tcmalloc and mimalloc
+ * round to size classes at most a quarter apart. */
+static inline uint64_t mf_backend_slack(uint64_t n)
+{
+    return mf_backend.kind == MF_BACKEND_GLIBC ? 4096 + 64 : n / 4 + 4096 + 64;
+}
+
 /* Free memory the allocator retains (bytes), or 0 when it cannot say. */
 uint64_t mf_backend_retained(void);
 
+/* True when the return address ra lies in the allocator's own code (its mmaps are its own).
+ * False for glibc, whose internal mmaps are not interposable anyway. */
+int mf_backend_is_caller(const void *ra);
+
 /* The bootstrap buffer: serves allocations made while symbols are being resolved. */
+#define MF_BOOT_SIZE (256 << 10)
+extern char mf_boot_buffer[MF_BOOT_SIZE];
 void *mf_bootstrap_alloc(size_t n, size_t align);
-int mf_bootstrap_owns(const void *p);
 size_t mf_bootstrap_usable(const void *p);
+
+static inline int mf_bootstrap_owns(const void *p)
+{
+    return (uintptr_t)p - (uintptr_t)mf_boot_buffer < MF_BOOT_SIZE;
+}
 
 #endif

@@ -28,6 +28,7 @@ static pool_t pools[MF_POOL_COUNT] = { [0 ... MF_POOL_COUNT - 1] = { .limit = MF
 static mf_slot_t slots[MF_SLOTS];
 static _Atomic unsigned slot_top;            /* slots[0 .. slot_top) have been used */
 static _Atomic int drain_lock;
+static _Atomic unsigned slots_in_use;
 static uint64_t batch = 256 << 10;
 uint64_t mf_gate_credit_high = 512 << 10;
 static const mf_gate_parent_t *parent;
@@ -133,10 +134,20 @@ static void wait_no_revoke(mf_slot_t *s)
     }
 }
 
-/* With the lock held: takes every slot's credit back into the host pool. */
-static void drain_locked(void)
+/* With the lock held: takes every slot's credit back into the host pool.  `own` is the
+ * caller's slot (or NULL); when no other thread holds a slot there is nobody to fence. */
+static void drain_locked(mf_slot_t *own)
 {
     unsigned top = atomic_load(&slot_top);
+    unsigned others = atomic_load(&slots_in_use) - (own && atomic_load(&own->in_use) ? 1 : 0);
+    if (others == 0) {
+        if (own && own->credit) {
+            uint64_t c = own->credit;
+            own->credit = 0;
+            pool_give(MF_POOL_HOST, c);
+        }
+        return;
+    }
     for (unsigned i = 0; i < top; i++)
         if (atomic_load(&slots[i].in_use))
             atomic_store_explicit(&slots[i].revoke, 1, memory_order_relaxed);
@@ -160,10 +171,10 @@ static void drain_release_locked(void)
 }
 
 /* The refusal path: drain every credit, then decide exactly. */
-static int drain_take(unsigned p, uint64_t n)
+static int drain_take(mf_slot_t *own, unsigned p, uint64_t n)
 {
     lock();
-    drain_locked();
+    drain_locked(own);
     int rc = pool_take(p, n);
     drain_release_locked();
     unlock();
@@ -173,7 +184,7 @@ static int drain_take(unsigned p, uint64_t n)
 void mf_gate_drain(void)
 {
     lock();
-    drain_locked();
+    drain_locked(NULL);
     drain_release_locked();
     unlock();
 }
@@ -183,7 +194,7 @@ int mf_gate_charge_slow(mf_slot_t *s, uint64_t n)
     if (!s) {
         if (pool_take(MF_POOL_HOST, n) == 0)
             return 0;
-        return drain_take(MF_POOL_HOST, n);
+        return drain_take(NULL, MF_POOL_HOST, n);
     }
     for (;;) {
         atomic_store_explicit(&s->busy, 1, memory_order_relaxed);
@@ -210,7 +221,7 @@ int mf_gate_charge_slow(mf_slot_t *s, uint64_t n)
             return 0;
         }
         atomic_store_explicit(&s->busy, 0, memory_order_release);
-        return drain_take(MF_POOL_HOST, n);
+        return drain_take(s, MF_POOL_HOST, n);
     }
 }
 
@@ -245,7 +256,7 @@ int mf_gate_charge_pool(unsigned p, uint64_t n)
         return 0;
     if (p != MF_POOL_HOST)
         return -ENOMEM;
-    return drain_take(p, n);
+    return drain_take(NULL, p, n);
 }
 
 void mf_gate_uncharge_pool(unsigned p, uint64_t n)
@@ -317,6 +328,7 @@ mf_slot_t *mf_gate_slot_acquire(int tid)
         atomic_store(&found->busy, 0);
         atomic_store(&found->revoke, 0);
         atomic_store(&found->in_use, 1);
+        atomic_fetch_add(&slots_in_use, 1);
         if (i + 1 > atomic_load(&slot_top))
             atomic_store(&slot_top, i + 1);
         break;
@@ -333,6 +345,7 @@ void mf_gate_slot_release(mf_slot_t *s)
     uint64_t c = s->credit;
     s->credit = 0;
     atomic_store(&s->in_use, 0);
+    atomic_fetch_sub(&slots_in_use, 1);
     unlock();
     pool_give(MF_POOL_HOST, c);
 }
@@ -356,6 +369,7 @@ void mf_gate_fork_child(mf_slot_t *own)
         atomic_store(&slots[i].busy, 0);
         atomic_store(&slots[i].revoke, 0);
         atomic_store(&slots[i].in_use, 0);
+        atomic_fetch_sub(&slots_in_use, 1);
     }
     atomic_fetch_sub(&pools[MF_POOL_HOST].used, total);
     barrier_kind = 0;   /* membarrier registration does not survive fork */
@@ -367,6 +381,7 @@ void mf_gate_reset(void)
     memset(pools, 0, sizeof pools);
     memset(slots, 0, sizeof slots);
     atomic_store(&slot_top, 0);
+    atomic_store(&slots_in_use, 0);
     for (unsigned p = 0; p < MF_POOL_COUNT; p++)
         atomic_store(&pools[p].limit, MF_UNLIMITED);
     mf_gate_set_limit(MF_POOL_HOST, MF_UNLIMITED);

@@ -96,34 +96,41 @@ int mf_gate_charge_slow(mf_slot_t *slot, uint64_t n);
 void mf_gate_uncharge_slow(mf_slot_t *slot, uint64_t n);
 extern uint64_t mf_gate_credit_high;     /* credit kept after a free before the excess returns */
 
+/* The credit-only parts: true when done without touching the pool. */
+static inline int mf_gate_try_charge(mf_slot_t *s, uint64_t n)
+{
+    atomic_store_explicit(&s->busy, 1, memory_order_relaxed);
+    atomic_signal_fence(memory_order_seq_cst);  /* the drainer's membarrier is the fence */
+    int ok = !atomic_load_explicit(&s->revoke, memory_order_relaxed) && s->credit >= n;
+    if (mf_likely(ok))
+        s->credit -= n;
+    atomic_store_explicit(&s->busy, 0, memory_order_release);
+    return ok;
+}
+
+static inline int mf_gate_try_uncharge(mf_slot_t *s, uint64_t n)
+{
+    atomic_store_explicit(&s->busy, 1, memory_order_relaxed);
+    atomic_signal_fence(memory_order_seq_cst);
+    uint64_t c = s->credit + n;
+    int ok = !atomic_load_explicit(&s->revoke, memory_order_relaxed) && c <= mf_gate_credit_high;
+    if (mf_likely(ok))
+        s->credit = c;
+    atomic_store_explicit(&s->busy, 0, memory_order_release);
+    return ok;
+}
+
 static inline int mf_gate_charge(mf_slot_t *s, uint64_t n)
 {
-    if (mf_likely(s != NULL)) {
-        atomic_store_explicit(&s->busy, 1, memory_order_relaxed);
-        atomic_signal_fence(memory_order_seq_cst);  /* the drainer's membarrier is the fence */
-        if (mf_likely(!atomic_load_explicit(&s->revoke, memory_order_relaxed) && s->credit >= n)) {
-            s->credit -= n;
-            atomic_store_explicit(&s->busy, 0, memory_order_release);
-            return 0;
-        }
-        atomic_store_explicit(&s->busy, 0, memory_order_release);
-    }
+    if (mf_likely(s != NULL) && mf_likely(mf_gate_try_charge(s, n)))
+        return 0;
     return mf_gate_charge_slow(s, n);
 }
 
 static inline void mf_gate_uncharge(mf_slot_t *s, uint64_t n)
 {
-    if (mf_likely(s != NULL)) {
-        atomic_store_explicit(&s->busy, 1, memory_order_relaxed);
-        atomic_signal_fence(memory_order_seq_cst);
-        if (mf_likely(!atomic_load_explicit(&s->revoke, memory_order_relaxed) &&
-                      s->credit + n <= mf_gate_credit_high)) {
-            s->credit += n;
-            atomic_store_explicit(&s->busy, 0, memory_order_release);
-            return;
-        }
-        atomic_store_explicit(&s->busy, 0, memory_order_release);
-    }
+    if (mf_likely(s != NULL) && mf_likely(mf_gate_try_uncharge(s, n)))
+        return;
     mf_gate_uncharge_slow(s, n);
 }
 

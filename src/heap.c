@@ -1,5 +1,5 @@
-/* heap.c — the rare parts of the malloc family's path: initialisation prologue, policy,
- * refusal, and realloc's exact accounting.
+/* heap.c — the general path of the malloc family (see heap.h): initialisation, bootstrap,
+ * nested calls, policy, profiling, refusal, and realloc's exact accounting.
  */
 #include <string.h>
 
@@ -9,28 +9,31 @@
 #include "report.h"
 #include "stats.h"
 
-_Atomic int mf_heap_active;
 uint64_t mf_heap_big = UINT64_MAX;
 int mf_heap_warn_only;
+int mf_heap_glibc_inline;
 
-int mf_heap_enter_slow(void)
+enum { GO, RAW, BOOT };
+
+/* How to serve a call that missed the fast path. */
+static int how(void)
 {
-    if (mf_tls.depth) {
-        /* memfence's own call, or the loader's while it resolves symbols for us */
-        int st = atomic_load(&mf_state);
-        return st >= MF_STATE_COUNTING ? MF_HEAP_RAW : MF_HEAP_BOOT;
-    }
+    if (mf_tls.depth) /* memfence's own call, or the loader's while it resolves symbols */
+        return atomic_load(&mf_state) >= MF_STATE_COUNTING && mf_backend.malloc ? RAW : BOOT;
     int st = mf_runtime_ensure();
     if (st == MF_STATE_RESOLVING)
-        return MF_HEAP_BOOT;
+        return BOOT;
     if (st == MF_STATE_DISABLED)
-        return mf_backend.malloc ? MF_HEAP_RAW : MF_HEAP_BOOT;
-    return mf_tls.depth ? MF_HEAP_RAW : MF_HEAP_GO;
+        return mf_backend.malloc ? RAW : BOOT;
+    return mf_tls.depth ? RAW : GO;
 }
 
-int mf_heap_admit_slow(unsigned call, uint64_t req, const void *caller)
+static unsigned flags(void) { return atomic_load_explicit(&mf_policy_flags, memory_order_relaxed); }
+
+/* Policy before the backend.  Return: 0 or -ENOMEM (reported). */
+static int admit(unsigned call, uint64_t req, const void *caller)
 {
-    if (atomic_load_explicit(&mf_policy_flags, memory_order_relaxed) &&
+    if ((flags() & (MF_POLICY_FAIL | MF_POLICY_REFUSE_LARGE | MF_POLICY_THROTTLE)) &&
         mf_policy_admit(call, MF_POOL_HOST, req, caller) != 0)
         return -ENOMEM;
     if (req > mf_heap_big && !mf_heap_warn_only) {
@@ -38,6 +41,54 @@ int mf_heap_admit_slow(unsigned call, uint64_t req, const void *caller)
         return -ENOMEM;
     }
     return 0;
+}
+
+static void *backend_alloc(int kind, size_t align, size_t n, size_t m)
+{
+    void *p = NULL;
+    switch (kind) {
+    case MF_ALLOC_MALLOC:
+        return mf_backend.malloc(n);
+    case MF_ALLOC_CALLOC:
+        return mf_backend.calloc(n, m);
+    case MF_ALLOC_ALIGNED:
+        if (mf_backend.aligned_alloc)
+            return mf_backend.aligned_alloc(align, n);
+        /* fall through */
+    case MF_ALLOC_MEMALIGN:
+        if (mf_backend.memalign)
+            return mf_backend.memalign(align, n);
+        break;
+    case MF_ALLOC_VALLOC:
+        if (mf_backend.valloc)
+            return mf_backend.valloc(n);
+        break;
+    case MF_ALLOC_PVALLOC:
+        if (mf_backend.pvalloc)
+            return mf_backend.pvalloc(n);
+        n = (n + 4095) & ~(size_t)4095;
+        break;
+    }
+    int rc = mf_backend.posix_memalign(&p, align < sizeof(void *) ? sizeof(void *) : align,
+                                       n ? n : 1);
+    if (rc) {
+        errno = rc;
+        return NULL;
+    }
+    return p;
+}
+
+void *mf_heap_grant_tail(unsigned call, void *p, size_t usable)
+{
+    if (mf_gate_charge_slow(mf_tls.slot, usable) == 0)
+        return p;
+    return mf_heap_refuse(call, p, mf_tls.req, usable);
+}
+
+void mf_heap_free_tail(void *p, size_t usable)
+{
+    mf_gate_uncharge_slow(mf_tls.slot, usable);
+    mf_backend.free(p);
 }
 
 void *mf_heap_refuse(unsigned call, void *p, uint64_t req, uint64_t usable)
@@ -53,29 +104,116 @@ void *mf_heap_refuse(unsigned call, void *p, uint64_t req, uint64_t usable)
     return NULL;
 }
 
+/* Charges a block the backend just returned.  Return: p, or NULL (refused, errno set). */
+static void *grant(unsigned call, void *p, uint64_t req)
+{
+    if (!p)
+        return NULL;
+    size_t u = mf_heap_usable(p);
+    if (mf_gate_charge(mf_thread_slot(), u) != 0)
+        return mf_heap_refuse(call, p, req, u);
+    if (flags() & MF_POLICY_PROFILE)
+        mf_profile_alloc(p, u);
+    return p;
+}
+
+void *mf_heap_alloc_slow(unsigned call, int kind, size_t align, size_t n, size_t m,
+                         const void *caller)
+{
+    size_t total = n * m;   /* calloc's overflow was checked by its hook */
+    if (kind == MF_ALLOC_PVALLOC) {
+        size_t r = (n + 4095) & ~(size_t)4095;
+        if (r < n) {
+            errno = ENOMEM;
+            return NULL;
+        }
+        total = r ? r : 4096;
+    }
+    switch (how()) {
+    case RAW:
+        return backend_alloc(kind, align, n, m);
+    case BOOT:
+        return mf_bootstrap_alloc(total, align ? align : 16);
+    }
+    if (admit(call, total, caller) != 0) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    void *p = MF_BACKEND(backend_alloc(kind, align, n, m));
+    return grant(call, p, total);
+}
+
+int mf_heap_posix_memalign_slow(void **out, size_t align, size_t n, const void *caller)
+{
+    if (align < sizeof(void *) || (align & (align - 1)))
+        return EINVAL;
+    void *p;
+    switch (how()) {
+    case RAW:
+        return mf_backend.posix_memalign(out, align, n);
+    case BOOT:
+        p = mf_bootstrap_alloc(n, align);
+        if (!p)
+            return ENOMEM;
+        *out = p;
+        return 0;
+    }
+    if (admit(MF_CALL_POSIX_MEMALIGN, n, caller) != 0)
+        return ENOMEM;
+    int saved = errno;
+    p = NULL;
+    int rc = MF_BACKEND(mf_backend.posix_memalign(&p, align, n));
+    if (rc)
+        return rc;
+    p = grant(MF_CALL_POSIX_MEMALIGN, p, n);
+    errno = saved;   /* posix_memalign reports through its return value, not errno */
+    if (!p)
+        return ENOMEM;
+    *out = p;
+    return 0;
+}
+
+void mf_heap_free_slow(void *p)
+{
+    if (mf_bootstrap_owns(p))
+        return;
+    if (how() != GO) {
+        if (mf_backend.free)
+            mf_backend.free(p);
+        return;
+    }
+    size_t u = mf_heap_usable(p);
+    if (flags() & MF_POLICY_PROFILE)
+        mf_profile_free(p, u);
+    mf_gate_uncharge(mf_thread_slot(), u);
+    MF_BACKEND_VOID(mf_backend.free(p));
+}
+
 static void note_move(void *p, size_t old_u, void *q, size_t new_u)
 {
-    if (atomic_load_explicit(&mf_policy_flags, memory_order_relaxed) & MF_POLICY_PROFILE) {
+    if (flags() & MF_POLICY_PROFILE) {
         mf_profile_free(p, old_u);
         mf_profile_alloc(q, new_u);
     }
 }
 
 /* realloc(p, n) with p a live backend block and n > 0.
- * Far from the limit: reserve an upper bound of the growth (n + n/4 + 4 KiB covers the size
- * classes of glibc, jemalloc, tcmalloc and mimalloc), call the backend's realloc (which may grow
- * in place or mremap), then settle to the exact usable size.  Near the limit: allocate the new
+ * Far from the limit: reserve an upper bound of the growth (n + the backend's largest slack:
+ * a page for glibc, a quarter of n for the size-class allocators), call the backend's realloc
+ * (which may grow in place or mremap), then settle to the exact usable size.  Near the limit: allocate the new
  * block, charge only its difference with the old one (which is freed right after), copy: exact,
  * and the old block stays intact when the new one does not fit. */
 void *mf_heap_realloc(unsigned call, void *p, size_t n, const void *caller)
 {
-    if (mf_heap_admit(call, n, caller) != 0) {
+    if (how() != GO)
+        return mf_backend.realloc(p, n);
+    if (admit(call, n, caller) != 0) {
         errno = ENOMEM;
         return NULL;
     }
     mf_slot_t *slot = mf_thread_slot();
     size_t old_u = mf_heap_usable(p);
-    uint64_t est = n > UINT64_MAX / 2 ? UINT64_MAX : n + n / 4 + 4096;
+    uint64_t est = n > UINT64_MAX / 2 ? UINT64_MAX : n + mf_backend_slack(n);
     uint64_t reserve = est > old_u ? est - old_u : 0;
     if (reserve == 0 || mf_gate_charge(slot, reserve) == 0) {
         void *q = MF_BACKEND(mf_backend.realloc(p, n));
@@ -118,4 +256,30 @@ void *mf_heap_realloc(unsigned call, void *p, size_t n, const void *caller)
         mf_gate_uncharge(slot, old_u - new_u);
     note_move(p, old_u, q, new_u);
     return q;
+}
+
+void mf_heap_check_usable(void)
+{
+    if (mf_backend.kind != MF_BACKEND_GLIBC || !mf_backend.malloc_usable_size)
+        return;
+    static const size_t sizes[] = { 1, 24, 25, 100, 1000, 4000, 70000, 300000 };
+    int ok = 1;
+    for (size_t i = 0; i < MF_ARRAY_LEN(sizes); i++) {
+        void *p = mf_backend.malloc(sizes[i]);
+        if (!p)
+            return;
+        size_t h = ((const size_t *)p)[-1];
+        size_t inl = (h & ~(size_t)7) - 8 - ((h & 2) << 2);
+        if (inl != mf_backend.malloc_usable_size(p))
+            ok = 0;
+        mf_backend.free(p);
+    }
+    mf_heap_glibc_inline = ok;
+}
+
+void mf_heap_init_policy(void)
+{
+    /* The fast path reads glibc's chunk header; any other backend takes the general path. */
+    if (!mf_heap_glibc_inline)
+        mf_policy_set(MF_POLICY_GENERIC, 1);
 }

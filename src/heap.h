@@ -1,11 +1,13 @@
 /* heap.h — the malloc family's path through memfence, between the thin hooks and the gate.
  *
- *   hook ──► mf_heap_enter (bootstrap / nested / ready?) ──► mf_heap_admit (policy: fault
- *   injection, refuse-large, throttle) ──► backend ──► mf_heap_grant (charge the usable size;
- *   on refusal free the block and report)
+ * Fast path (inline, taken by nearly every call): this thread has a credit slot, memfence is
+ * not calling itself, and no global condition asks for care (mf_policy_flags == 0: initialised,
+ * no fault injection, throttling, refuse-large or profiling armed).  Then a hook is: backend
+ * call, usable size (read inline from glibc's chunk header when the self-check at start-up
+ * passed), and a charge against the thread's credit.
  *
- * The fast path is inline: one TLS word, one global word, the backend, its usable size, and
- * the thread's credit slot.  Everything rare lives in heap.c.
+ * General path (heap.c): initialisation, the bootstrap buffer, nested calls, policy (fault
+ * injection, throttle, refuse-large), profiling, and refusal.
  */
 #ifndef MF_HEAP_H
 #define MF_HEAP_H
@@ -19,73 +21,65 @@
 #include "policy.h"
 #include "runtime.h"
 
-/* What a hook does with a call when memfence is not (yet) in charge of it. */
-enum { MF_HEAP_GO = 0, MF_HEAP_RAW = 1, MF_HEAP_BOOT = 2 };
-
-extern _Atomic int mf_heap_active;    /* 1 once the backend is resolved and counting runs */
-extern uint64_t mf_heap_big;          /* requests above this cannot fit: refuse before the backend */
 extern int mf_heap_warn_only;         /* on_limit = warn: log and grant instead of refusing */
+extern uint64_t mf_heap_big;          /* requests above this can never fit */
 
-/* Slow prologue: runs initialisation if needed.  Return: MF_HEAP_GO, MF_HEAP_RAW (memfence's
- * own nested call or disabled: straight to the backend) or MF_HEAP_BOOT (symbols are being
- * resolved on this thread: serve from the bootstrap buffer). */
-int mf_heap_enter_slow(void);
-
-static inline int mf_heap_enter(void)
+/* The slot of a caller that may take the fast path, or NULL. */
+static inline mf_slot_t *mf_heap_fast_slot(void)
 {
-    if (mf_likely(atomic_load_explicit(&mf_heap_active, memory_order_relaxed) && !mf_tls.depth))
-        return MF_HEAP_GO;
-    return mf_heap_enter_slow();
+    mf_slot_t *s = mf_tls.slot;
+    if (mf_likely(s != NULL && !mf_tls.depth &&
+                  !atomic_load_explicit(&mf_policy_flags, memory_order_relaxed)))
+        return s;
+    return NULL;
 }
 
-/* Policy before the backend.  Return: 0 or -ENOMEM (already reported). */
-int mf_heap_admit_slow(unsigned call, uint64_t req, const void *caller);
-
-static inline int mf_heap_admit(unsigned call, uint64_t req, const void *caller)
+/* glibc: a live chunk's usable size from its header (malloc.c's musable()).  Used by the fast
+ * path only: when the self-check at start-up fails (another allocator, memory tagging), the
+ * MF_POLICY_GENERIC bit keeps every call on the general path, which asks the backend. */
+static inline size_t mf_heap_usable_glibc(const void *p)
 {
-    if (mf_likely(!(atomic_load_explicit(&mf_policy_flags, memory_order_relaxed) &
-                    (MF_POLICY_FAIL | MF_POLICY_REFUSE_LARGE | MF_POLICY_THROTTLE)) &&
-                  req <= mf_heap_big))
-        return 0;
-    return mf_heap_admit_slow(call, req, caller);
+    size_t h = ((const size_t *)p)[-1];
+    return (h & ~(size_t)7) - 8 - ((h & 2) << 2);   /* IS_MMAPPED: header is 16 bytes */
 }
 
-/* The block p (or NULL) came back from the backend for a request of req bytes: charge it.
- * Return: p, or NULL with errno = ENOMEM after freeing it and reporting. */
-void *mf_heap_refuse(unsigned call, void *p, uint64_t req, uint64_t usable);
+extern int mf_heap_glibc_inline;
 
 static inline size_t mf_heap_usable(void *p)
 {
+    if (mf_likely(mf_heap_glibc_inline))
+        return mf_heap_usable_glibc(p);
     return mf_backend.malloc_usable_size(p);
 }
 
-static inline void *mf_heap_grant(unsigned call, void *p, uint64_t req)
-{
-    if (mf_unlikely(!p))
-        return NULL;
-    size_t u = mf_heap_usable(p);
-    if (mf_likely(mf_gate_charge(mf_thread_slot(), u) == 0)) {
-        if (mf_unlikely(atomic_load_explicit(&mf_policy_flags, memory_order_relaxed) &
-                        MF_POLICY_PROFILE))
-            mf_profile_alloc(p, u);
-        return p;
-    }
-    return mf_heap_refuse(call, p, req, u);
-}
+/* Tails of the fast paths, called (as tail calls) when the thread's credit does not cover the
+ * block: charge from the pool, or refuse (the request size is in mf_tls.req). */
+void *mf_heap_grant_tail(unsigned call, void *p, size_t usable);
+void mf_heap_free_tail(void *p, size_t usable);
 
-/* Releases a live block's charge (before the backend frees it). */
-static inline void mf_heap_release(void *p, size_t usable)
-{
-    if (mf_unlikely(atomic_load_explicit(&mf_policy_flags, memory_order_relaxed) &
-                    MF_POLICY_PROFILE))
-        mf_profile_free(p, usable);
-    mf_gate_uncharge(mf_thread_slot(), usable);
-}
+/* The general path for every allocating call.  kind: how to call the backend. */
+enum { MF_ALLOC_MALLOC, MF_ALLOC_CALLOC, MF_ALLOC_MEMALIGN, MF_ALLOC_ALIGNED, MF_ALLOC_VALLOC,
+       MF_ALLOC_PVALLOC };
+void *mf_heap_alloc_slow(unsigned call, int kind, size_t align, size_t n, size_t m,
+                         const void *caller);
+void mf_heap_free_slow(void *p);
+int mf_heap_posix_memalign_slow(void **out, size_t align, size_t n, const void *caller);
 
-/* realloc with exact accounting (heap.c). */
+/* After a fast-path backend call the charge did not fit even after draining: free and report.
+ * Return: NULL with errno = ENOMEM (or p itself under on_limit = warn). */
+void *mf_heap_refuse(unsigned call, void *p, uint64_t req, uint64_t usable);
+
+/* At start-up: enables the inline usable size when glibc's chunk header agrees with
+ * malloc_usable_size for a range of sizes (small, large, mmapped). */
+void mf_heap_check_usable(void);
+/* Sets MF_POLICY_GENERIC when the fast path cannot read the backend's usable size inline. */
+void mf_heap_init_policy(void);
+
+/* realloc with exact accounting: p is a live block (never NULL), n > 0. */
 void *mf_heap_realloc(unsigned call, void *p, size_t n, const void *caller);
 
-/* Hooks call the backend through this so the backend's own mmaps are not counted twice. */
+/* The general path calls the backend through these, so that a chained allocator's own mmaps
+ * are known as its own (the fast path relies on mf_backend_is_caller instead). */
 #define MF_BACKEND(expr) ({ mf_tls.in_backend++; __typeof__(expr) r__ = (expr); \
                             mf_tls.in_backend--; r__; })
 #define MF_BACKEND_VOID(expr) do { mf_tls.in_backend++; (expr); mf_tls.in_backend--; } while (0)

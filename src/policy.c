@@ -1,7 +1,7 @@
 /* policy.c — decisions before an allocation reaches the backend (see policy.h). */
 #include "policy.h"
 
-_Atomic unsigned mf_policy_flags;
+_Atomic unsigned mf_policy_flags = MF_POLICY_NOT_READY;
 
 int mf_policy_admit(unsigned call, unsigned pool, uint64_t req, const void *caller)
 {

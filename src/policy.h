@@ -1,6 +1,7 @@
 /* policy.h — decisions taken before an allocation reaches the backend: fault injection,
- * refuse-large, throttling.  The fast path reads one word, mf_policy_flags; a module that has
- * something to decide sets its bit.
+ * refuse-large, throttling.  The malloc fast path reads one word, mf_policy_flags, and leaves
+ * everything to the general path while it is nonzero; a module that has something to decide
+ * sets its bit.
  */
 #ifndef MF_POLICY_H
 #define MF_POLICY_H
@@ -16,6 +17,8 @@ enum {
     MF_POLICY_REFUSE_LARGE = 1u << 1,  /* sampler: refuse large allocations (CRITICAL) */
     MF_POLICY_THROTTLE = 1u << 2,      /* sampler: delay large allocations */
     MF_POLICY_PROFILE = 1u << 3,       /* profiler: sample allocations (post-grant) */
+    MF_POLICY_GENERIC = 1u << 30,      /* backend: usable size needs the backend's function */
+    MF_POLICY_NOT_READY = 1u << 31,    /* runtime: initialisation has not finished */
 };
 
 extern _Atomic unsigned mf_policy_flags;

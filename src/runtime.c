@@ -16,6 +16,7 @@
 #include "heap.h"
 #include "log.h"
 #include "modules.h"
+#include "policy.h"
 #include "runtime.h"
 #include "size.h"
 #include "stats.h"
@@ -285,8 +286,9 @@ static void do_init(void)
         mf_tls.depth--;
         return;
     }
+    mf_heap_check_usable();
+    mf_heap_init_policy();
     atomic_store_explicit(&mf_state, MF_STATE_COUNTING, memory_order_release);
-    atomic_store_explicit(&mf_heap_active, 1, memory_order_release);
     read_identity();
     const mf_config_t *cfg = mf_config();
     mf_config_load(mf_instance_name(), exe);
@@ -295,6 +297,7 @@ static void do_init(void)
         exit_key_ok = 1;
     pthread_atfork(fork_prepare, fork_parent, fork_child);
     atomic_store_explicit(&mf_state, MF_STATE_READY, memory_order_release);
+    mf_policy_set(MF_POLICY_NOT_READY, 0);
 #define M(m) if (mf_##m##_init(cfg) != 0) mf_log("the %s module failed to start; it stays off", #m);
     MF_MODULES(M)
 #undef M

@@ -26,6 +26,7 @@ typedef struct mf_tls {
     mf_slot_t *slot;        /* this thread's credit slot (NULL until the first charge) */
     int64_t profile_left;   /* profiler: bytes until the next sample */
     uint64_t fail_seen;     /* fault injection: per-thread scratch */
+    size_t req;             /* the fast path's request size, kept here across the backend call */
 } mf_tls_t;
 
 extern __thread mf_tls_t mf_tls;

@@ -5,7 +5,7 @@
 #define MF_CLI_H
 
 #define MF_SUBCOMMANDS(X)                                                          \
-    X(run,     "run [-l SIZE] [--allocator NAME] [--fail SPEC] [--fail-sweep] -- CMD [ARGS]", \
+    X(run,     "run [-l SIZE] [--allocator NAME] [--fail SPEC] [--fail-sweep [--max N] [--sample K] [--timeout S] [--markdown]] -- CMD [ARGS]", \
                "run a command fenced by memfence")                                \
     X(check,   "check [-c FILE] [--show] [--for PROGRAM | --instance NAME]",      \
                "validate a configuration file and print a pre-flight report")     \
@@ -20,7 +20,10 @@
 MF_SUBCOMMANDS(MF_CMD_DECL)
 #undef MF_CMD_DECL
 
-/* `memfence run --fail-sweep ...` (src/cli/sweep.c): argv as given to run. */
+/* `memfence run --fail-sweep ...` (src/cli/sweep.c), called by run once the configuration is
+ * loaded and LD_PRELOAD set: argv is "fail-sweep [--max N] [--sample K] [--timeout S]
+ * [--markdown] -- COMMAND [ARGS]"; the filters come from the configuration's `fail` (--fail).
+ * Return: 0 nothing crashed or hung, 1 something did, 2 usage error. */
 int mf_cmd_fail_sweep(int argc, char **argv);
 
 /* The absolute path of libmemfence.so that belongs to this command (next to the binary, or

@@ -11,6 +11,7 @@
 
 #include "cli/cli.h"
 #include "config.h"
+#include "fail.h"
 #include "size.h"
 
 static const struct { const char *name, *lib; } allocators[] = {
@@ -58,7 +59,12 @@ static void run_usage(FILE *f)
             "  -c, --config FILE       configuration file\n"
             "  -a, --allocator NAME    system (default), jemalloc, tcmalloc or mimalloc\n"
             "      --fail SPEC         inject allocation failures (see memfence(1))\n"
-            "      --fail-sweep        run COMMAND failing the 1st, 2nd, ... allocation in turn\n"
+            "      --fail-sweep        run COMMAND failing the 1st, 2nd, ... allocation in turn;\n"
+            "                          --fail then takes only filters (size>=, calls=, from=)\n"
+            "      --max N             sweep: calls 1..N at most\n"
+            "      --sample K          sweep: try K calls spread over 1..N (default 200)\n"
+            "      --timeout S         sweep: a run taking longer hung (default 10 x a clean run, >= 5 s)\n"
+            "      --markdown          sweep: print the table as markdown\n"
             "  -h, --help              this text\n");
 }
 
@@ -69,8 +75,14 @@ int mf_cmd_run(int argc, char **argv)
         { "instance", required_argument, 0, 'i' },  { "config", required_argument, 0, 'c' },
         { "allocator", required_argument, 0, 'a' }, { "fail", required_argument, 0, 'F' },
         { "fail-sweep", no_argument, 0, 'S' },      { "help", no_argument, 0, 'h' },
+        { "max", required_argument, 0, 'M' },       { "sample", required_argument, 0, 'K' },
+        { "timeout", required_argument, 0, 'T' },   { "markdown", no_argument, 0, 'D' },
         { 0, 0, 0, 0 },
     };
+    /* the sweep's own options, handed on as "fail-sweep [OPTIONS] -- COMMAND [ARGS]" */
+    char *sweep_argv[8];
+    int sweep_argc = 0;
+    sweep_argv[sweep_argc++] = "fail-sweep";
     const char *limit = NULL, *gpu_limit = NULL, *alloc = NULL, *fail = NULL;
     int sweep = 0, c;
     optind = 1;
@@ -83,9 +95,21 @@ int mf_cmd_run(int argc, char **argv)
         case 'a': alloc = optarg; break;
         case 'F': fail = optarg; break;
         case 'S': sweep = 1; break;
+        case 'M': sweep_argv[sweep_argc++] = "--max"; sweep_argv[sweep_argc++] = optarg; break;
+        case 'K': sweep_argv[sweep_argc++] = "--sample"; sweep_argv[sweep_argc++] = optarg; break;
+        case 'T': sweep_argv[sweep_argc++] = "--timeout"; sweep_argv[sweep_argc++] = optarg; break;
+        case 'D': sweep_argv[sweep_argc++] = "--markdown"; break;
         case 'h': run_usage(stdout); return 0;
         default: run_usage(stderr); return 2;
         }
+    }
+    if (sweep_argc > 1 && !sweep) {
+        mf_cli_error("run: --max, --sample, --timeout and --markdown go with --fail-sweep");
+        return 2;
+    }
+    if (sweep_argc > 7) {
+        mf_cli_error("run: each sweep option once, please");
+        return 2;
     }
     if (optind >= argc) {
         mf_cli_error("run: no command given (memfence run [OPTIONS] -- COMMAND [ARGS])");
@@ -121,6 +145,12 @@ int mf_cmd_run(int argc, char **argv)
         return 2;
     }
     const mf_config_t *cfg = mf_config();
+    char why[200];
+    mf_fail_spec_t spec;
+    if (!sweep && cfg->fail[0] && mf_fail_parse(cfg->fail, &spec, why, sizeof why) != 0) {
+        mf_cli_error("run: %s; nothing started", why);
+        return 2;
+    }
 
     const char *lib = mf_cli_library_path();
     if (!lib) {
@@ -151,8 +181,19 @@ int mf_cmd_run(int argc, char **argv)
     setenv("LD_PRELOAD", pre, 1);
     free(pre);
 
-    if (sweep)
-        return mf_cmd_fail_sweep(argc - optind, argv + optind);
+    if (sweep) {
+        /* argv ends with NULL: the command's arguments follow "--" in one array */
+        int n = argc - optind;
+        char **av = malloc((size_t)(sweep_argc + 1 + n + 1) * sizeof *av);
+        if (!av)
+            return 2;
+        memcpy(av, sweep_argv, (size_t)sweep_argc * sizeof *av);
+        av[sweep_argc] = "--";
+        memcpy(av + sweep_argc + 1, argv + optind, (size_t)(n + 1) * sizeof *av);
+        int rc = mf_cmd_fail_sweep(sweep_argc + 1 + n, av);
+        free(av);
+        return rc;
+    }
     execvp(argv[optind], argv + optind);
     mf_cli_error("run: cannot execute '%s': %s", argv[optind], strerror(errno));
     return errno == ENOENT ? 127 : 126;

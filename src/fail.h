@@ -1,0 +1,90 @@
+/* fail.h — fault injection: the `fail` spec, its parser, and the decision it drives.
+ *
+ * A spec is a comma-separated list (spaces around items are ignored):
+ *   filters, which choose the ELIGIBLE calls:
+ *     size>=SIZE           only requests of at least SIZE bytes (K/M/G/T; no percentages)
+ *     calls=F[+F...]       only these families: malloc, mmap, cuda (or all); default all
+ *     from=MODULE          only calls made from a loaded object whose file name contains
+ *                          MODULE (the main program matches its own executable's name)
+ *   triggers, which apply to eligible calls counted from 1 in each process:
+ *     every=N              the Nth, 2Nth, ... eligible call
+ *     after=SIZE           a call that would make the process hold more than SIZE, i.e.
+ *                          host bytes in use + request > SIZE (a private, soft budget)
+ *     prob=P               each eligible call with probability P (0..1); reproducible:
+ *     seed=S               the draw of the Kth eligible call is a hash of (S, K), so the same
+ *                          seed fails the same calls (default seed: the clock, logged)
+ *     count=N              at most N failures in the process (count=0: count calls, fail none)
+ * An eligible call fails when every trigger given holds (no trigger given: every eligible call
+ * fails), until `count` failures were injected.  A failed call looks exactly like a refusal:
+ * the hook returns NULL / ENOMEM.  Counting is per process: a fork child counts from 1 again.
+ *
+ * MEMFENCE_FAIL_REPORT=PATH (read by the module, not a config key): a file of at least
+ * sizeof(mf_fail_report_t) bytes that every process sharing it updates in place (a shared
+ * mapping, so a process that crashes, calls _exit or execs has counted too): the highest
+ * eligible-call count any process reached, the failures injected, the processes armed.
+ * `memfence run --fail-sweep` creates it for its counting run.
+ */
+#ifndef MF_FAIL_H
+#define MF_FAIL_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mf.h"
+
+#define MF_FAIL_NO_COUNT UINT64_MAX     /* count not given: no cap */
+
+typedef struct mf_fail_spec {
+    /* filters */
+    uint64_t size_min;          /* 0: any size */
+    unsigned families;          /* MF_FAM_* mask; all by default */
+    char from[MF_NAME_MAX];     /* "" : any caller */
+    /* triggers (0 / false: not given) */
+    uint64_t every;
+    uint64_t after;
+    bool has_after;
+    uint64_t prob32;            /* probability in parts per 2^32 */
+    bool has_prob;
+    uint64_t seed;
+    bool has_seed;
+    uint64_t count;             /* MF_FAIL_NO_COUNT when not given */
+} mf_fail_spec_t;
+
+/* The shared counting file (MEMFENCE_FAIL_REPORT). */
+#define MF_FAIL_REPORT_MAGIC 0x31544f5052464d46ull    /* "FMFRPOT1" */
+typedef struct mf_fail_report {
+    uint64_t magic;                 /* written by whoever creates the file */
+    _Atomic uint64_t max_eligible;  /* highest eligible-call count of any process */
+    _Atomic uint64_t injected;      /* failures injected, all processes */
+    _Atomic uint64_t processes;     /* processes that armed fault injection */
+} mf_fail_report_t;
+
+/* Parses a spec.  Pure; no allocation.  Return: 0, or -EINVAL with a one-line reason in `why`
+ * (when given) naming the item at fault. */
+int mf_fail_parse(const char *spec, mf_fail_spec_t *out, char *why, size_t whylen);
+
+/* Formats a parsed spec back into the canonical text (every filter and trigger given).
+ * Return: the length written. */
+size_t mf_fail_format(const mf_fail_spec_t *spec, char *buf, size_t size);
+
+/* True when the Kth eligible call (K from 1) meets the spec's triggers, with `held` bytes in use
+ * and `req` asked for.  `count` is not looked at.  Pure. */
+bool mf_fail_triggers(const mf_fail_spec_t *spec, uint64_t k, uint64_t held, uint64_t req);
+
+/* Arms fault injection with `spec` (NULL disarms), resetting the counters; `log_each` logs each
+ * injected failure with its backtrace.  mf_fail_init calls it; unit tests call it directly.
+ * Return: 0. */
+int mf_fail_arm(const mf_fail_spec_t *spec, bool log_each);
+
+/* This process's eligible calls and injected failures since arming. */
+uint64_t mf_fail_eligible(void);
+uint64_t mf_fail_injected(void);
+
+/* True when `addr` lies in a loaded object whose file name contains `module` (the from= test).
+ * Scans the loaded objects once, and again when an address is in none of them and the loader's
+ * load/unload counters moved since (a library loaded later).  Never allocates. */
+bool mf_fail_addr_in_module(const void *addr, const char *module);
+
+#endif
