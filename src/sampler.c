@@ -47,6 +47,8 @@
 #define TRIM_BACKOFF_MAX (30 * S_NS)      /* when trims gain little, try less often */
 #define LOG_EVERY (10 * S_NS)             /* the `log` action: one status line this often */
 #define FINI_WAIT_NS (100 * MS_NS)        /* fini waits at most this for a tick to end */
+#define GROWTH_WINDOW S_NS                /* throttle while usage grew over this last stretch */
+#define GROWTH_TICKS 16
 #define PSI_TRIGGER "some 200000 2000000" /* 200 ms stalled in a 2 s window (unprivileged-ok) */
 
 enum { ST_OFF, ST_ARMED, ST_STARTING, ST_RUNNING, ST_STOPPED };
@@ -83,6 +85,8 @@ static struct {
     uint64_t trim_residue;                 /* anon RSS above usage that the last trim left */
     uint64_t trim_used, trim_anon;         /* usage and anon RSS right after that trim */
     uint64_t trim_last;                    /* when it started */
+    uint64_t used_hist[GROWTH_TICKS];      /* usage at the last ticks (ring) */
+    unsigned hist_at, hist_n;
     uint64_t log_next;
     int trig_fd;
     short trig_events;
@@ -398,6 +402,21 @@ static void leak_check(uint64_t now, uint64_t used, uint64_t limit, const mf_met
     }
 }
 
+/* True when usage grew by at least max(1 MiB, 1 % of the budget) over the last second.  A
+ * program that sits near its limit without growing (a full cache churning) gains nothing from
+ * being slowed down and is not throttled; one that keeps growing is (like memory.high). */
+static bool growing(uint64_t used, uint64_t limit)
+{
+    unsigned span = (unsigned)MF_MIN(MF_MAX(GROWTH_WINDOW / C.interval_ns, 1), GROWTH_TICKS - 1);
+    uint64_t past = T.hist_n ? T.used_hist[(T.hist_at + GROWTH_TICKS - MF_MIN(T.hist_n, span)) % GROWTH_TICKS]
+                             : used;
+    T.used_hist[T.hist_at] = used;
+    T.hist_at = (T.hist_at + 1) % GROWTH_TICKS;
+    if (T.hist_n < GROWTH_TICKS) T.hist_n++;
+    uint64_t min_growth = MF_MAX(1u << 20, limit != MF_UNLIMITED ? limit / 100 : 0);
+    return used > past && used - past >= min_growth;
+}
+
 /* ---- one sample ------------------------------------------------------------------------- */
 
 static void tick(uint64_t now)
@@ -449,7 +468,7 @@ static void tick(uint64_t now)
 
     /* the admission side: publish the delay before the bit, and re-assert both every tick
      * (the first tick also clears the start trigger) */
-    uint64_t delay = mf_levels_throttle_ns(&C.lc, lvl, T.st.value, C.throttle_max_ns);
+    uint64_t delay = growing(used, limit) ? mf_levels_throttle_ns(&C.lc, lvl, T.st.value, C.throttle_max_ns) : 0;
     atomic_store_explicit(&s_delay_ns, delay, memory_order_relaxed);
     mf_policy_set(MF_POLICY_THROTTLE, delay != 0);
     mf_policy_set(MF_POLICY_REFUSE_LARGE, (acts & MF_ACT_REFUSE_LARGE) != 0);
@@ -509,7 +528,10 @@ static int thread_create(void)
     /* the thread inherits this mask; glibc keeps its own internal signals deliverable */
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
+    /* the thread's TLS block comes from malloc: memfence's own, not the program's usage */
+    mf_tls.depth++;
     int rc = real_create(&th, &attr, sampler_main, NULL);
+    mf_tls.depth--;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     pthread_attr_destroy(&attr);
     return -rc;
@@ -605,6 +627,7 @@ void mf_sampler_fork_child(void)
     memset(&T.st, 0, sizeof T.st);
     T.last_tick = T.level_ns = T.trim_next = T.trim_backoff = T.log_next = T.trim_residue = 0;
     T.trim_used = T.trim_anon = T.trim_last = 0;
+    T.hist_at = T.hist_n = 0;
     mf_leak_init(&T.leak, C.window_ns, C.interval_ns);
     atomic_store_explicit(&mf_stats.level, MF_LEVEL_LOW, memory_order_relaxed);
     if (st != ST_OFF && !atomic_load(&s_stop)) arm();
