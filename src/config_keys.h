@@ -10,6 +10,7 @@
 #define MF_CONFIG_KEYS(X)                                                                        \
     X(limit,            SIZE,     "unlimited", 0, 0,     "host memory budget of the process (bytes, K/M/G/T, or N% of the memory it can really have); unlimited counts only") \
     X(gpu_limit,        SIZE,     "unlimited", 0, 0,     "GPU memory budget per device (size or N% of the device); gpu_limit.N overrides device N") \
+    X(gpu_bind_direct,  BOOL,     "on",        0, 0,     "also fence libraries linked directly against libcuda (memfence rebinds their GOT slots)") \
     X(group,            STR,      "",          0, 0,     "name of a group whose budget this instance shares with others") \
     X(reserve,          SIZE,     "0",         0, 0,     "share of the group's budget guaranteed to this instance at start (admission)") \
     X(safety_margin,    PCT,      "15",        0, 90,    "share of the machine's memory `memfence check` keeps out of every plan") \

@@ -80,8 +80,10 @@ static void *backend_alloc(int kind, size_t align, size_t n, size_t m)
 
 void *mf_heap_grant_tail(unsigned call, void *p, size_t usable)
 {
-    if (mf_gate_charge_slow(mf_tls.slot, usable) == 0)
+    if (mf_gate_charge_slow(mf_tls.slot, usable) == 0) {
+        mf_heap_profile_alloc(p, usable);
         return p;
+    }
     return mf_heap_refuse(call, p, mf_tls.req, usable);
 }
 
@@ -282,4 +284,60 @@ void mf_heap_init_policy(void)
     /* The fast path reads glibc's chunk header; any other backend takes the general path. */
     if (!mf_heap_glibc_inline)
         mf_policy_set(MF_POLICY_GENERIC, 1);
+}
+
+/* ---- missed the fast path ------------------------------------------------------------------ */
+
+/* True when only profiling asks for care: the fast path plus the profiler's hooks will do. */
+static mf_slot_t *profile_only_slot(void)
+{
+    mf_slot_t *s = mf_tls.slot;
+    return s && flags() == MF_POLICY_PROFILE ? s : NULL;
+}
+
+void *mf_heap_malloc_other(size_t n, const void *caller)
+{
+    mf_slot_t *s = profile_only_slot();
+    if (!s)
+        return mf_heap_alloc_slow(MF_CALL_MALLOC, MF_ALLOC_MALLOC, 0, n, 1, caller);
+    mf_tls.req = n;
+    void *p = mf_backend.malloc(n);
+    if (!p)
+        return NULL;
+    size_t u = mf_heap_usable_glibc(p);
+    if (!mf_gate_try_charge(s, u))
+        return mf_heap_grant_tail(MF_CALL_MALLOC, p, u);
+    mf_heap_profile_alloc(p, u);
+    return p;
+}
+
+void *mf_heap_calloc_other(size_t n, size_t m, const void *caller)
+{
+    mf_slot_t *s = profile_only_slot();
+    if (!s)
+        return mf_heap_alloc_slow(MF_CALL_CALLOC, MF_ALLOC_CALLOC, 0, n, m, caller);
+    mf_tls.req = n * m;
+    void *p = mf_backend.calloc(n, m);
+    if (!p)
+        return NULL;
+    size_t u = mf_heap_usable_glibc(p);
+    if (!mf_gate_try_charge(s, u))
+        return mf_heap_grant_tail(MF_CALL_CALLOC, p, u);
+    mf_heap_profile_alloc(p, u);
+    return p;
+}
+
+void mf_heap_free_other(void *p)
+{
+    mf_slot_t *s = profile_only_slot();
+    if (!s || mf_bootstrap_owns(p)) {
+        mf_heap_free_slow(p);
+        return;
+    }
+    mf_heap_profile_free(p);
+    size_t u = mf_heap_usable_glibc(p);
+    if (mf_gate_try_uncharge(s, u))
+        mf_backend.free(p);
+    else
+        mf_heap_free_tail(p, u);
 }

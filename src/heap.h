@@ -19,19 +19,38 @@
 #include "calls.h"
 #include "gate.h"
 #include "policy.h"
+#include "profile.h"
 #include "runtime.h"
 
 extern int mf_heap_warn_only;         /* on_limit = warn: log and grant instead of refusing */
 extern uint64_t mf_heap_big;          /* requests above this can never fit */
 
-/* The slot of a caller that may take the fast path, or NULL. */
+/* The slot of a caller that may take the fast path, or NULL.  The fast path does not look at
+ * mf_tls.depth: a thread inside memfence when it first allocates (the sampler) never gets a
+ * slot, and a nested call that does reach the fast path only runs the backend and the credit
+ * arithmetic, which cannot recurse into memfence; its block is charged and credited like any. */
 static inline mf_slot_t *mf_heap_fast_slot(void)
 {
     mf_slot_t *s = mf_tls.slot;
-    if (mf_likely(s != NULL && !mf_tls.depth &&
-                  !atomic_load_explicit(&mf_policy_flags, memory_order_relaxed)))
+    if (mf_likely(s != NULL && !atomic_load_explicit(&mf_policy_flags, memory_order_relaxed)))
         return s;
     return NULL;
+}
+
+/* The profiler rides the fast path (its bit alone does not divert a call to the general path):
+ * after a block is charged, and before one is freed.  Inline halves in profile.h. */
+static inline void mf_heap_profile_alloc(void *p, size_t usable)
+{
+    if (mf_unlikely(atomic_load_explicit(&mf_policy_flags, memory_order_relaxed) &
+                    MF_POLICY_PROFILE))
+        mf_profile_alloc_fast(p, usable);
+}
+
+static inline void mf_heap_profile_free(void *p)
+{
+    if (mf_unlikely(atomic_load_explicit(&mf_policy_flags, memory_order_relaxed) &
+                    MF_POLICY_PROFILE))
+        mf_profile_free_fast(p);
 }
 
 /* glibc: a live chunk's usable size from its header (malloc.c's musable()).  Used by the fast
@@ -56,6 +75,13 @@ static inline size_t mf_heap_usable(void *p)
  * block: charge from the pool, or refuse (the request size is in mf_tls.req). */
 void *mf_heap_grant_tail(unsigned call, void *p, size_t usable);
 void mf_heap_free_tail(void *p, size_t usable);
+
+/* Calls that missed the fast path (tail-called by the hooks, so the fast path saves no
+ * registers): the profiling-only variant of the fast path when just MF_POLICY_PROFILE is set,
+ * else the general path. */
+void *mf_heap_malloc_other(size_t n, const void *caller);
+void *mf_heap_calloc_other(size_t n, size_t m, const void *caller);
+void mf_heap_free_other(void *p);
 
 /* The general path for every allocating call.  kind: how to call the backend. */
 enum { MF_ALLOC_MALLOC, MF_ALLOC_CALLOC, MF_ALLOC_MEMALIGN, MF_ALLOC_ALIGNED, MF_ALLOC_VALLOC,

@@ -13,7 +13,7 @@
                "show the live fenced processes")                                  \
     X(metrics, "metrics [--group NAME]",                                          \
                "print Prometheus metrics of the live fenced processes")           \
-    X(report,  "report PID [--top N] [--json] [--folded]",                        \
+    X(report,  "report PID|FILE [--top N] [--json] [--folded] [--timeout S]",      \
                "print a live process's allocation-site report")
 
 #define MF_CMD_DECL(name, usage, help) int mf_cmd_##name(int argc, char **argv);

@@ -25,7 +25,7 @@ MF_EXPORT void *malloc(size_t n)
             return p;
         return mf_heap_grant_tail(MF_CALL_MALLOC, p, u);
     }
-    return mf_heap_alloc_slow(MF_CALL_MALLOC, MF_ALLOC_MALLOC, 0, n, 1, CALLER);
+    return mf_heap_malloc_other(n, CALLER);
 }
 
 MF_EXPORT void free(void *p)
@@ -41,7 +41,7 @@ MF_EXPORT void free(void *p)
         return;
     }
     if (p)
-        mf_heap_free_slow(p);
+        mf_heap_free_other(p);
 }
 
 MF_EXPORT void *calloc(size_t n, size_t m)
@@ -62,7 +62,7 @@ MF_EXPORT void *calloc(size_t n, size_t m)
             return p;
         return mf_heap_grant_tail(MF_CALL_CALLOC, p, u);
     }
-    return mf_heap_alloc_slow(MF_CALL_CALLOC, MF_ALLOC_CALLOC, 0, n, m, CALLER);
+    return mf_heap_calloc_other(n, m, CALLER);
 }
 
 static void *realloc_common(unsigned call, void *p, size_t n, const void *caller)
