@@ -216,15 +216,18 @@ static void trigger_open(void)
         }
     }
     if (!path[0]) return;
-    int fd = mf_sys_open(path, (text ? O_RDWR : O_RDONLY) | O_NONBLOCK, 0);
-    if (fd < 0) return;
-    struct stat st;
-    if (mf_syscall6(SYS_fstat, fd, (long)&st, 0, 0, 0, 0) < 0 || S_ISSOCK(st.st_mode)) {
-        if (watch) mf_log("MEMORY_PRESSURE_WATCH=%s: sockets are not supported; timer only", watch);
-        mf_sys_close(fd);
+    /* read-write even without text to write: a FIFO then always has a writer (us) and never
+     * reports POLLHUP when the program that pokes it closes its end */
+    int fd = mf_sys_open(path, O_RDWR | O_NONBLOCK, 0);
+    if (fd < 0 && !text) fd = mf_sys_open(path, O_RDONLY | O_NONBLOCK, 0);
+    if (fd < 0) {
+        if (watch && fd == -ENXIO)
+            mf_log("MEMORY_PRESSURE_WATCH=%s: sockets are not supported; sampling on the timer only", watch);
         return;
     }
-    if (text && mf_sys_write(fd, text, strlen(text) + 1) < 0) {   /* PSI wants the NUL too */
+    struct stat st;
+    if (mf_syscall6(SYS_fstat, fd, (long)&st, 0, 0, 0, 0) < 0 ||
+        (text && mf_sys_write(fd, text, strlen(text) + 1) < 0)) {   /* PSI wants the NUL too */
         mf_sys_close(fd);
         return;
     }
@@ -233,10 +236,10 @@ static void trigger_open(void)
 }
 
 /* Waits until `deadline`, or less when the pressure trigger fires (but never samples twice
- * within a tenth of the interval).  Return: true when woken by the trigger. */
+ * within 20 ms).  Return: true when woken by the trigger. */
 static bool wait_for(uint64_t deadline)
 {
-    uint64_t min_gap = MF_MAX(C.interval_ns / 10, 10 * MS_NS);
+    const uint64_t min_gap = 20 * MS_NS;        /* at most 50 samples a second however woken */
     for (;;) {
         uint64_t now = mf_now_ns();
         if (now >= deadline || atomic_load(&s_stop)) return false;
@@ -345,9 +348,10 @@ static void log_level(const char *what, unsigned old, const mf_metrics_t *m, uin
     else
         mf_fmt(by, sizeof by, "%s %s", mf_input_name(T.st.cause), pct(p1, sizeof p1, T.st.value));
     mf_log_limited(MF_RL_LEVEL, 5,
-                   "%s %s (was %s) by %s: usage %s of %s, rss %s (%s%s, anon %s), host %s, "
+                   "%s %s%s%s%s by %s: usage %s of %s, rss %s (%s%s, anon %s), host %s, "
                    "psi %s; actions %s",
-                   what, mf_level_name(lvl), mf_level_name(old), by, bytes(b1, sizeof b1, used),
+                   what, mf_level_name(lvl), old == lvl ? "" : " (was ", old == lvl ? "" : mf_level_name(old),
+                   old == lvl ? "" : ")", by, bytes(b1, sizeof b1, used),
                    limit == MF_UNLIMITED ? "no limit" : bytes(b2, sizeof b2, limit),
                    bytes(b3, sizeof b3, m->rss),
                    limit == MF_UNLIMITED ? "no budget" : pct(p2, sizeof p2, in->ppm[MF_IN_RSS]),
@@ -475,7 +479,7 @@ static void tick(uint64_t now)
 
     if (acts & MF_ACT_TRIM) do_trim(now, used);
     if ((acts & MF_ACT_LOG) && now >= T.log_next) {
-        log_level("still at", lvl, &m, used, limit, &in);
+        log_level("level still", lvl, &m, used, limit, &in);
         T.log_next = now + LOG_EVERY;
     }
     leak_check(now, used, limit, &m);

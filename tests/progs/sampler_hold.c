@@ -13,10 +13,14 @@
  *   frag MIB        allocate MIB MiB in 1000-byte blocks, free all but every 64th (a heap
  *                   glibc cannot shrink by itself); print "rss BYTES" right after
  *   rss             print "rss BYTES" (resident set size now)
+ *   poke PATH       write one byte to PATH (a FIFO) without blocking; print "poked" or the error
+ *   fds             print "fds N": how many of this process's descriptors are open on a
+ *                   memory.pressure or /proc/pressure/memory file (the PSI trigger)
  *   quit
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -160,6 +164,28 @@ int main(void)
             printf("child %d\n", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
         } else if (!strcmp(cmd, "frag")) frag((size_t)v);
         else if (!strcmp(cmd, "rss")) printf("rss %llu\n", rss_now());
+        else if (!strcmp(cmd, "poke")) {
+            char path[100] = "";
+            sscanf(line, "%*s %99s", path);
+            int fd = open(path, O_WRONLY | O_NONBLOCK);
+            if (fd >= 0 && write(fd, "x", 1) == 1) printf("poked\n");
+            else printf("poke: %s\n", strerror(errno));
+            if (fd >= 0) close(fd);
+        } else if (!strcmp(cmd, "fds")) {
+            int n = 0;
+            DIR *d = opendir("/proc/self/fd");
+            struct dirent *e;
+            while (d && (e = readdir(d))) {
+                char path[300], target[256];
+                snprintf(path, sizeof path, "/proc/self/fd/%s", e->d_name);
+                ssize_t k = readlink(path, target, sizeof target - 1);
+                if (k <= 0) continue;
+                target[k] = 0;
+                if (strstr(target, "memory.pressure") || strstr(target, "pressure/memory")) n++;
+            }
+            if (d) closedir(d);
+            printf("fds %d\n", n);
+        }
         else if (!strcmp(cmd, "quit")) break;
         else printf("unknown %s\n", cmd);
     }
