@@ -438,6 +438,7 @@ static void tick(uint64_t now)
         host = ratio_ppm(m.mem_total - m.mem_avail, m.mem_total);
     in.ppm[MF_IN_HOST] = MF_MAX(host, ratio_ppm(m.cg_usage, m.cg_limit));
     in.ppm[MF_IN_PSI] = mf_levels_psi_ppm(m.psi_some10, m.psi_full10);
+    C.lc.retain_min = MF_MAX(8 * C.trim_min, limit != MF_UNLIMITED ? limit / 50 : 0);
     /* the residue describes the heap as the last trim left it: forget it once usage or RSS
      * moved by more than half the retained threshold */
     uint64_t moved = C.lc.retain_min / 2;
@@ -446,7 +447,6 @@ static void tick(uint64_t now)
         T.trim_residue = 0;
     in.used = used + T.trim_residue;
     in.rss_anon = m.rss_anon;
-    C.lc.retain_min = MF_MAX(8 * C.trim_min, limit != MF_UNLIMITED ? limit / 50 : 0);
 
     /* time spent at the level we are leaving or staying at */
     if (T.last_tick) {
@@ -471,7 +471,8 @@ static void tick(uint64_t now)
     atomic_store_explicit(&mf_stats.level, lvl, memory_order_relaxed);
 
     /* the admission side: publish the delay before the bit, and re-assert both every tick
-     * (the first tick also clears the start trigger) */
+     * (the first tick also clears the start trigger); never again once fini cleared them */
+    if (atomic_load(&s_stop)) return;
     uint64_t delay = growing(used, limit) ? mf_levels_throttle_ns(&C.lc, lvl, T.st.value, C.throttle_max_ns) : 0;
     atomic_store_explicit(&s_delay_ns, delay, memory_order_relaxed);
     mf_policy_set(MF_POLICY_THROTTLE, delay != 0);
