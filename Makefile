@@ -50,11 +50,24 @@ TLIB_BIN   := $(TLIB_SRC:tests/lib/%.c=$(B)/tests/lib/%.so)
 
 SAN_FLAGS  := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
+# Fuzzing (clang's libFuzzer): tests/fuzz/fuzz_NAME.c becomes build/fuzz/fuzz_NAME, run by
+# `make fuzz` for FUZZ_TIME seconds each on tests/fuzz/corpus/NAME (new inputs go to
+# build/fuzz/corpus-NAME).  `make test` replays the seed corpus (tests/unit/test_config_corpus).
+FUZZ_CC    ?= clang
+FUZZ_TIME  ?= 60
+FUZZ_SAN   := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_SRC   := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BIN   := $(FUZZ_SRC:tests/fuzz/%.c=$(B)/fuzz/%)
+FCORE_OBJ  := $(CORE_SRC:%.c=$(B)/fuzz/core/%.o)
+
+# Man pages: memfence.conf(5)'s key table is generated from src/config_keys.h by the command.
+MAN_PAGES  := $(B)/man/memfence.1 $(B)/man/memfence.conf.5
+
 LIB        := $(B)/libmemfence.so
 CLI        := $(B)/memfence
 
-.PHONY: all setup test unit integration demo bench compat install clean fuzz
-all: $(LIB) $(CLI)
+.PHONY: all setup test unit integration demo bench compat install clean fuzz man
+all: $(LIB) $(CLI) $(MAN_PAGES)
 
 setup:
 	$(Q)scripts/setup
@@ -127,6 +140,46 @@ $(B)/bench/%: bench/%.c
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) -std=gnu11 -O2 -g -Wall -D_GNU_SOURCE -Iinclude -o $@ $< -lpthread -ldl -lm
 
+$(B)/man/memfence.1: man/memfence.1
+	@mkdir -p $(dir $@)
+	$(Q)cp $< $@
+
+$(B)/man/memfence.conf.5: man/memfence.conf.5.in $(CLI) src/config_keys.h
+	@mkdir -p $(dir $@)
+	$(if $(filter 1,$(V)),,@echo "  MAN     $@")
+	$(Q)$(CLI) check --man-keys > $@.keys
+	$(Q)sed -e '/^\.\\" @KEYS@$$/{r $@.keys' -e 'd}' $< > $@.tmp && rm -f $@.keys && mv $@.tmp $@
+
+man: $(MAN_PAGES)
+
+.SECONDARY: $(FCORE_OBJ)
+
+$(B)/fuzz/core/%.o: %.c $(B)/flags
+	@mkdir -p $(dir $@)
+	$(Q)$(FUZZ_CC) $(CFLAGS_BASE) -O1 -DMF_ARCHIVE -fsanitize=fuzzer-no-link $(FUZZ_SAN) -c $< -o $@
+
+$(B)/fuzz/%: tests/fuzz/%.c $(FCORE_OBJ)
+	@mkdir -p $(dir $@)
+	$(if $(filter 1,$(V)),,@echo "  FUZZ    $@")
+	$(Q)$(FUZZ_CC) $(CFLAGS_BASE) -O1 -DMF_ARCHIVE -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $< \
+	    $(FCORE_OBJ) $(LIB_LDLIBS) -lm
+
+# The dictionary: every key name, as the command knows them.
+$(B)/fuzz/config.dict: $(CLI)
+	@mkdir -p $(dir $@)
+	$(Q)MEMFENCE_CONFIG=none $(CLI) check --show 2>/dev/null | awk '!/^#/ { printf "\"%s\"\n", $$1 }' > $@
+	$(Q)printf '"[global]"\n"[process "\n"[instance "\n"[group "\n"gpu_limit.0"\n" = "\n"%%"\n"G"\n' >> $@
+
+fuzz: $(FUZZ_BIN) $(B)/fuzz/config.dict
+	$(Q)for f in $(FUZZ_BIN); do n=$${f##*/fuzz_}; mkdir -p $(B)/fuzz/corpus-$$n; \
+	    echo "  FUZZ    $$n for $(FUZZ_TIME)s (log: $(B)/fuzz/$$n.log)"; \
+	    nice $$f -max_total_time=$(FUZZ_TIME) -timeout=10 -rss_limit_mb=2048 -max_len=4096 \
+	        -dict=$(B)/fuzz/config.dict -print_final_stats=1 -artifact_prefix=$(B)/fuzz/$$n- \
+	        $(B)/fuzz/corpus-$$n tests/fuzz/corpus/$$n > $(B)/fuzz/$$n.log 2>&1; rc=$$?; \
+	    grep -E 'stat::number_of_executed_units|SUMMARY' $(B)/fuzz/$$n.log; \
+	    [ $$rc -eq 0 ] || { tail -n 40 $(B)/fuzz/$$n.log; exit 1; }; \
+	done
+
 unit: $(UNIT_BIN) $(SAN_BIN)
 test-bins: all $(UNIT_BIN) $(SAN_BIN) $(PROG_BIN) $(PROGXX_BIN) $(TLIB_BIN) $(BENCH_BIN)
 
@@ -152,8 +205,8 @@ install: all
 	install -m 0755 $(LIB) $(DESTDIR)$(PREFIX)/lib/
 	install -m 0755 $(CLI) $(DESTDIR)$(PREFIX)/bin/
 	install -m 0644 include/memfence.h $(DESTDIR)$(PREFIX)/include/
-	for m in man/*.1; do [ -f "$$m" ] && install -m 0644 $$m $(DESTDIR)$(PREFIX)/share/man/man1/; done; true
-	for m in man/*.5; do [ -f "$$m" ] && install -m 0644 $$m $(DESTDIR)$(PREFIX)/share/man/man5/; done; true
+	install -m 0644 $(B)/man/memfence.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	install -m 0644 $(B)/man/memfence.conf.5 $(DESTDIR)$(PREFIX)/share/man/man5/
 
 clean:
 	rm -rf $(B)

@@ -1,14 +1,20 @@
-/* config.c — the configuration: built-in defaults, then the environment (MEMFENCE_<KEY>).
+/* config.c — the configuration: built-in defaults, the INI file's layers ([global], the first
+ * matching [process], [instance]), then the environment (MEMFENCE_<KEY>), per key.
  *
- * Everything about a key (name, type, default, bounds, help) comes from config_keys.h.  The
- * INI file layer is added by the configuration module (see the README); this file holds the
- * typed value parser every layer shares.
+ * Everything about a key (name, type, default, bounds, help) comes from config_keys.h; this file
+ * holds the typed value parser every layer shares, the rules some keys add (choices, action
+ * lists, fault specs), and the composition.  The file itself is config_file.c's.
  */
 #include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "config.h"
+#include "config_file.h"
+#include "fail.h"
 #include "log.h"
 #include "runtime.h"
 
@@ -43,12 +49,53 @@ const char *mf_config_key_help(unsigned k) { return k < MF_K_COUNT ? keys[k].hel
 const char *mf_config_key_default(unsigned k) { return k < MF_K_COUNT ? keys[k].def : NULL; }
 const char *mf_config_key_type(unsigned k) { return k < MF_K_COUNT ? keys[k].type_name : NULL; }
 
+bool mf_config_key_bounds(unsigned k, double *lo, double *hi)
+{
+    if (k >= MF_K_COUNT)
+        return false;
+    *lo = keys[k].lo;
+    *hi = keys[k].hi;
+    enum mf_type t = keys[k].type;
+    return t == T_UINT || t == T_PCT || t == T_FLOAT || t == T_DURATION;
+}
+
 static int key_index(const char *name)
 {
     for (unsigned k = 0; k < MF_K_COUNT; k++)
-        if (!strcmp(keys[k].name, name))
+        if (!strcasecmp(keys[k].name, name))
             return (int)k;
     return -1;
+}
+
+int mf_config_key_find(const char *name, int *dev)
+{
+    *dev = -1;
+    static const char gl[] = "gpu_limit.";
+    if (!strncasecmp(name, gl, sizeof gl - 1)) {
+        const char *d = name + sizeof gl - 1;
+        unsigned n = 0;
+        if (!*d)
+            return -ENOENT;
+        for (; *d; d++) {
+            if (*d < '0' || *d > '9' || n > 1000)
+                return -ENOENT;
+            n = n * 10 + (unsigned)(*d - '0');
+        }
+        if (n >= MF_GPU_MAX)
+            return -ERANGE;
+        *dev = (int)n;
+        return MF_K_gpu_limit;
+    }
+    int k = key_index(name);
+    return k < 0 ? -ENOENT : k;
+}
+
+bool mf_config_group_key(unsigned k)
+{
+#define MF_GROUP_KEY_IS(name) if (k == MF_K_##name) return true;
+    MF_GROUP_KEYS(MF_GROUP_KEY_IS)
+#undef MF_GROUP_KEY_IS
+    return false;
 }
 
 static int parse_bool(const char *v, bool *out)
@@ -117,7 +164,7 @@ static int set_one(unsigned k, const char *v, void *field, char *why, size_t why
     case T_UINT: {
         double d;
         rc = parse_double(v, &d);
-        if (rc || d != (double)(uint64_t)d) {
+        if (rc || d >= 18446744073709551616.0 || d != (double)(uint64_t)d) {
             if (why)
                 mf_fmt(why, whylen, "%s: '%s' is not a whole number", ki->name, v);
             return -EINVAL;
@@ -180,35 +227,175 @@ static int set_one(unsigned k, const char *v, void *field, char *why, size_t why
     return -EINVAL;
 }
 
-static size_t field_size(enum mf_type t)
+/* ---- rules some keys add to their type ------------------------------------------------------ */
+
+static int one_of(const char *v, const char *const *choices, size_t n)
 {
-    switch (t) {
-    case T_SIZE: return sizeof(mf_size_t);
-    case T_BOOL: return sizeof(bool);
-    case T_UINT: case T_DURATION: return sizeof(uint64_t);
-    case T_PCT: case T_FLOAT: return sizeof(double);
-    case T_STR: return sizeof(mf_cfg_STR);
-    }
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(v, choices[i]))
+            return 1;
     return 0;
+}
+
+static const char *const signal_names[] = {
+    "HUP", "INT", "QUIT", "ILL", "TRAP", "ABRT", "BUS", "FPE", "KILL", "USR1", "SEGV", "USR2",
+    "PIPE", "ALRM", "TERM", "STKFLT", "CHLD", "CONT", "STOP", "TSTP", "TTIN", "TTOU", "URG",
+    "XCPU", "XFSZ", "VTALRM", "PROF", "WINCH", "IO", "PWR", "SYS",
+};
+
+/* "SIGUSR2", "USR2", "12" or "RTMIN+3": a signal the action may send. */
+static int valid_signal(const char *s, size_t n)
+{
+    if (n > 3 && !strncasecmp(s, "SIG", 3))
+        s += 3, n -= 3;
+    if (n && s[0] >= '0' && s[0] <= '9') {
+        unsigned v = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (s[i] < '0' || s[i] > '9' || v > 100)
+                return 0;
+            v = v * 10 + (unsigned)(s[i] - '0');
+        }
+        return v >= 1 && v <= 64;
+    }
+    for (size_t i = 0; i < MF_ARRAY_LEN(signal_names); i++)
+        if (strlen(signal_names[i]) == n && !strncasecmp(s, signal_names[i], n))
+            return 1;
+    if (n > 6 && (!strncasecmp(s, "RTMIN+", 6) || !strncasecmp(s, "RTMAX-", 6)))
+        return s[6] >= '0' && s[6] <= '9';
+    return 0;
+}
+
+/* The first n bytes of s as a string in buf (mf_fmt has no precision). */
+static char *cut(char *buf, size_t size, const char *s, size_t n)
+{
+    n = MF_MIN(n, size - 1);
+    memcpy(buf, s, n);
+    buf[n] = '\0';
+    return buf;
+}
+
+/* A comma-separated list of trim, throttle, log, refuse-large, refuse, none, signal:SIG. */
+static int check_actions(const char *name, const char *v, char *why, size_t whylen)
+{
+    static const char *const acts[] = { "trim", "throttle", "log", "refuse-large", "refuse",
+                                        "none" };
+    const char *p = v;
+    char tmp[64];
+    for (;;) {
+        while (*p == ' ' || *p == '\t')
+            p++;
+        const char *e = p;
+        while (*e && *e != ',')
+            e++;
+        size_t n = (size_t)(e - p);
+        while (n && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+            n--;
+        int ok = 0;
+        for (size_t i = 0; i < MF_ARRAY_LEN(acts); i++)
+            ok |= strlen(acts[i]) == n && !strncmp(p, acts[i], n);
+        if (!ok && n > 7 && !strncmp(p, "signal:", 7)) {
+            if (!valid_signal(p + 7, n - 7)) {
+                if (why)
+                    mf_fmt(why, whylen, "%s: '%s' is not a signal (e.g. signal:SIGUSR2)", name,
+                           cut(tmp, sizeof tmp, p + 7, n - 7));
+                return -EINVAL;
+            }
+            ok = 1;
+        }
+        if (!ok) {
+            if (why)
+                mf_fmt(why, whylen, "%s: unknown action '%s' (trim, throttle, log, signal:SIG, "
+                       "refuse-large, refuse, none)", name, cut(tmp, sizeof tmp, p, n));
+            return -EINVAL;
+        }
+        if (!*e)
+            return 0;
+        p = e + 1;
+    }
+}
+
+static int check_rules(unsigned k, const char *v, char *why, size_t whylen)
+{
+    static const char *const on_limit[] = { "refuse", "warn" };
+    static const char *const allocators[] = { "system", "glibc", "jemalloc", "tcmalloc",
+                                              "mimalloc" };
+    switch (k) {
+    case MF_K_on_limit:
+        if (one_of(v, on_limit, MF_ARRAY_LEN(on_limit)))
+            return 0;
+        if (why)
+            mf_fmt(why, whylen, "on_limit: '%s' is not refuse or warn", v);
+        return -EINVAL;
+    case MF_K_allocator:
+        if (one_of(v, allocators, MF_ARRAY_LEN(allocators)))
+            return 0;
+        if (why)
+            mf_fmt(why, whylen, "allocator: '%s' is not system, jemalloc, tcmalloc or mimalloc", v);
+        return -EINVAL;
+    case MF_K_moderate_actions:
+    case MF_K_high_actions:
+    case MF_K_critical_actions:
+        return check_actions(keys[k].name, v, why, whylen);
+    case MF_K_log:
+        if (!strcmp(v, "stderr") || !strcmp(v, "syslog") || !strcmp(v, "off") || v[0] == '/')
+            return 0;
+        if (why)
+            mf_fmt(why, whylen, "log: '%s' is not stderr, syslog, off or an absolute file path", v);
+        return -EINVAL;
+    case MF_K_group:
+        for (const char *c = v; *c; c++)
+            if (*c == ' ' || *c == '\t' || *c == '/' || (unsigned char)*c < 32) {
+                if (why)
+                    mf_fmt(why, whylen, "group: '%s' is not a name (no spaces or '/')", v);
+                return -EINVAL;
+            }
+        if (strlen(v) >= MF_NAME_MAX) {
+            if (why)
+                mf_fmt(why, whylen, "group: name longer than %d characters", MF_NAME_MAX - 1);
+            return -ERANGE;
+        }
+        return 0;
+    case MF_K_fail: {
+        if (!*v)
+            return 0;                       /* no fault injection */
+        mf_fail_spec_t spec;                /* the fault module's own parser */
+        return mf_fail_parse(v, &spec, why, whylen);
+    }
+    default:
+        return 0;
+    }
+}
+
+int mf_config_check(unsigned k, const char *value, char *why, size_t whylen)
+{
+    if (k >= MF_K_COUNT)
+        return -EINVAL;
+    union { mf_cfg_STR s; mf_size_t z; uint64_t u; double d; bool b; } scratch;
+    int rc = set_one(k, value, &scratch, why, whylen);
+    return rc ? rc : check_rules(k, value, why, whylen);
 }
 
 int mf_config_set(mf_config_t *cfg, const char *name, const char *value, char *why, size_t whylen)
 {
-    int k = key_index(name);
+    int dev;
+    int k = mf_config_key_find(name, &dev);
     if (k < 0) {
         if (why)
-            mf_fmt(why, whylen, "unknown key '%s'", name);
-        return -ENOENT;
+            mf_fmt(why, whylen, k == -ERANGE ? "%s: no such device (0 to 15)" : "unknown key '%s'",
+                   name);
+        return k == -ERANGE ? -ERANGE : -ENOENT;
     }
     /* parse into a scratch field so a bad value leaves the old one in place */
     union { mf_cfg_STR s; mf_size_t z; uint64_t u; double d; bool b; } scratch;
-    void *field = (char *)cfg + keys[k].offset;
-    size_t len = field_size(keys[k].type);
-    memcpy(&scratch, field, len);
     int rc = set_one((unsigned)k, value, &scratch, why, whylen);
-    if (rc == 0)
-        memcpy(field, &scratch, len);
-    return rc;
+    if (rc)
+        return rc;
+    if (dev >= 0) {
+        cfg->gpu_limit_dev[dev] = scratch.z;
+        cfg->gpu_limit_dev_set[dev] = true;
+        return 0;
+    }
+    return set_one((unsigned)k, value, (char *)cfg + keys[k].offset, why, whylen);
 }
 
 void mf_config_defaults(mf_config_t *cfg)
@@ -216,9 +403,58 @@ void mf_config_defaults(mf_config_t *cfg)
     memset(cfg, 0, sizeof *cfg);
     for (unsigned k = 0; k < MF_K_COUNT; k++) {
         int rc = set_one(k, keys[k].def, (char *)cfg + keys[k].offset, NULL, 0);
-        (void)rc; /* the defaults are tested by tests/unit/test_config */
+        (void)rc; /* the defaults are tested by tests/unit/test_config_keys */
         cfg->origin[k] = MF_FROM_DEFAULT;
     }
+}
+
+static void reset_key(mf_config_t *cfg, unsigned slot)
+{
+    if (slot >= MF_K_COUNT) {
+        unsigned d = slot - MF_K_COUNT;
+        cfg->gpu_limit_dev_set[d] = false;
+        memset(&cfg->gpu_limit_dev[d], 0, sizeof cfg->gpu_limit_dev[d]);
+        cfg->gpu_dev_origin[d] = MF_FROM_DEFAULT;
+        cfg->gpu_dev_line[d] = 0;
+        return;
+    }
+    set_one(slot, keys[slot].def, (char *)cfg + keys[slot].offset, NULL, 0);
+    cfg->origin[slot] = MF_FROM_DEFAULT;
+    cfg->origin_line[slot] = 0;
+}
+
+/* ---- formatting ------------------------------------------------------------------------------ */
+
+void mf_config_format_size(const mf_size_t *s, char *buf, size_t size)
+{
+    if (s->is_pct) {
+        if (s->ppm % 10000)
+            mf_fmt(buf, size, "%u.%04u%%", s->ppm / 10000, s->ppm % 10000);
+        else
+            mf_fmt(buf, size, "%u%%", s->ppm / 10000);
+        /* drop trailing zeros of the fraction */
+        char *pct = strchr(buf, '%'), *dot = strchr(buf, '.');
+        if (dot && pct) {
+            char *z = pct;
+            while (z > dot + 1 && z[-1] == '0')
+                z--;
+            memmove(z, pct, strlen(pct) + 1);
+        }
+        return;
+    }
+    if (s->bytes == MF_UNLIMITED) {
+        mf_fmt(buf, size, "unlimited");
+        return;
+    }
+    static const char sfx[] = "KMGT";
+    uint64_t v = s->bytes;
+    int u = -1;
+    while (u < 3 && v && v % 1024 == 0)
+        v /= 1024, u++;
+    if (u >= 0)
+        mf_fmt(buf, size, "%llu%c", (unsigned long long)v, sfx[u]);
+    else
+        mf_fmt(buf, size, "%llu", (unsigned long long)v);
 }
 
 void mf_config_format(const mf_config_t *cfg, unsigned k, char *buf, size_t size)
@@ -229,16 +465,7 @@ void mf_config_format(const mf_config_t *cfg, unsigned k, char *buf, size_t size
     }
     const void *field = (const char *)cfg + keys[k].offset;
     switch (keys[k].type) {
-    case T_SIZE: {
-        const mf_size_t *s = field;
-        if (s->is_pct)
-            mf_fmt(buf, size, "%u.%u%%", s->ppm / 10000, (s->ppm % 10000) / 1000);
-        else if (s->bytes == MF_UNLIMITED)
-            mf_fmt(buf, size, "unlimited");
-        else
-            mf_fmt(buf, size, "%llu", (unsigned long long)s->bytes);
-        break;
-    }
+    case T_SIZE: mf_config_format_size(field, buf, size); break;
     case T_BOOL: mf_fmt(buf, size, "%s", *(const bool *)field ? "on" : "off"); break;
     case T_UINT: mf_fmt(buf, size, "%llu", *(const unsigned long long *)field); break;
     case T_PCT:
@@ -247,14 +474,93 @@ void mf_config_format(const mf_config_t *cfg, unsigned k, char *buf, size_t size
         unsigned long long w = (unsigned long long)d, f = (unsigned long long)((d - w) * 100 + 0.5);
         if (f >= 100) { w++; f -= 100; }
         if (f)
-            mf_fmt(buf, size, "%llu.%02llu", w, f);
+            mf_fmt(buf, size, f % 10 ? "%llu.%02llu" : "%llu.%llu", w, f % 10 ? f : f / 10);
         else
             mf_fmt(buf, size, "%llu", w);
         break;
     }
-    case T_DURATION: mf_fmt(buf, size, "%llums", *(const unsigned long long *)field / 1000000); break;
+    case T_DURATION: {
+        unsigned long long ns = *(const unsigned long long *)field;
+        if (ns % 1000000)
+            mf_fmt(buf, size, "%lluus", ns / 1000);
+        else if (ns >= 60000000000ull && ns % 60000000000ull == 0)
+            mf_fmt(buf, size, "%llum", ns / 60000000000ull);
+        else if (ns >= 1000000000ull && ns % 1000000000ull == 0)
+            mf_fmt(buf, size, "%llus", ns / 1000000000ull);
+        else
+            mf_fmt(buf, size, "%llums", ns / 1000000);
+        break;
+    }
     case T_STR: mf_fmt(buf, size, "%s", (const char *)field); break;
     }
+}
+
+/* ---- problems and suggestions ----------------------------------------------------------------- */
+
+static mf_config_reporter_t *reporter;
+
+void mf_config_set_reporter(mf_config_reporter_t *fn) { reporter = fn; }
+
+void mf_config_report(const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    mf_vfmt(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (reporter)
+        reporter(msg);
+    else
+        mf_log("%s", msg);
+}
+
+unsigned mf_config_distance(const char *a, const char *b)
+{
+    unsigned row[65], la = (unsigned)MF_MIN(strlen(a), 64), lb = (unsigned)MF_MIN(strlen(b), 64);
+    for (unsigned j = 0; j <= lb; j++)
+        row[j] = j;
+    for (unsigned i = 1; i <= la; i++) {
+        unsigned diag = row[0];
+        row[0] = i;
+        for (unsigned j = 1; j <= lb; j++) {
+            unsigned ca = (unsigned char)a[i - 1], cb = (unsigned char)b[j - 1];
+            if (ca >= 'A' && ca <= 'Z') ca += 32;
+            if (cb >= 'A' && cb <= 'Z') cb += 32;
+            unsigned best = diag + (ca != cb);
+            best = MF_MIN(best, row[j] + 1);
+            best = MF_MIN(best, row[j - 1] + 1);
+            diag = row[j];
+            row[j] = best;
+        }
+    }
+    return row[lb];
+}
+
+const char *mf_config_suggest(const char *name)
+{
+    const char *best = NULL;
+    unsigned bd = (unsigned)MF_MAX(2, strlen(name) / 3) + 1;
+    for (unsigned k = 0; k < MF_K_COUNT; k++) {
+        unsigned d = mf_config_distance(name, keys[k].name);
+        if (d < bd)
+            bd = d, best = keys[k].name;
+    }
+    /* "gpu_limit0", "gpu-limit.1": the per-device form */
+    if (!best && !strncasecmp(name, "gpu", 3) && strchr(name, '.'))
+        best = "gpu_limit.N";
+    return best;
+}
+
+/* ---- composition --------------------------------------------------------------------------- */
+
+const mf_group_cfg_t *mf_config_group(const mf_config_t *cfg, const char *name)
+{
+    if (!cfg || !name || !*name)
+        return NULL;
+    for (unsigned i = 0; i < cfg->ngroups; i++)
+        if (!strcmp(cfg->groups[i].name, name))
+            return &cfg->groups[i];
+    return NULL;
 }
 
 /* MEMFENCE_<KEY>: the key in upper case. */
@@ -266,28 +572,125 @@ static void env_name(const char *key, char *buf, size_t size)
     buf[n] = 0;
 }
 
-int mf_config_load(const char *instance, const char *exe)
+static int apply_env(mf_config_t *cfg)
 {
-    mf_config_t *cfg = &the_config;
-    mf_config_defaults(cfg);
-    config_loaded = 1;
-    if (instance)
-        mf_fmt(cfg->instance, sizeof cfg->instance, "%s", instance);
-    (void)exe;
     int problems = 0;
-    for (unsigned k = 0; k < MF_K_COUNT; k++) {
-        char name[80], why[200];
-        env_name(keys[k].name, name, sizeof name);
+    char name[80], key[32], why[200];
+    for (unsigned k = 0; k < MF_K_COUNT + MF_GPU_MAX; k++) {
+        if (k < MF_K_COUNT)
+            mf_fmt(key, sizeof key, "%s", keys[k].name);
+        else
+            mf_fmt(key, sizeof key, "gpu_limit_%u", k - MF_K_COUNT);
+        env_name(key, name, sizeof name);
         const char *v = mf_getenv(name, 0);
         if (!v)
             continue;
-        if (mf_config_set(cfg, keys[k].name, v, why, sizeof why) == 0) {
-            cfg->origin[k] = MF_FROM_ENV;
+        if (k >= MF_K_COUNT)
+            mf_fmt(key, sizeof key, "gpu_limit.%u", k - MF_K_COUNT);
+        int dev, kk = mf_config_key_find(key, &dev);
+        if (kk >= 0 && mf_config_check((unsigned)kk, v, why, sizeof why) == 0 &&
+            mf_config_set(cfg, key, v, why, sizeof why) == 0) {
+            if (k < MF_K_COUNT) {
+                cfg->origin[k] = MF_FROM_ENV;
+                cfg->origin_line[k] = 0;
+            } else {
+                cfg->gpu_dev_origin[k - MF_K_COUNT] = MF_FROM_ENV;
+                cfg->gpu_dev_line[k - MF_K_COUNT] = 0;
+            }
         } else {
-            mf_log("%s=%s: %s; using the default (%s)", name, v, why, keys[k].def);
+            mf_config_report("%s=%s: %s; ignored", name, v, why);
             problems++;
         }
     }
+    return problems;
+}
+
+static const char *origin_text(const mf_config_t *cfg, unsigned k, char *buf, size_t size)
+{
+    if (cfg->origin[k] == MF_FROM_ENV)
+        mf_fmt(buf, size, "MEMFENCE_%s", keys[k].name);
+    else if (cfg->origin[k] == MF_FROM_DEFAULT)
+        mf_fmt(buf, size, "the default");
+    else
+        mf_fmt(buf, size, "%s:%u", cfg->file, cfg->origin_line[k]);
+    return buf;
+}
+
+/* moderate < high < critical: otherwise the three fall back to their defaults. */
+static int check_levels(mf_config_t *cfg)
+{
+    if (cfg->moderate < cfg->high && cfg->high < cfg->critical)
+        return 0;
+    char a[300], b[300], c[300];
+    mf_config_report("moderate (%u%%, from %s), high (%u%%, from %s) and critical (%u%%, from %s) "
+                     "must increase; the three keep their defaults",
+                     (unsigned)cfg->moderate, origin_text(cfg, MF_K_moderate, a, sizeof a),
+                     (unsigned)cfg->high, origin_text(cfg, MF_K_high, b, sizeof b),
+                     (unsigned)cfg->critical, origin_text(cfg, MF_K_critical, c, sizeof c));
+    reset_key(cfg, MF_K_moderate);
+    reset_key(cfg, MF_K_high);
+    reset_key(cfg, MF_K_critical);
+    return 1;
+}
+
+int mf_config_compose(mf_config_t *cfg, const mf_cfg_file_t *f, int proc, const char *instance,
+                      bool env)
+{
+    int problems = 0;
+    if (f && f->mem) {
+        uint8_t broken[MF_K_COUNT + MF_GPU_MAX];
+        memset(broken, 0, sizeof broken);
+        mf_fmt(cfg->file, sizeof cfg->file, "%s", f->path);
+        mf_cfg_file_apply(f, mf_cfg_file_find(f, MF_SEC_GLOBAL, ""), cfg, MF_FROM_GLOBAL, broken);
+        if (proc >= 0 && (unsigned)proc < f->nsec && f->sec[proc].kind == MF_SEC_PROCESS) {
+            mf_fmt(cfg->process, sizeof cfg->process, "%s", f->sec[proc].name);
+            cfg->process_line = f->sec[proc].line;
+            mf_cfg_file_apply(f, proc, cfg, MF_FROM_PROCESS, broken);
+        }
+        if (instance && *instance)
+            mf_cfg_file_apply(f, mf_cfg_file_find(f, MF_SEC_INSTANCE, instance), cfg,
+                              MF_FROM_INSTANCE, broken);
+        for (unsigned k = 0; k < MF_K_COUNT + MF_GPU_MAX; k++)
+            if (broken[k])
+                reset_key(cfg, k);
+        mf_cfg_file_groups(f, cfg);
+    }
+    if (env)
+        problems += apply_env(cfg);
+    problems += check_levels(cfg);
+    return problems;
+}
+
+int mf_config_build(mf_config_t *cfg, const char *path, const char *instance, const char *program,
+                    const char *exe, bool env)
+{
+    mf_config_defaults(cfg);
+    mf_fmt(cfg->instance, sizeof cfg->instance, "%s", instance ? instance : "");
+    mf_fmt(cfg->program, sizeof cfg->program, "%s", program ? program : "");
+    int problems = 0;
+    char found[MF_CFG_STR_MAX];
+    if (!path)
+        path = mf_cfg_file_locate(found, sizeof found) == 0 ? found : "";
+    mf_cfg_file_t f;
+    memset(&f, 0, sizeof f);
+    if (*path && mf_cfg_file_load(&f, path) < 0)
+        problems++;
+    problems += (int)f.errors;
+    problems += mf_config_compose(cfg, &f, f.mem ? mf_cfg_file_match(&f, program, exe) : -1,
+                                  instance, env);
+    mf_cfg_file_free(&f);
     cfg->errors = (unsigned)problems;
+    return problems;
+}
+
+int mf_config_load(const char *instance, const char *exe)
+{
+    const char *program = mf_program_name();
+    if (!program || !*program || !strcmp(program, "?")) {
+        program = exe ? strrchr(exe, '/') : NULL;
+        program = program ? program + 1 : exe;
+    }
+    int problems = mf_config_build(&the_config, NULL, instance, program, exe, true);
+    config_loaded = 1;
     return problems;
 }

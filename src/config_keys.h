@@ -12,6 +12,8 @@
     X(gpu_limit,        SIZE,     "unlimited", 0, 0,     "GPU memory budget per device (size or N% of the device); gpu_limit.N overrides device N") \
     X(gpu_bind_direct,  BOOL,     "on",        0, 0,     "also fence libraries linked directly against libcuda (memfence rebinds their GOT slots)") \
     X(group,            STR,      "",          0, 0,     "name of a group whose budget this instance shares with others") \
+    X(group_limit,      SIZE,     "unlimited", 0, 0,     "host memory budget of the whole group (in [group NAME] as `limit`; bytes or N% of the machine)") \
+    X(group_gpu_limit,  SIZE,     "unlimited", 0, 0,     "GPU memory budget of the whole group per device, in bytes (in [group NAME] as `gpu_limit`)") \
     X(reserve,          SIZE,     "0",         0, 0,     "share of the group's budget guaranteed to this instance at start (admission)") \
     X(safety_margin,    PCT,      "15",        0, 90,    "share of the machine's memory `memfence check` keeps out of every plan") \
     X(moderate,         PCT,      "60",        1, 100,   "usage/budget percentage at which the level becomes MODERATE") \
@@ -43,3 +45,8 @@
     X(fail_log,         BOOL,     "off",       0, 0,     "log every injected failure with its backtrace") \
     X(metrics_file,     STR,      "",          0, 0,     "the sampler writes Prometheus metrics to this file every interval") \
     X(ledger_dir,       STR,      "",          0, 0,     "directory of the group ledgers (default $XDG_RUNTIME_DIR or /dev/shm)")
+
+/* The keys a [group NAME] section takes (a subset of the table above: same types and parsers).
+ * In a group they describe the shared budget: limit and gpu_limit (and gpu_limit.N) are the
+ * group's total; reserve is the reservation of a member that sets none of its own. */
+#define MF_GROUP_KEYS(X) X(limit) X(gpu_limit) X(reserve)

@@ -4,6 +4,10 @@
 #ifndef MF_CLI_H
 #define MF_CLI_H
 
+#include <stdio.h>
+
+#include "config.h"
+
 #define MF_SUBCOMMANDS(X)                                                          \
     X(run,     "run [-l SIZE] [--allocator NAME] [--fail SPEC] [--fail-sweep [--max N] [--sample K] [--timeout S] [--markdown]] -- CMD [ARGS]", \
                "run a command fenced by memfence")                                \
@@ -29,6 +33,12 @@ int mf_cmd_fail_sweep(int argc, char **argv);
 /* The absolute path of libmemfence.so that belongs to this command (next to the binary, or
  * PREFIX/lib); NULL when not found. */
 const char *mf_cli_library_path(void);
+
+/* The pre-flight check of one process's configuration (src/cli/check.c): does its budget fit in
+ * the memory of this machine less the safety margin, its group's budget too, its reserve in its
+ * group, its GPU budgets in each visible device?  Prints nothing when it fits; else a report with
+ * recommendations and a FAILED line to `out`.  Return: 0 fits, 1 does not. */
+int mf_cli_preflight(const mf_config_t *cfg, FILE *out);
 
 /* Prints "memfence: " + message to stderr. */
 void mf_cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

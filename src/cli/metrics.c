@@ -1,10 +1,90 @@
-/* metrics.c — placeholder for `memfence metrics`; its issue fills it in. */
+/* metrics.c — `memfence metrics [--group NAME] [--dir DIR] [-o FILE]`: the Prometheus text
+ * exposition of every live fenced instance and group of this user (for node_exporter's textfile
+ * collector).  The text is built by mf_ledger_metrics_text (src/ledger.c), the same code the
+ * sampler uses for `metrics_file`.  -o writes FILE atomically (temporary file + rename).
+ */
+#include <errno.h>
+#include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
 #include "cli/cli.h"
+#include "ledger.h"
+
+#define MAX_ROWS (4 * MF_LEDGER_SLOTS)
+#define MAX_GROUPS 128
+#define TEXT_SIZE (8u << 20)
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: memfence metrics [--group NAME] [--dir DIR] [-o FILE]\n\n"
+               "  -g, --group NAME   only this group\n"
+               "  -d, --dir DIR      the ledger directory (default: MEMFENCE_LEDGER_DIR, else\n"
+               "                     $XDG_RUNTIME_DIR and /dev/shm)\n"
+               "  -o, --output FILE  write FILE atomically instead of standard output\n");
+}
 
 int mf_cmd_metrics(int argc, char **argv)
 {
-    (void)argc; (void)argv;
-    mf_cli_error("'metrics' is not available in this build");
-    return 2;
+    static const struct option opts[] = {
+        { "group", required_argument, 0, 'g' }, { "dir", required_argument, 0, 'd' },
+        { "output", required_argument, 0, 'o' }, { "help", no_argument, 0, 'h' },
+        { 0, 0, 0, 0 },
+    };
+    const char *group = NULL, *dir = getenv("MEMFENCE_LEDGER_DIR"), *outp = NULL;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "g:d:o:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'g': group = optarg; break;
+        case 'd': dir = optarg; break;
+        case 'o': outp = optarg; break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (optind < argc) {
+        usage(stderr);
+        return 2;
+    }
+    if (group && *group && !mf_ledger_group_valid(group)) {
+        mf_cli_error("metrics: '%s' is not a group name", group);
+        return 2;
+    }
+    mf_ledger_row_t *rows = calloc(MAX_ROWS, sizeof *rows);
+    mf_ledger_group_t *groups = calloc(MAX_GROUPS, sizeof *groups);
+    char *text = malloc(TEXT_SIZE);
+    if (!rows || !groups || !text)
+        return 2;
+    size_t ng = 0;
+    char warn[2048];
+    int n = mf_ledger_scan(dir && *dir ? dir : NULL, group, rows, MAX_ROWS, groups, MAX_GROUPS,
+                           &ng, warn, sizeof warn);
+    if (warn[0])
+        fprintf(stderr, "%s", warn);
+    if (n < 0)
+        n = 0;
+    bool cut = false;
+    size_t len = mf_ledger_metrics_text(text, TEXT_SIZE, rows, (size_t)n, groups, ng, &cut);
+    if (cut)
+        mf_cli_error("metrics: output cut at %zu bytes", len);
+    int rc = 0;
+    if (outp) {
+        char tmp[4096];
+        snprintf(tmp, sizeof tmp, "%s.tmp.%d", outp, (int)getpid());
+        FILE *f = fopen(tmp, "w");
+        if (!f || fwrite(text, 1, len, f) != len || fclose(f) != 0 || rename(tmp, outp) != 0) {
+            mf_cli_error("metrics: cannot write %s: %s", outp, strerror(errno));
+            unlink(tmp);
+            rc = 1;
+        }
+    } else if (fwrite(text, 1, len, stdout) != len) {
+        rc = 1;
+    }
+    free(rows);
+    free(groups);
+    free(text);
+    return rc;
 }

@@ -12,6 +12,7 @@
 #include "cli/cli.h"
 #include "config.h"
 #include "fail.h"
+#include "ledger.h"
 #include "size.h"
 
 static const struct { const char *name, *lib; } allocators[] = {
@@ -149,6 +150,17 @@ int mf_cmd_run(int argc, char **argv)
     mf_fail_spec_t spec;
     if (!sweep && cfg->fail[0] && mf_fail_parse(cfg->fail, &spec, why, sizeof why) != 0) {
         mf_cli_error("run: %s; nothing started", why);
+        return 2;
+    }
+    if (mf_cli_preflight(cfg, stderr) != 0) {
+        mf_cli_error("run: the budget cannot fit on this machine (above); nothing started");
+        return 1;
+    }
+
+    /* Admission to the group (`reserve`): refused means not started, with the pre-flight. */
+    char admission[2048];
+    if (mf_ledger_admission_check(cfg, admission, sizeof admission) == -ENOSPC) {
+        fprintf(stderr, "memfence: run: %s\nmemfence: run: nothing started\n", admission);
         return 2;
     }
 

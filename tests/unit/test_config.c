@@ -53,7 +53,7 @@ int main(void)
 
     char out[64];
     mf_config_format(&c, MF_K_limit, out, sizeof out);
-    T_CHECK(!strcmp(out, "2147483648"));
+    T_CHECK(!strcmp(out, "2G"));                              /* as the user would write it */
 
     setenv("MEMFENCE_LIMIT", "300M", 1);
     setenv("MEMFENCE_HIGH", "80", 1);
