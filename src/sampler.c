@@ -2,7 +2,8 @@
  * (and at once on a PSI memory-pressure trigger) reads the metrics, computes the pressure level
  * and runs the level's actions: trim (give the allocator's free memory back), throttle and
  * refuse-large (armed here through mf_policy_flags, carried out by mf_sampler_admit in the
- * allocating thread), signal:SIG and log.  It also fits the leak trend and writes the leak line.
+ * allocating thread), signal:SIG and log.  It also fits the leak trend and writes the leak line,
+ * and drives the ledger (mf_ledger_tick, metrics_file) once per sample.
  *
  * Lifecycle: init arms a start trigger (MF_POLICY_THROTTLE, which makes the next allocation call
  * mf_sampler_admit); the first allocation once the runtime is READY creates the thread with the
@@ -26,6 +27,7 @@
 #include "config.h"
 #include "gate.h"
 #include "leak.h"
+#include "ledger.h"
 #include "levels.h"
 #include "log.h"
 #include "metrics.h"
@@ -46,6 +48,7 @@
 #define TRIM_WASTE_FACTOR 50              /* ... and 2 % when it gave little back */
 #define TRIM_BACKOFF_MAX (30 * S_NS)      /* when trims gain little, try less often */
 #define LOG_EVERY (10 * S_NS)             /* the `log` action: one status line this often */
+#define METRICS_EVERY S_NS                /* metrics_file is rewritten at most this often */
 #define FINI_WAIT_NS (100 * MS_NS)        /* fini waits at most this for a tick to end */
 #define GROWTH_WINDOW S_NS                /* throttle while usage grew over this last stretch */
 #define GROWTH_TICKS 16
@@ -61,6 +64,7 @@ static struct {
     uint64_t refuse_min;
     uint64_t trim_min;
     uint64_t window_ns;
+    const char *metrics_file;       /* "" for none */
     mf_level_cfg_t lc;
 } C;
 
@@ -88,6 +92,7 @@ static struct {
     uint64_t used_hist[GROWTH_TICKS];      /* usage at the last ticks (ring) */
     unsigned hist_at, hist_n;
     uint64_t log_next;
+    uint64_t metrics_next;
     int trig_fd;
     short trig_events;
     bool trim_unsupported;
@@ -484,6 +489,15 @@ static void tick(uint64_t now)
         T.log_next = now + LOG_EVERY;
     }
     leak_check(now, used, limit, &m);
+    /* the ledger: this instance's slot for `memfence status`, group credit, report requests */
+    mf_ledger_tick();
+    if (C.metrics_file[0] && now >= T.metrics_next) {
+        int rc = mf_ledger_write_metrics_file(C.metrics_file);
+        if (rc < 0 && rc != -EBUSY)
+            mf_log_limited(MF_RL_LEDGER, 1, "metrics_file = %s: cannot write it (error %d)",
+                           C.metrics_file, -rc);
+        T.metrics_next = now + MF_MAX(METRICS_EVERY, C.interval_ns);
+    }
 }
 
 /* ---- the thread ------------------------------------------------------------------------- */
@@ -607,6 +621,7 @@ int mf_sampler_init(const mf_config_t *cfg)
     C.refuse_min = mf_size_resolve(&cfg->refuse_large_min, base);
     C.trim_min = mf_size_resolve(&cfg->trim_min, base);
     C.window_ns = cfg->leak_window;
+    C.metrics_file = cfg->metrics_file;
     mf_levels_init(&C.lc, cfg->moderate, cfg->high, cfg->critical);
     parse_level_actions(cfg, MF_LEVEL_MODERATE, cfg->moderate_actions, MF_K_moderate_actions);
     parse_level_actions(cfg, MF_LEVEL_HIGH, cfg->high_actions, MF_K_high_actions);
@@ -630,7 +645,7 @@ void mf_sampler_fork_child(void)
     int st = atomic_load(&s_state);
     trigger_close();
     memset(&T.st, 0, sizeof T.st);
-    T.last_tick = T.level_ns = T.trim_next = T.trim_backoff = T.log_next = T.trim_residue = 0;
+    T.last_tick = T.level_ns = T.trim_next = T.trim_backoff = T.log_next = T.trim_residue = T.metrics_next = 0;
     T.trim_used = T.trim_anon = T.trim_last = 0;
     T.hist_at = T.hist_n = 0;
     mf_leak_init(&T.leak, C.window_ns, C.interval_ns);
