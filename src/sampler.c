@@ -95,6 +95,7 @@ static struct {
     uint64_t metrics_next;
     int trig_fd;
     short trig_events;
+    uint64_t trig_dev, trig_ino;           /* what trig_fd is: a program may close and reuse it */
     bool trim_unsupported;
 } T = { .trig_fd = -1 };
 
@@ -237,6 +238,8 @@ static void trigger_open(void)
         return;
     }
     T.trig_fd = fd;
+    T.trig_dev = st.st_dev;
+    T.trig_ino = st.st_ino;
     T.trig_events = S_ISFIFO(st.st_mode) ? POLLIN : POLLPRI;
 }
 
@@ -256,6 +259,12 @@ static bool wait_for(uint64_t deadline)
         struct timespec ts = ns_to_ts(deadline - now);
         long r = mf_syscall6(SYS_ppoll, (long)&p, 1, (long)&ts, 0, 8, 0);
         if (r <= 0) continue;                   /* timeout (loop returns) or EINTR */
+        struct stat st;
+        if (mf_syscall6(SYS_fstat, T.trig_fd, (long)&st, 0, 0, 0, 0) < 0 ||
+            st.st_dev != T.trig_dev || st.st_ino != T.trig_ino) {
+            T.trig_fd = -1;                     /* closed and reused by the program: not ours */
+            continue;
+        }
         if (p.revents & (POLLERR | POLLHUP | POLLNVAL)) {
             /* closed under us, or a FIFO whose writer went away: timer only from now on */
             if (p.revents & POLLNVAL) T.trig_fd = -1;
