@@ -598,7 +598,7 @@ __attribute__((constructor(103))) static void sampler_constructor(void)
 
 /* ---- module lifecycle ------------------------------------------------------------------- */
 
-static void parse_level_actions(const mf_config_t *cfg, unsigned level, const char *text, unsigned key)
+static void parse_level_actions(unsigned level, const char *text, unsigned key)
 {
     char why[160];
     if (mf_levels_parse_actions(text, &C.lc.actions[level], &C.lc.signo[level], why, sizeof why) == 0)
@@ -632,9 +632,9 @@ int mf_sampler_init(const mf_config_t *cfg)
     C.window_ns = cfg->leak_window;
     C.metrics_file = cfg->metrics_file;
     mf_levels_init(&C.lc, cfg->moderate, cfg->high, cfg->critical);
-    parse_level_actions(cfg, MF_LEVEL_MODERATE, cfg->moderate_actions, MF_K_moderate_actions);
-    parse_level_actions(cfg, MF_LEVEL_HIGH, cfg->high_actions, MF_K_high_actions);
-    parse_level_actions(cfg, MF_LEVEL_CRITICAL, cfg->critical_actions, MF_K_critical_actions);
+    parse_level_actions(MF_LEVEL_MODERATE, cfg->moderate_actions, MF_K_moderate_actions);
+    parse_level_actions(MF_LEVEL_HIGH, cfg->high_actions, MF_K_high_actions);
+    parse_level_actions(MF_LEVEL_CRITICAL, cfg->critical_actions, MF_K_critical_actions);
     if (mf_levels_parse_inputs(cfg->level_inputs, &C.lc.inputs, why, sizeof why) < 0) {
         mf_log("level_inputs: %s; using all", why);
         C.lc.inputs = MF_IN_ALL;
