@@ -34,17 +34,22 @@ void mf_levels_init(mf_level_cfg_t *cfg, double moderate, double high, double cr
     cfg->band = MF_LEVEL_BAND;
     cfg->inputs = MF_IN_ALL;
     cfg->retain_min = 8u << 20;
+    cfg->retain_samples = 1;
 }
 
 /* The retained rule, with its own hysteresis: on when the anonymous RSS is at least twice the
  * live usage and the gap at least retain_min; off again below 1.5× or half the gap. */
-static bool retained_rule(const mf_level_cfg_t *cfg, bool was, const mf_level_in_t *in)
+static bool retained_rule(const mf_level_cfg_t *cfg, mf_level_state_t *st, const mf_level_in_t *in)
 {
-    if (!(cfg->inputs & (1u << MF_IN_RETAINED)) || in->rss_anon == UINT64_MAX || cfg->retain_min == 0)
+    if (!(cfg->inputs & (1u << MF_IN_RETAINED)) || in->rss_anon == UINT64_MAX || cfg->retain_min == 0) {
+        st->retained_run = 0;
         return false;
+    }
     uint64_t gap = in->rss_anon > in->used ? in->rss_anon - in->used : 0;
-    if (!was) return in->rss_anon / 2 >= in->used && gap >= cfg->retain_min;
-    return in->rss_anon / 3 * 2 >= in->used && gap >= cfg->retain_min / 2;
+    if (st->retained) return in->rss_anon / 3 * 2 >= in->used && gap >= cfg->retain_min / 2;
+    bool enter = in->rss_anon / 2 >= in->used && gap >= cfg->retain_min;
+    st->retained_run = enter ? st->retained_run + 1 : 0;
+    return st->retained_run >= MF_MAX(cfg->retain_samples, 1u);
 }
 
 bool mf_levels_step(const mf_level_cfg_t *cfg, mf_level_state_t *st, const mf_level_in_t *in)
@@ -70,7 +75,7 @@ bool mf_levels_step(const mf_level_cfg_t *cfg, mf_level_state_t *st, const mf_le
             break;
         }
     }
-    st->retained = retained_rule(cfg, st->retained, in);
+    st->retained = retained_rule(cfg, st, in);
     if (lvl == MF_LEVEL_LOW && st->retained) {
         lvl = MF_LEVEL_MODERATE;
         cause = MF_IN_RETAINED;

@@ -8,7 +8,9 @@
  * level being left (hysteresis), so a value hovering at a threshold does not flap.
  *
  * Independently, an anonymous RSS far above live usage (free memory the allocator retains, a
- * fragmented heap) raises the level to MODERATE by itself so the trim runs even when usage is low.
+ * fragmented heap) raises the level to MODERATE by itself so the trim runs even when usage is low
+ * — once it has held for `retain_samples` samples in a row, so that the moment between a large
+ * block's uncharge and its unmapping (usage already down, RSS not yet) does not count.
  */
 #ifndef MF_LEVELS_H
 #define MF_LEVELS_H
@@ -40,6 +42,7 @@ typedef struct mf_level_cfg {
     unsigned inputs;                /* bit (1 << MF_IN_*) for each input that counts, the
                                        retained rule included (MF_IN_ALL: everything) */
     uint64_t retain_min;            /* retained rule: smallest gap RSS - usage, bytes */
+    unsigned retain_samples;        /* ... holding for this many samples in a row (≥ 1) */
 } mf_level_cfg_t;
 
 typedef struct mf_level_in {
@@ -53,6 +56,7 @@ typedef struct mf_level_state {
     unsigned cause;                 /* MF_IN_* that set the level, MF_IN_RETAINED */
     uint32_t value;                 /* the driving input's ppm at the last step */
     bool retained;                  /* the retained rule holds */
+    unsigned retained_run;          /* samples in a row that met the rule's entry condition */
 } mf_level_state_t;
 
 /* Fills cfg from the thresholds (percent), with every input enabled and the built-in band.

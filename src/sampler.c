@@ -65,6 +65,7 @@ static struct {
     uint64_t trim_min;
     uint64_t window_ns;
     const char *metrics_file;       /* "" for none */
+    unsigned throttle_level;        /* the lowest level that throttles (CRITICAL when none) */
     mf_level_cfg_t lc;
 } C;
 
@@ -73,6 +74,7 @@ static _Atomic int s_state;
 static _Atomic int s_stop;
 static _Atomic int s_busy;                 /* the thread is inside a tick (a futex word) */
 static _Atomic uint64_t s_delay_ns;        /* current throttle delay; 0 = none */
+static _Atomic unsigned s_cause;           /* the input that set the current level */
 static _Atomic uint64_t s_retry_at;
 static int s_retries;
 static int s_tid;
@@ -139,20 +141,47 @@ static const char *bytes(char *buf, size_t size, uint64_t n)
 
 static MF_COLD void sampler_start(void);
 
+/* The level is up to one interval old: a program that just freed most of its memory to recover
+ * must not be refused or slowed on the strength of the last sample.  When usage or RSS set the
+ * level, look again now (with the request added) against `floor` (ppm); host memory and PSI are
+ * trusted as sampled. */
+static MF_COLD bool still_above(uint64_t req, uint32_t floor)
+{
+    unsigned cause = atomic_load_explicit(&s_cause, memory_order_relaxed);
+    uint64_t now;
+    if (cause == MF_IN_USAGE) {
+        now = mf_gate_used(MF_POOL_HOST);
+    } else if (cause == MF_IN_RSS) {
+        uint64_t anon;
+        if (mf_metrics_rss(&T.src, &now, &anon) < 0) return true;
+    } else {
+        return true;
+    }
+    return ratio_ppm(now + req, mf_gate_limit(MF_POOL_HOST)) >= floor;
+}
+
+/* The value below which a level no longer holds (its threshold less the hysteresis band). */
+static uint32_t level_floor(unsigned level)
+{
+    uint32_t enter = C.lc.enter[level];
+    return enter > C.lc.band ? enter - C.lc.band : 0;
+}
+
 int mf_sampler_admit(unsigned call, unsigned pool, uint64_t req)
 {
     if (mf_unlikely(atomic_load_explicit(&s_state, memory_order_relaxed) == ST_ARMED))
         sampler_start();
     if (pool != MF_POOL_HOST) return 0;
     unsigned flags = atomic_load_explicit(&mf_policy_flags, memory_order_relaxed);
-    if ((flags & MF_POLICY_REFUSE_LARGE) && req >= C.refuse_min) {
+    if ((flags & MF_POLICY_REFUSE_LARGE) && req >= C.refuse_min &&
+        still_above(req, level_floor(MF_LEVEL_CRITICAL))) {
         mf_stat_add(&mf_stats.refused_large, 1);
         mf_report_refusal(call, pool, req, "refuse-large at CRITICAL");
         return -ENOMEM;
     }
     if ((flags & MF_POLICY_THROTTLE) && req >= C.throttle_min) {
         uint64_t d = atomic_load_explicit(&s_delay_ns, memory_order_relaxed);
-        if (d) {
+        if (d && still_above(req, level_floor(C.throttle_level))) {
             uint64_t t0 = mf_now_ns();
             sleep_until(t0 + d);
             mf_stat_add(&mf_stats.throttled, 1);
@@ -481,6 +510,7 @@ static void tick(uint64_t now)
         T.log_next = now + LOG_EVERY;
     }
     unsigned lvl = T.st.level, acts = C.lc.actions[lvl];
+    atomic_store_explicit(&s_cause, T.st.cause, memory_order_relaxed);
     if (m.rss != MF_UNKNOWN) atomic_store_explicit(&mf_stats.rss, m.rss, memory_order_relaxed);
     atomic_store_explicit(&mf_stats.level, lvl, memory_order_relaxed);
 
@@ -635,6 +665,11 @@ int mf_sampler_init(const mf_config_t *cfg)
     parse_level_actions(MF_LEVEL_MODERATE, cfg->moderate_actions, MF_K_moderate_actions);
     parse_level_actions(MF_LEVEL_HIGH, cfg->high_actions, MF_K_high_actions);
     parse_level_actions(MF_LEVEL_CRITICAL, cfg->critical_actions, MF_K_critical_actions);
+    /* the retained rule must hold for half a second of samples (at least 3) */
+    C.lc.retain_samples = (unsigned)MF_MAX(3, (S_NS / 2) / C.interval_ns);
+    C.throttle_level = MF_LEVEL_CRITICAL;
+    for (unsigned l = MF_LEVEL_CRITICAL; l >= MF_LEVEL_MODERATE; l--)
+        if (C.lc.actions[l] & MF_ACT_THROTTLE) C.throttle_level = l;
     if (mf_levels_parse_inputs(cfg->level_inputs, &C.lc.inputs, why, sizeof why) < 0) {
         mf_log("level_inputs: %s; using all", why);
         C.lc.inputs = MF_IN_ALL;

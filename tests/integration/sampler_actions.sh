@@ -9,18 +9,21 @@ prog=$MF_PROGS/sampler_hold
 base=(MEMFENCE_LIMIT=100M MEMFENCE_LEVEL_INPUTS=usage MEMFENCE_THROTTLE_MAX=40ms)
 
 # ---- throttle and refuse-large ----
-out=$(printf '%s\n' 'hold 92' level 'time 131072' 'time 2097152' 'time 1000' \
+out=$(printf '%s\n' 'hold 92' level 'time 131072' 'time 2097152' 'time 1000' 'hold 10' 'time 2097152' \
           'hold 80' level 'wait 1100' 'time 131072' 'hold 84' 'wait 250' 'time 131072' stats quit |
       fenced "${base[@]}" MEMFENCE_HIGH_ACTIONS=throttle MEMFENCE_CRITICAL_ACTIONS=throttle,refuse-large \
           -- "$prog" 2>"$MF_TMP/err")
 echo "$out"; cat "$MF_TMP/err"
 mapfile -t t < <(echo "$out" | grep -E '^[0-9]+ (ok|ENOMEM|fail)$')
-[ ${#t[@]} -eq 5 ] || fail "expected 5 timed allocations"
+[ ${#t[@]} -eq 6 ] || fail "expected 6 timed allocations"
 expect_eq "$(echo "$out" | sed -n 's/^level //p' | tr '\n' ' ')" "3 2 " "levels"
 # CRITICAL: the full throttle_max (40 ms) for 128 KiB; 2 MiB refused; 1000 bytes granted
 [ "${t[0]#* }" = ok ] && [ "${t[0]% *}" -ge 40000 ] || fail "128 KiB at CRITICAL: ${t[0]} (want ok, >= 40000 us)"
 expect_eq "${t[1]#* }" ENOMEM "2 MiB at CRITICAL (refuse-large)"
 expect_eq "${t[2]#* }" ok "1000 bytes at CRITICAL"
+# the program recovers (frees down to 10 %): 2 MiB is granted at once, before the next sample
+expect_eq "${t[3]#* }" ok "2 MiB right after freeing down to 10 %"
+unset 't[3]'; t=("${t[@]}")
 # HIGH at 80 % and not growing for a second: not throttled (a program sitting near its limit
 # gains nothing from being slowed); growing again to 84 %: at least the curve's floor,
 # throttle_max / 8 = 5 ms (14.4 ms by the curve)

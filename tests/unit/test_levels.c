@@ -88,6 +88,26 @@ static void test_retained(void)
     in.rss_anon = 4 << 20;
     mf_levels_step(&c, &st, &in);
     T_EQU(st.level, MF_LEVEL_LOW);
+    /* with retain_samples 3: a passing moment (usage uncharged, RSS not yet unmapped) does not
+     * count, three samples in a row do */
+    c.retain_samples = 3;
+    in.used = 10 << 20;
+    in.rss_anon = 200 << 20;
+    mf_levels_step(&c, &st, &in);
+    mf_levels_step(&c, &st, &in);
+    T_EQU(st.level, MF_LEVEL_LOW);
+    in.rss_anon = 12 << 20;
+    mf_levels_step(&c, &st, &in);
+    in.rss_anon = 200 << 20;
+    mf_levels_step(&c, &st, &in);
+    mf_levels_step(&c, &st, &in);
+    T_EQU(st.level, MF_LEVEL_LOW);
+    mf_levels_step(&c, &st, &in);
+    T_EQU(st.level, MF_LEVEL_MODERATE);
+    c.retain_samples = 1;
+    in.rss_anon = 12 << 20;
+    mf_levels_step(&c, &st, &in);
+    T_EQU(st.level, MF_LEVEL_LOW);
     /* off when the retained input is not enabled */
     c.inputs = 1u << MF_IN_USAGE;
     in.used = 10 << 20;
