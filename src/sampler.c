@@ -28,6 +28,7 @@
 #include "gate.h"
 #include "leak.h"
 #include "ledger.h"
+#include "profile.h"
 #include "levels.h"
 #include "log.h"
 #include "metrics.h"
@@ -423,6 +424,8 @@ static void leak_check(uint64_t now, uint64_t used, uint64_t limit, const mf_met
             continue;
         if (!mf_leak_may_report(&T.leak, now)) return;
         double mib_h = tr.slope * 3600.0 / (1 << 20);
+        char sites[400] = "";   /* the profiler's top growers, when profiling is on */
+        mf_profile_top_growers_text(sites, sizeof sites, 3);
         uint64_t tenths = (uint64_t)(mib_h * 10 + 0.5);
         char rate[32], left[32], win[32], b1[24], b2[24];
         mf_fmt(rate, sizeof rate, "%llu.%llu", (unsigned long long)(tenths / 10),
@@ -432,18 +435,19 @@ static void leak_check(uint64_t now, uint64_t used, uint64_t limit, const mf_met
             fmt_duration(left, sizeof left, cur >= limit ? 0 : (double)(limit - cur) / tr.slope);
             mf_log_limited(MF_RL_LEAK, 1,
                            "possible leak: %s grows %s MiB/h, steadily over the last %s (r2 0.%02u): "
-                           "%s now, the limit %s is reached in about %s",
+                           "%s now, the limit %s is reached in about %s%s%s",
                            what[s], rate, win, (unsigned)(tr.r2 * 99.999), bytes(b1, sizeof b1, cur),
-                           bytes(b2, sizeof b2, limit), left);
+                           bytes(b2, sizeof b2, limit), left, sites[0] ? "; growing sites: " : "",
+                           sites);
         } else {
             uint64_t avail = m->mem_avail;
             if (avail == MF_UNKNOWN) left[0] = '\0';
             else fmt_duration(left, sizeof left, (double)avail / tr.slope);
             mf_log_limited(MF_RL_LEAK, 1,
                            "possible leak: %s grows %s MiB/h, steadily over the last %s (r2 0.%02u): "
-                           "%s now, no limit; the machine's available memory lasts about %s",
+                           "%s now, no limit; the machine's available memory lasts about %s%s%s",
                            what[s], rate, win, (unsigned)(tr.r2 * 99.999), bytes(b1, sizeof b1, cur),
-                           left[0] ? left : "?");
+                           left[0] ? left : "?", sites[0] ? "; growing sites: " : "", sites);
         }
         return;
     }

@@ -20,4 +20,9 @@ grep -q 'possible leak: usage grows .*the limit 1.0 GiB is reached in about [0-9
 # no false alarm from a program that does not leak
 fenced MEMFENCE_LIMIT=1G MEMFENCE_LEAK_WINDOW=2s -- "$MF_PROGS/sampler_leak" 0 3 2>"$MF_TMP/err2" >/dev/null
 ! grep -q 'possible leak' "$MF_TMP/err2" || fail "leak line for a program that does not leak"
+# with profiling on, the line names the growing allocation site (the leaking function)
+fenced MEMFENCE_LIMIT=1G MEMFENCE_LEAK_WINDOW=4s MEMFENCE_PROFILE=on MEMFENCE_PROFILE_RATE=64K \
+    -- "$prog" 4 6 2>"$MF_TMP/err3" >/dev/null
+grep -q 'possible leak: usage grows .*; growing sites: main+0x[0-9a-f]* (sampler_leak) +[0-9.]* MiB/s' \
+    "$MF_TMP/err3" || fail "the profiled leak line does not name the site: $(cat "$MF_TMP/err3")"
 pass "reported $rate MiB/h for a true $true_rate MiB/h"
