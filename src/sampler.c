@@ -177,7 +177,7 @@ int mf_sampler_admit(unsigned call, unsigned pool, uint64_t req)
     if ((flags & MF_POLICY_REFUSE_LARGE) && req >= C.refuse_min &&
         still_above(req, level_floor(MF_LEVEL_CRITICAL))) {
         mf_stat_add(&mf_stats.refused_large, 1);
-        mf_report_refusal(call, pool, req, "refuse-large at CRITICAL");
+        mf_report_refused_large(call, pool, req, "refuse-large at CRITICAL");
         return -ENOMEM;
     }
     if ((flags & MF_POLICY_THROTTLE) && req >= C.throttle_min) {
@@ -678,6 +678,11 @@ int mf_sampler_init(const mf_config_t *cfg)
         mf_log("level_inputs: %s; using all", why);
         C.lc.inputs = MF_IN_ALL;
     }
+    /* A process without a budget (counting only) follows the machine's pressure only when asked
+     * to: by default it changes nothing but its own retained memory, and logs nothing about the
+     * host — invariant 6 (the default adds the fence and nothing else). */
+    if (cfg->origin[MF_K_level_inputs] == MF_FROM_DEFAULT && mf_gate_limit(MF_POOL_HOST) == MF_UNLIMITED)
+        C.lc.inputs &= ~((1u << MF_IN_HOST) | (1u << MF_IN_PSI));
     memset(&T.st, 0, sizeof T.st);
     mf_leak_init(&T.leak, C.window_ns, C.interval_ns);
     if (mf_in_preload) arm();
