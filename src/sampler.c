@@ -610,6 +610,10 @@ static MF_COLD void sampler_start(void)
     if (rc == 0) {
         expect = ST_STARTING;
         atomic_compare_exchange_strong(&s_state, &expect, ST_RUNNING);
+        /* The trigger has done its job: allocations go back to the fast path now, not after the
+         * first tick (which may take long on a loaded machine); every tick re-asserts the
+         * throttle bit when throttling is due. */
+        mf_policy_set(MF_POLICY_THROTTLE, 0);
         return;
     }
     if (++s_retries >= START_RETRIES) {
