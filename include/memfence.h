@@ -50,6 +50,8 @@ struct memfence_stats {
     uint64_t throttle_ns;        /* total delay */
     uint64_t signals;            /* signals sent to the process by the signal action */
     uint64_t level_ms[4];        /* time spent at each level */
+    uint64_t refused_large;      /* of refusals: by refuse-large at CRITICAL */
+    uint64_t map_refusals;       /* file mappings refused by the pre-flight check */
 };
 
 /* Fills *st (size = sizeof *st).  Return: 0, or a negative errno. */

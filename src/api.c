@@ -37,6 +37,8 @@ MF_EXPORT int memfence_get_stats(struct memfence_stats *st, size_t size)
     s.signals = L(mf_stats.signals);
     for (int i = 0; i < 4; i++)
         s.level_ms[i] = L(mf_stats.level_ms[i]);
+    s.refused_large = L(mf_stats.refused_large);
+    s.map_refusals = L(mf_stats.map_refusals);
     memcpy(st, &s, size < sizeof s ? size : sizeof s);
     return 0;
 }

@@ -144,6 +144,18 @@ static int parse_double(const char *v, double *out)
     return 0;
 }
 
+/* True (with the message) when d lies outside the key's bounds. */
+static int out_of_bounds(const struct key_info *ki, double d, const char *v, char *why,
+                         size_t whylen)
+{
+    if (d >= ki->lo && d <= ki->hi)
+        return 0;
+    if (why)
+        mf_fmt(why, whylen, "%s: %s is out of bounds [%llu, %llu]", ki->name, v,
+               (unsigned long long)ki->lo, (unsigned long long)ki->hi);
+    return 1;
+}
+
 /* Parses v as key k's type into field. */
 static int set_one(unsigned k, const char *v, void *field, char *why, size_t whylen)
 {
@@ -169,12 +181,8 @@ static int set_one(unsigned k, const char *v, void *field, char *why, size_t why
                 mf_fmt(why, whylen, "%s: '%s' is not a whole number", ki->name, v);
             return -EINVAL;
         }
-        if (d < ki->lo || d > ki->hi) {
-            if (why)
-                mf_fmt(why, whylen, "%s: %s is out of bounds [%llu, %llu]", ki->name, v,
-                       (unsigned long long)ki->lo, (unsigned long long)ki->hi);
+        if (out_of_bounds(ki, d, v, why, whylen))
             return -ERANGE;
-        }
         *(uint64_t *)field = (uint64_t)d;
         return 0;
     }
@@ -187,12 +195,8 @@ static int set_one(unsigned k, const char *v, void *field, char *why, size_t why
                 mf_fmt(why, whylen, "%s: '%s' is not a number", ki->name, v);
             return -EINVAL;
         }
-        if (d < ki->lo || d > ki->hi) {
-            if (why)
-                mf_fmt(why, whylen, "%s: %s is out of bounds [%llu, %llu]", ki->name, v,
-                       (unsigned long long)ki->lo, (unsigned long long)ki->hi);
+        if (out_of_bounds(ki, d, v, why, whylen))
             return -ERANGE;
-        }
         *(double *)field = d;
         return 0;
     }

@@ -97,7 +97,7 @@ void *mf_heap_refuse(unsigned call, void *p, uint64_t req, uint64_t usable)
 {
     if (mf_heap_warn_only) {
         mf_gate_charge_force(MF_POOL_HOST, usable);
-        mf_report_refusal(call, MF_POOL_HOST, req, "granted anyway: on_limit = warn");
+        mf_report_over_budget(call, MF_POOL_HOST, req);
         return p;
     }
     MF_BACKEND_VOID(mf_backend.free(p));
@@ -244,7 +244,7 @@ void *mf_heap_realloc(unsigned call, void *p, size_t n, const void *caller)
     if (new_u > old_u && mf_gate_charge(slot, new_u - old_u) != 0) {
         if (mf_heap_warn_only) {
             mf_gate_charge_force(MF_POOL_HOST, new_u - old_u);
-            mf_report_refusal(call, MF_POOL_HOST, n, "granted anyway: on_limit = warn");
+            mf_report_over_budget(call, MF_POOL_HOST, n);
         } else {
             MF_BACKEND_VOID(mf_backend.free(q));
             mf_report_refusal(call, MF_POOL_HOST, n, NULL);

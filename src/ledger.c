@@ -5,6 +5,7 @@
  * the only libc calls are the pthread mutex functions (futex based) and clock_gettime (vDSO).
  */
 #include <errno.h>
+#include <time.h>
 #include <stdarg.h>
 #include <sys/mman.h>
 
@@ -192,13 +193,18 @@ int mf_ledger_open(const char *path, const char *group, bool create, mf_ledger_t
     l->hdr = p;
     l->size = want;
     mf_ledger_hdr_t *h = l->hdr;
-    for (int i = 0; i < 100 && atomic_load_explicit(&h->ready, memory_order_acquire) != 1; i++)
+    for (int i = 0; i < 300 && atomic_load_explicit(&h->ready, memory_order_acquire) != 1; i++)
         sleep_ms(10);
     if (create && atomic_load(&h->ready) == 0) {
-        /* Its creator died half-way: whoever wins the CAS initialises it again. */
+        /* Its creator died half-way: whoever wins the CAS initialises it again.  A creator that
+         * has not written its pid yet is not dead, only slow (a loaded machine): a file without
+         * a pid is taken over only once it is old. */
         int32_t c = atomic_load(&h->creator);
         uint32_t zero = 0;
-        if ((c <= 0 || !mf_ledger_proc_start(c)) &&
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        int stale = now.tv_sec - st.st_mtim.tv_sec >= 5;
+        if (((c > 0 && !mf_ledger_proc_start(c)) || (c <= 0 && stale)) &&
             atomic_compare_exchange_strong(&h->ready, &zero, 2)) {
             memset((char *)p + MF_LEDGER_HDR_SIZE, 0, want - MF_LEDGER_HDR_SIZE);
             init_header(h, group, want);

@@ -28,6 +28,7 @@
 #include "log.h"
 #include "modules.h"
 #include "policy.h"
+#include "ledger.h"
 #include "profile.h"
 #include "report.h"
 #include "runtime.h"
@@ -319,40 +320,11 @@ int mf_profile_write(int fd)
     return w->err;
 }
 
-size_t mf_profile_path(char *buf, size_t size, unsigned uid, pid_t pid, const char *suffix)
+/* `memfence report PID` asks through the ledger's mailbox (ledger.h); the ledger's tick calls
+ * this with the reply file open. */
+static int answer(unsigned kind, int fd)
 {
-    return mf_fmt(buf, size, "%s/memfence-report-%u-%d.%s", MF_PROFILE_DIR, uid, (int)pid, suffix);
-}
-
-static void answer_request(void)
-{
-    char req[128], tmp[128], out[128];
-    unsigned uid = (unsigned)mf_syscall6(SYS_getuid, 0, 0, 0, 0, 0, 0);
-    pid_t pid = mf_pid();
-    mf_profile_path(req, sizeof req, uid, pid, "req");
-    int fd = mf_sys_open(req, O_RDONLY | O_NOFOLLOW, 0);
-    if (fd < 0)
-        return;
-    struct stat st;
-    long r = mf_syscall6(SYS_fstat, fd, (long)&st, 0, 0, 0, 0);
-    mf_sys_close(fd);
-    mf_syscall6(SYS_unlinkat, AT_FDCWD, (long)req, 0, 0, 0, 0);
-    if (r < 0 || (st.st_uid != uid && st.st_uid != 0))
-        return;                     /* someone else's file: not a request from our user or root */
-    mf_profile_path(tmp, sizeof tmp, uid, pid, "tmp");
-    mf_profile_path(out, sizeof out, uid, pid, "out");
-    mf_syscall6(SYS_unlinkat, AT_FDCWD, (long)tmp, 0, 0, 0, 0);
-    fd = mf_sys_open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0600);
-    if (fd < 0) {
-        mf_log_limited(MF_RL_MISC, 1, "profile: cannot write the report to %s (%d)", tmp, fd);
-        return;
-    }
-    int err = mf_profile_write(fd);
-    mf_sys_close(fd);
-    if (err == 0)
-        mf_syscall6(SYS_renameat, AT_FDCWD, (long)tmp, AT_FDCWD, (long)out, 0, 0);
-    else
-        mf_syscall6(SYS_unlinkat, AT_FDCWD, (long)tmp, 0, 0, 0, 0);
+    return kind == MF_LREQ_REPORT ? mf_profile_write(fd) : -ENOSYS;
 }
 
 void mf_profile_tick(void)
@@ -366,7 +338,6 @@ void mf_profile_tick(void)
         mf_sites_snapshot(now);
         last_window_ns = now;
     }
-    answer_request();
     mf_tls.depth--;
     atomic_store(&tick_busy, 0);
 }
@@ -432,6 +403,7 @@ int mf_profile_init(const mf_config_t *cfg)
     last_window_ns = mf_now_ns();
     if (mf_in_preload)
         start_thread();
+    mf_ledger_set_answer(answer);
     mf_policy_set(MF_POLICY_PROFILE, 1);
     return 0;
 }

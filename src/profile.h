@@ -73,10 +73,6 @@ int mf_profile_write(int fd);
  * Return: its length (0 when no site grows or profiling is off). */
 size_t mf_profile_top_growers_text(char *buf, size_t size, int n);
 
-/* The request / answer file of process pid of user uid: suffix "req", "tmp" or "out".
- * Return: the length written. */
-size_t mf_profile_path(char *buf, size_t size, unsigned uid, pid_t pid, const char *suffix);
-
 /* Effective mean sampling interval in bytes (0 when profiling is off). */
 uint64_t mf_profile_rate(void);
 

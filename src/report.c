@@ -8,12 +8,16 @@
 #include "runtime.h"
 #include "stats.h"
 
-void mf_report_refusal(unsigned call, unsigned pool, uint64_t req, const char *detail)
+enum kind { BUDGET, LARGE, WARN };
+
+static void report(enum kind kind, unsigned call, unsigned pool, uint64_t req, const char *detail)
 {
-    mf_stat_add(&mf_stats.refusals, 1);
-    if (pool != MF_POOL_HOST)
-        mf_stat_add(&mf_stats.refusals_gpu, 1);
-    atomic_store_explicit(&mf_stats.last_refusal_size, req, memory_order_relaxed);
+    if (kind != WARN) {
+        mf_stat_add(&mf_stats.refusals, 1);
+        if (pool != MF_POOL_HOST)
+            mf_stat_add(&mf_stats.refusals_gpu, 1);
+        atomic_store_explicit(&mf_stats.last_refusal_size, req, memory_order_relaxed);
+    }
     mf_tls.depth++;
     char where[16] = "host";
     if (pool != MF_POOL_HOST)
@@ -21,23 +25,52 @@ void mf_report_refusal(unsigned call, unsigned pool, uint64_t req, const char *d
     char bt[512] = "";
     if (mf_config()->log_backtrace && mf_profile_backtrace_text(bt, sizeof bt, 2) == 0)
         bt[0] = 0;
+    const char *at = bt[0] ? "; at " : "";
     uint64_t used = mf_gate_used(pool), limit = mf_gate_limit(pool);
+    unsigned rate = (unsigned)mf_config()->log_rate;
+    const char *name = mf_call_name(call), *inst = mf_instance_name();
+    int pid = (int)mf_pid();
     char grp[160];
-    if (mf_ledger_refusal_text(grp, sizeof grp, pool)) {   /* the group's budget refused it */
-        mf_log_limited(MF_RL_REFUSE, (unsigned)mf_config()->log_rate,
+    if (kind == LARGE) {
+        mf_log_limited(MF_RL_REFUSE, rate,
+                       "refused %s(%s) in %s (pid %d): %s; %s memory in use %s of budget %s%s%s",
+                       name, MF_BYTES(req), inst, pid, detail, where, MF_BYTES(used),
+                       MF_BYTES(limit), at, bt);
+    } else if (kind == WARN) {
+        mf_log_limited(MF_RL_REFUSE, rate,
+                       "over budget: %s(%s) in %s (pid %d) granted anyway (on_limit = warn): %s "
+                       "memory in use %s > budget %s%s%s",
+                       name, MF_BYTES(req), inst, pid, where, MF_BYTES(used), MF_BYTES(limit), at, bt);
+    } else if (mf_ledger_refusal_text(grp, sizeof grp, pool)) {   /* the group's budget */
+        mf_log_limited(MF_RL_REFUSE, rate,
                        "refused %s(%s) in %s (pid %d): %s; this process holds %s%s%s%s%s",
-                       mf_call_name(call), MF_BYTES(req), mf_instance_name(), (int)mf_pid(), grp,
-                       MF_BYTES(used), detail ? "; " : "", detail ? detail : "",
-                       bt[0] ? "; at " : "", bt);
-        goto note;
+                       name, MF_BYTES(req), inst, pid, grp, MF_BYTES(used), detail ? "; " : "",
+                       detail ? detail : "", at, bt);
+    } else {
+        mf_log_limited(MF_RL_REFUSE, rate,
+                       "refused %s(%s) in %s (pid %d): %s memory in use %s + %s asked > budget "
+                       "%s%s%s%s%s",
+                       name, MF_BYTES(req), inst, pid, where, MF_BYTES(used), MF_BYTES(req),
+                       MF_BYTES(limit), detail ? "; " : "", detail ? detail : "", at, bt);
     }
-    mf_log_limited(MF_RL_REFUSE, (unsigned)mf_config()->log_rate,
-                   "refused %s(%s) in %s (pid %d): %s memory in use %s + %s asked > budget %s%s%s%s%s",
-                   mf_call_name(call), MF_BYTES(req), mf_instance_name(), (int)mf_pid(), where,
-                   MF_BYTES(used), MF_BYTES(req), MF_BYTES(limit), detail ? "; " : "", detail ? detail : "", bt[0] ? "; at " : "", bt);
-note:;
     char ev[96];
-    mf_fmt(ev, sizeof ev, "refused %s(%s)", mf_call_name(call), MF_BYTES(req));
+    mf_fmt(ev, sizeof ev, "%s %s(%s)", kind == WARN ? "over budget" : "refused", name,
+           MF_BYTES(req));
     mf_ledger_note_event(ev);
     mf_tls.depth--;
+}
+
+void mf_report_refusal(unsigned call, unsigned pool, uint64_t req, const char *detail)
+{
+    report(BUDGET, call, pool, req, detail);
+}
+
+void mf_report_refused_large(unsigned call, unsigned pool, uint64_t req, const char *why)
+{
+    report(LARGE, call, pool, req, why);
+}
+
+void mf_report_over_budget(unsigned call, unsigned pool, uint64_t req)
+{
+    report(WARN, call, pool, req, NULL);
 }

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "ledger.h"
 #include "log.h"
 #include "mf.h"
 #include "profile.h"
@@ -538,17 +539,10 @@ static void render_folded(profile_t *p)
 
 /* ---- asking a live process ---------------------------------------------------------------- */
 
+/* Asks live process pid through its ledger slot's mailbox (see ledger.h): its sampler's tick
+ * writes the report to a reply file, which is read and removed here. */
 static char *ask(long pid, double timeout_s)
 {
-    char req[128], out[128], proc[64];
-    struct stat pst;
-    unsigned uid = (unsigned)getuid();
-    /* the files carry the process's user: root may ask any process, others their own */
-    snprintf(proc, sizeof proc, "/proc/%ld", pid);
-    if (stat(proc, &pst) == 0)
-        uid = (unsigned)pst.st_uid;
-    mf_profile_path(req, sizeof req, uid, (pid_t)pid, "req");
-    mf_profile_path(out, sizeof out, uid, (pid_t)pid, "out");
     if (kill((pid_t)pid, 0) != 0 && errno == ESRCH) {
         mf_cli_error("no process %ld", pid);
         return NULL;
@@ -567,30 +561,34 @@ static char *ask(long pid, double timeout_s)
             return NULL;
         }
     }
-    unlink(out);
-    int fd = open(req, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        mf_cli_error("cannot create %s: %s", req, strerror(errno));
+    const char *dir = getenv("MEMFENCE_LEDGER_DIR");
+    char reply[600];
+    int rc = mf_ledger_request(dir && *dir ? dir : NULL, (pid_t)pid, MF_LREQ_REPORT,
+                               (unsigned)(timeout_s * 1000), reply, sizeof reply);
+    if (rc == -ENOSYS) {
+        mf_cli_error("process %ld runs under memfence without profiling (profile = on to sample "
+                     "allocation sites)", pid);
         return NULL;
     }
-    close(fd);
-    struct timespec ts = { 0, 20 * 1000 * 1000 };
-    for (double waited = 0; waited < timeout_s; waited += 0.02) {
-        FILE *f = fopen(out, "r");
-        if (f) {
-            char *text = slurp(f);
-            fclose(f);
-            unlink(out);
-            return text;
-        }
-        if (kill((pid_t)pid, 0) != 0 && errno == ESRCH)
-            break;
-        nanosleep(&ts, NULL);
+    if (rc == -ESRCH) {
+        mf_cli_error("process %ld is not in any ledger of this user (another user's process, or "
+                     "another ledger_dir: set MEMFENCE_LEDGER_DIR)", pid);
+        return NULL;
     }
-    unlink(req);
-    mf_cli_error("process %ld did not answer within %.0f s: is it running under memfence with "
-                 "profile = on?", pid, timeout_s);
-    return NULL;
+    if (rc) {
+        mf_cli_error("process %ld did not answer within %.0f s (%s)", pid, timeout_s,
+                     strerror(-rc));
+        return NULL;
+    }
+    FILE *f = fopen(reply, "r");
+    if (!f) {
+        mf_cli_error("cannot read the reply %s: %s", reply, strerror(errno));
+        return NULL;
+    }
+    char *text = slurp(f);
+    fclose(f);
+    unlink(reply);
+    return text;
 }
 
 static int usage(void)

@@ -3,6 +3,7 @@
  * group budget across real forked processes, reservations, reclamation of dead members, the
  * repair after a member died holding the lock, a SIGKILL storm, and the metrics text. */
 #include <errno.h>
+#include <time.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -138,6 +139,9 @@ static void test_hostile(void)
     path_of("halfway", p, sizeof p);
     fd = open(p, O_RDWR | O_CREAT | O_EXCL, 0600);
     T_EQ(ftruncate(fd, (off_t)MF_LEDGER_FILE_SIZE(MF_LEDGER_SLOTS)), 0);
+    /* no pid written and 10 s old: dead (a fresh pid-less file is a slow creator, not a dead one) */
+    struct timespec old[2] = { { time(NULL) - 10, 0 }, { time(NULL) - 10, 0 } };
+    T_EQ(futimens(fd, old), 0);
     close(fd);
     T_EQ(mf_ledger_open(p, "halfway", true, &l, why, sizeof why), 0);
     if (l.hdr) {
