@@ -97,6 +97,15 @@ static int init_header(mf_ledger_hdr_t *h, const char *group, size_t size)
     return r;
 }
 
+/* The mapping is all a member needs: no descriptor of memfence's stays in the program's table
+ * (a program counting or closing its descriptors sees its own). */
+static void drop_fd(mf_ledger_t *l)
+{
+    if (l->fd >= 0)
+        mf_sys_close(l->fd);
+    l->fd = -1;
+}
+
 static int create_file(int fd, const char *group, mf_ledger_t *l)
 {
     size_t size = MF_LEDGER_FILE_SIZE(MF_LEDGER_SLOTS);
@@ -149,6 +158,7 @@ int mf_ledger_open(const char *path, const char *group, bool create, mf_ledger_t
                 return refuse(l, r, why, whylen, "%s: cannot create it (error %d)", path, -r);
             }
             l->slots = (mf_ledger_slot_t *)((char *)l->hdr + MF_LEDGER_HDR_SIZE);
+            drop_fd(l);
             return 0;
         }
         if (fd != -EEXIST)
@@ -234,6 +244,7 @@ int mf_ledger_open(const char *path, const char *group, bool create, mf_ledger_t
                       "%s was made in another pid namespace (a container sharing the directory?): "
                       "refused; give each namespace its own ledger_dir", path);
     l->slots = (mf_ledger_slot_t *)((char *)p + MF_LEDGER_HDR_SIZE);
+    drop_fd(l);
     return 0;
 }
 
@@ -593,7 +604,9 @@ int mf_ledger_set_limit(mf_ledger_t *l, unsigned slot, unsigned pool, uint64_t l
     for (unsigned i = 0; i < MF_LEDGER_SLOTS && !others; i++)
         others = i != slot && atomic_load(&l->slots[i].state) == MF_LSLOT_LIVE;
     uint64_t cur = l->hdr->limit[pool];
-    if (force || !others || cur == limit) {
+    /* Unlimited is where a ledger starts: two members joining at once each see the other live
+     * before either set a limit, and neither must keep that start value as "theirs". */
+    if (force || !others || cur == limit || cur == MF_UNLIMITED) {
         l->hdr->limit[pool] = limit;
         if (pool == MF_POOL_HOST && slot < MF_LEDGER_SLOTS)
             copy_name(l->hdr->limit_by, sizeof l->hdr->limit_by, l->slots[slot].instance);

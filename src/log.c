@@ -18,6 +18,12 @@
 enum { SINK_STDERR, SINK_FILE, SINK_SYSLOG, SINK_OFF };
 static int sink_kind = SINK_STDERR;
 static int sink_fd = 2;
+/* A thread with a descriptor table of its own (the sampler) writes to its own copy: fd + 1,
+ * 0 for none. */
+static __thread int thread_sink_fd __attribute__((tls_model("initial-exec")));
+
+int mf_log_fd(void) { return sink_kind == SINK_OFF ? -1 : sink_fd; }
+void mf_log_thread_fd(int fd) { thread_sink_fd = fd + 1; }
 
 struct fmt_out {
     char *buf;
@@ -182,11 +188,12 @@ static void emit(const char *fmt, va_list ap, const char *suffix)
         n = sizeof line - 2;
     line[n++] = '\n';
     int saved = errno;
+    int fd = thread_sink_fd ? thread_sink_fd - 1 : sink_fd;
     if (sink_kind == SINK_SYSLOG) {
-        if (mf_sys_write(sink_fd, line, n - 1) < 0) /* datagram socket: no newline */
+        if (mf_sys_write(fd, line, n - 1) < 0 && !thread_sink_fd) /* datagram: no newline */
             mf_sys_write(2, line + 4, n - 4);
     } else {
-        mf_sys_write(sink_fd, line, n);
+        mf_sys_write(fd, line, n);
     }
     errno = saved;
 }

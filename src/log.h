@@ -34,6 +34,11 @@ void mf_log_limited(unsigned key, unsigned per_sec, const char *fmt, ...)
 /* Sets the sink: "stderr", "syslog", "off", or a file path (opened O_APPEND).  Return: 0 or -errno. */
 int mf_log_set_sink(const char *sink);
 
+/* The sink's descriptor (-1 when logging is off), and, for a thread that has a descriptor
+ * table of its own, its private copy of it. */
+int mf_log_fd(void);
+void mf_log_thread_fd(int fd);
+
 /* Rate-limit keys used by the modules. */
 enum { MF_RL_REFUSE, MF_RL_MAPCHECK, MF_RL_LEVEL, MF_RL_THROTTLE, MF_RL_FAIL, MF_RL_GPU,
        MF_RL_LEAK, MF_RL_CONFIG, MF_RL_LEDGER, MF_RL_MISC, MF_RL_COUNT };

@@ -39,24 +39,18 @@
 
 static uint64_t prof_rate;                /* mean bytes between samples; 0 = off */
 static uint64_t prof_window_ns;           /* growth window */
-static uint64_t prof_interval_ns;         /* tick period of the profiler thread */
 static char prof_exit_path[MF_CFG_STR_MAX];
 static bool prof_backtrace;               /* log_backtrace */
 
 static _Atomic int unwinding;             /* threads inside libunwind now */
 static _Atomic int forking;               /* fork in progress: take no new stacks */
 static _Atomic int tick_busy;             /* one tick at a time */
-static _Atomic int thread_stop;
-static pthread_t prof_thread;
-static bool thread_running;
-static _Atomic int thread_wanted;         /* fork child: start the thread at the next sample */
 static uint64_t last_window_ns;
 static _Atomic uint64_t refusal_total;
 static pid_t prof_init_pid;               /* a fork child writes its own at-exit file */
 
-static __thread uint64_t prof_rng;
+static __thread uint64_t prof_rng;      /* per-thread xorshift state; 0 = not seeded */
 
-static void start_thread(void);        /* per-thread xorshift state; 0 = not seeded */
 
 uint64_t mf_profile_rate(void) { return prof_rate; }
 
@@ -96,9 +90,6 @@ void mf_profile_sample(void *p, uint64_t usable)
         }
     }
     mf_tls.profile_left = mf_sample_interval(&prof_rng, prof_rate);
-    if (mf_unlikely(atomic_load_explicit(&thread_wanted, memory_order_relaxed)) &&
-        atomic_exchange(&thread_wanted, 0))
-        start_thread();
     uintptr_t frames[MF_UNWIND_MAX];
     int n = take_stack(frames, 0);
     uint32_t site = mf_sites_find(frames, n);
@@ -342,47 +333,11 @@ void mf_profile_tick(void)
     atomic_store(&tick_busy, 0);
 }
 
-/* ---- the profiler's thread --------------------------------------------------------------- */
-
-static void *prof_main(void *arg)
-{
-    (void)arg;
-    mf_tls.depth = 1;              /* everything this thread does is memfence's own */
-    while (!atomic_load(&thread_stop)) {
-        struct timespec ts = { (time_t)(prof_interval_ns / 1000000000u),
-                               (long)(prof_interval_ns % 1000000000u) };
-        mf_syscall6(SYS_nanosleep, (long)&ts, 0, 0, 0, 0, 0);
-        if (atomic_load(&thread_stop))
-            break;
-        mf_profile_tick();
-    }
-    return NULL;
-}
-
-static void start_thread(void)
-{
-    sigset_t all, old;
-    pthread_attr_t attr;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    pthread_attr_init(&attr);
-    pthread_attr_setstacksize(&attr, 64 * 1024);
-    atomic_store(&thread_stop, 0);
-    mf_tls.depth++;
-    thread_running = pthread_create(&prof_thread, &attr, prof_main, NULL) == 0;
-    mf_tls.depth--;
-    pthread_attr_destroy(&attr);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (!thread_running)
-        mf_log("profile: cannot start the profiler thread; no report on request");
-}
-
 /* ---- lifecycle --------------------------------------------------------------------------- */
 
 int mf_profile_init(const mf_config_t *cfg)
 {
     prof_backtrace = cfg->log_backtrace;
-    mf_unwind_init();              /* refusal lines unwind even without sampling */
     bool on = cfg->profile || cfg->origin[MF_K_profile_rate] != MF_FROM_DEFAULT;
     if (!on)
         return 0;
@@ -391,18 +346,16 @@ int mf_profile_init(const mf_config_t *cfg)
         mf_log("profile: profile_rate unlimited means no sampling; profiling stays off");
         return 0;
     }
+    mf_unwind_init();
     if (mf_sites_init() != 0) {
         mf_log("profile: cannot map the site table; profiling stays off");
         return -ENOMEM;
     }
     prof_rate = rate ? rate : 1;
     prof_window_ns = cfg->leak_window / MF_SITE_HIST;
-    prof_interval_ns = cfg->sample_interval ? cfg->sample_interval : 100000000u;
     memcpy(prof_exit_path, cfg->profile_at_exit, sizeof prof_exit_path);
     prof_init_pid = mf_pid();
     last_window_ns = mf_now_ns();
-    if (mf_in_preload)
-        start_thread();
     mf_ledger_set_answer(answer);
     mf_policy_set(MF_POLICY_PROFILE, 1);
     return 0;
@@ -437,17 +390,12 @@ void mf_profile_fork_child(void)
     atomic_store(&unwinding, 0);
     atomic_store(&forking, 0);
     seed_rng();                    /* not the parent's sequence */
-    thread_running = false;
-    /* not here: most children exec at once; the first sampled allocation starts it */
-    if (prof_rate && mf_in_preload)
-        atomic_store(&thread_wanted, 1);
 }
 
 void mf_profile_fini(void)
 {
     if (!prof_rate)
         return;
-    atomic_store(&thread_stop, 1);
     if (!prof_exit_path[0])
         return;
     for (int i = 0; i < 100000; i++) {

@@ -12,10 +12,12 @@
  * fini raises `stop` and waits only while the thread is inside a tick (never for its sleep).
  */
 #include <errno.h>
+#include <sched.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -86,6 +88,7 @@ static struct {
     mf_metrics_src_t src;
     mf_level_state_t st;
     mf_leak_t leak;
+    uint64_t alone_check;           /* next look at whether only this thread is left */
     uint64_t last_tick;
     uint64_t level_ns;                     /* not yet added to level_ms */
     uint64_t trim_next, trim_backoff;
@@ -534,6 +537,7 @@ static void tick(uint64_t now)
     leak_check(now, used, limit, &m);
     /* the ledger: this instance's slot for `memfence status`, group credit, report requests */
     mf_ledger_tick();
+    mf_profile_tick();      /* the profiler's growth windows (nothing when profiling is off) */
     if (C.metrics_file[0] && now >= T.metrics_next) {
         int rc = mf_ledger_write_metrics_file(C.metrics_file);
         if (rc < 0 && rc != -EBUSY)
@@ -545,10 +549,54 @@ static void tick(uint64_t now)
 
 /* ---- the thread ------------------------------------------------------------------------- */
 
+/* The sampler opens files every interval (/proc, cgroup and PSI files, the ledger's reclaim,
+ * report replies).  On the program's descriptor table each open would take the lowest free
+ * number, racing a program that closes 0-2 and expects its next open or dup to get them back.
+ * So the thread takes a descriptor table of its own (unshare CLONE_FILES) and closes its copy
+ * of every program descriptor (which would otherwise keep, say, a pipe's write end open),
+ * keeping only a private duplicate of the log sink.  Where unshare fails, it shares as before. */
+static void private_files(void)
+{
+    if (mf_syscall6(SYS_unshare, CLONE_FILES, 0, 0, 0, 0, 0) != 0)
+        return;
+    int log = mf_log_fd(), keep = -1;
+    if (log >= 0)
+        keep = (int)mf_syscall6(SYS_fcntl, log, F_DUPFD_CLOEXEC, 3, 0, 0, 0);
+    if (keep >= 0) {
+        mf_syscall6(SYS_close_range, 0, (unsigned)keep - 1, 0, 0, 0, 0);
+        mf_syscall6(SYS_close_range, (unsigned)keep + 1, ~0u, 0, 0, 0, 0);
+        mf_log_thread_fd(keep);
+    } else {
+        mf_syscall6(SYS_close_range, 0, ~0u, 0, 0, 0, 0);
+        mf_log_thread_fd(-1);
+    }
+}
+
+/* True when the program's main thread has exited (pthread_exit: the leader is a zombie) and
+ * this thread is the only other one: the process would end here without memfence, so the
+ * sampler must not keep it alive.  /proc/self/stat: "pid (comm) S ... num_threads (20th)". */
+static bool only_sampler_left(void)
+{
+    char buf[1024];
+    if (mf_sys_read_file("/proc/self/stat", buf, sizeof buf) <= 0)
+        return false;
+    const char *p = strrchr(buf, ')');
+    if (!p || p[1] != ' ' || p[2] != 'Z')
+        return false;
+    p += 2;                               /* field 3, the state */
+    for (int field = 3; field < 20 && p; field++) {
+        p = strchr(p, ' ');
+        if (p)
+            p++;
+    }
+    return p && strtoul(p, NULL, 10) <= 2;   /* the zombie leader and this thread */
+}
+
 static void *sampler_main(void *arg)
 {
     (void)arg;
     mf_tls.depth = 1;                          /* everything this thread calls passes through */
+    private_files();
     s_tid = mf_sys_gettid();
     mf_syscall6(SYS_prctl, PR_SET_NAME, (long)"memfence", 0, 0, 0, 0);
     mf_metrics_discover(&T.src);
@@ -559,6 +607,8 @@ static void *sampler_main(void *arg)
         if (atomic_load(&s_stop)) break;
         uint64_t now = mf_now_ns();
         tick(now);
+        if (now >= T.alone_check && (T.alone_check = now + S_NS, only_sampler_left()))
+            break;
         atomic_store(&s_busy, 0);
         sys_futex(&s_busy, FUTEX_WAKE_PRIVATE, 1, NULL);
         next += C.interval_ns;

@@ -6,6 +6,7 @@
  * fork.  libunwind gets its own memory with mmap (which memfence's hooks pass through while
  * mf_tls.depth > 0) and never calls malloc on this path.
  */
+#include <stdatomic.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <link.h>
@@ -36,8 +37,15 @@ static int find_self(struct dl_phdr_info *info, size_t size, void *data)
     return 0;
 }
 
+/* Once, at the first stack taken (libunwind opens a pipe for its memory checks: a process that
+ * never unwinds keeps its descriptors as they were). */
+static _Atomic int unwind_ready;
+
 int mf_unwind_init(void)
 {
+    int expect = 0;
+    if (!atomic_compare_exchange_strong(&unwind_ready, &expect, 1))
+        return 0;
     unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
     if (mf_in_preload && self_hi == 0)
         dl_iterate_phdr(find_self, (void *)(uintptr_t)&mf_unwind_init);
@@ -56,6 +64,8 @@ int mf_unwind_capture(uintptr_t *out, int max, int skip)
         max = MF_UNWIND_MAX;
     if (max <= 0)
         return 0;
+    if (mf_unlikely(!atomic_load_explicit(&unwind_ready, memory_order_acquire)))
+        mf_unwind_init();
     int n = unw_backtrace(raw, (int)MF_ARRAY_LEN(raw));
     if (n <= 0)
         return 0;

@@ -368,6 +368,11 @@ void mf_view_sysinfo_apply(struct sysinfo *si, uint64_t limit, uint64_t used)
         si->totalram = (unsigned long)(limit / unit);
     if ((uint64_t)si->freeram > room / unit)
         si->freeram = (unsigned long)(room / unit);
+    /* the other fields stay, clamped so no sum a program makes exceeds the total */
+    if (si->bufferram > si->totalram - si->freeram)
+        si->bufferram = si->totalram - si->freeram;
+    if (si->sharedram > si->totalram)
+        si->sharedram = si->totalram;
 }
 
 long mf_view_pages(long real_pages, long page_size, uint64_t bytes)

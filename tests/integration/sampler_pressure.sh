@@ -22,8 +22,10 @@ expect_eq "$(echo "$out" | sed -n 's/^level //p')" 2 "timer sampling with watchi
 expect_eq "$(echo "$out" | sed -n 's/^fds //p')" 0 "no trigger with MEMORY_PRESSURE_WATCH=/dev/null"
 
 # the kernel's PSI trigger, where it can be had
-out=$(printf '%s\n' 'hold 1' 'wait 300' fds quit | fenced -- "$prog" 2>/dev/null)
-n=$(echo "$out" | sed -n 's/^fds //p')
+out=$(printf '%s\n' 'hold 1' 'wait 300' fds taskfds quit | fenced -- "$prog" 2>/dev/null)
+# the trigger lives in the sampler thread's own descriptor table, never in the program's
+expect_eq "$(echo "$out" | sed -n 's/^fds //p')" 0 "memfence descriptors in the program's table"
+n=$(echo "$out" | sed -n 's/^taskfds //p')
 psi=$(ls /sys/fs/cgroup/memory.pressure /sys/fs/cgroup/unified/memory.pressure /proc/pressure/memory 2>/dev/null | head -1)
 if [ -n "$psi" ] && python3 -c "
 import sys

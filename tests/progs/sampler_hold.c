@@ -14,8 +14,9 @@
  *                   glibc cannot shrink by itself); print "rss BYTES" right after
  *   rss             print "rss BYTES" (resident set size now)
  *   poke PATH       write one byte to PATH (a FIFO) without blocking; print "poked" or the error
- *   fds             print "fds N": how many of this process's descriptors are open on a
+ *   fds             print "fds N": how many of the program's descriptors are open on a
  *                   memory.pressure or /proc/pressure/memory file (the PSI trigger)
+ *   taskfds         the same over every thread's table ("taskfds N"; the sampler has its own)
  *   quit
  */
 #include <dirent.h>
@@ -171,20 +172,35 @@ int main(void)
             if (fd >= 0 && write(fd, "x", 1) == 1) printf("poked\n");
             else printf("poke: %s\n", strerror(errno));
             if (fd >= 0) close(fd);
-        } else if (!strcmp(cmd, "fds")) {
+        } else if (!strcmp(cmd, "fds") || !strcmp(cmd, "taskfds")) {
+            /* fds: the program's own table; taskfds: every thread's (the sampler has its own) */
             int n = 0;
-            DIR *d = opendir("/proc/self/fd");
-            struct dirent *e;
-            while (d && (e = readdir(d))) {
-                char path[300], target[256];
-                snprintf(path, sizeof path, "/proc/self/fd/%s", e->d_name);
-                ssize_t k = readlink(path, target, sizeof target - 1);
-                if (k <= 0) continue;
-                target[k] = 0;
-                if (strstr(target, "memory.pressure") || strstr(target, "pressure/memory")) n++;
+            char dirs[64][300];
+            int nd = 0;
+            if (!strcmp(cmd, "fds")) {
+                snprintf(dirs[nd++], sizeof dirs[0], "/proc/self/fd");
+            } else {
+                DIR *t = opendir("/proc/self/task");
+                struct dirent *te;
+                while (t && (te = readdir(t)) && nd < 64)
+                    if (te->d_name[0] != '.')
+                        snprintf(dirs[nd++], sizeof dirs[0], "/proc/self/task/%s/fd", te->d_name);
+                if (t) closedir(t);
             }
-            if (d) closedir(d);
-            printf("fds %d\n", n);
+            for (int i = 0; i < nd; i++) {
+                DIR *d = opendir(dirs[i]);
+                struct dirent *e;
+                while (d && (e = readdir(d))) {
+                    char path[600], target[256];
+                    snprintf(path, sizeof path, "%.300s/%.255s", dirs[i], e->d_name);
+                    ssize_t k = readlink(path, target, sizeof target - 1);
+                    if (k <= 0) continue;
+                    target[k] = 0;
+                    if (strstr(target, "memory.pressure") || strstr(target, "pressure/memory")) n++;
+                }
+                if (d) closedir(d);
+            }
+            printf("%s %d\n", cmd, n);
         }
         else if (!strcmp(cmd, "quit")) break;
         else printf("unknown %s\n", cmd);
