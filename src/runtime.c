@@ -56,7 +56,7 @@ const char *mf_getenv(const char *name, int path_like)
     if (path_like && getauxval(AT_SECURE))
         return NULL;
     size_t nl = strlen(name);
-    if (environ)
+    if (environ && !mf_tls.own_thread)
         return env_lookup(environ, name, nl);
     if (!env_snapshot) {
         size_t cap = 1 << 20;
@@ -64,8 +64,8 @@ const char *mf_getenv(const char *name, int path_like)
         if (mf_sys_mmap_failed(buf))
             return NULL;
         long n = mf_sys_read_file("/proc/self/environ", buf, cap);
-        env_snapshot = buf;
         env_snapshot_len = n > 0 ? (size_t)n : 0;
+        __atomic_store_n(&env_snapshot, buf, __ATOMIC_RELEASE);   /* length first */
     }
     for (size_t i = 0; i < env_snapshot_len;) {
         const char *e = env_snapshot + i;

@@ -22,6 +22,7 @@ typedef struct mf_tls {
     int depth;              /* > 0: inside memfence; hooks pass nested calls straight through */
     int in_backend;         /* > 0: inside the allocator underneath: its mmaps are its own */
     int exiting;            /* the thread's destructors ran: no slot any more */
+    int own_thread;         /* a thread memfence started (the sampler): never reads `environ` */
     int tid;
     mf_slot_t *slot;        /* this thread's credit slot (NULL until the first charge) */
     int64_t profile_left;   /* profiler: bytes until the next sample */
@@ -52,7 +53,10 @@ const char *mf_exe_path(void);
 pid_t mf_pid(void);
 
 /* Reads an environment variable without allocating; NULL in secure-execution mode when
- * `path_like` (it names a file memfence would open). */
+ * `path_like` (it names a file memfence would open).  A program thread reads the live
+ * `environ`, as its own getenv would; memfence's own threads read a snapshot of the environment
+ * the program was started with (/proc/self/environ), because the program may free and replace
+ * `environ` strings at any moment (bash does, all the time). */
 const char *mf_getenv(const char *name, int path_like);
 
 /* Monotonic clock in nanoseconds. */

@@ -596,6 +596,7 @@ static void *sampler_main(void *arg)
 {
     (void)arg;
     mf_tls.depth = 1;                          /* everything this thread calls passes through */
+    mf_tls.own_thread = 1;                     /* reads no live `environ` (see mf_getenv) */
     private_files();
     s_tid = mf_sys_gettid();
     mf_syscall6(SYS_prctl, PR_SET_NAME, (long)"memfence", 0, 0, 0, 0);
