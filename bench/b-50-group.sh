@@ -32,3 +32,22 @@ for w in "small 10000000" "churn 10000" "threads 10000"; do
     echo "| $1 ($2) | $p | $a | $g | $r |"
 done
 echo
+
+# Exact instruction counts (callgrind repeats exactly; wall time on a shared box does not).
+if command -v valgrind >/dev/null; then
+    d=$(mktemp -d)
+    ir() { env "$@" valgrind --tool=callgrind --callgrind-out-file=/dev/null "$MF_BENCH/ledger_fast" "$W" "$N" 2>&1 |
+           sed -n 's/.*refs: *//p' | tr -d ,; }
+    echo
+    echo "Instructions (callgrind, exact), group / alone:"
+    echo
+    echo "| workload | alone | in a group | group / alone |"
+    echo "| --- | ---: | ---: | ---: |"
+    for wn in "small 200000" "churn 2000"; do
+        set -- $wn; W=$1; N=$2
+        a=$(ir LD_PRELOAD="$MF_LIB" MEMFENCE_LIMIT=1G MEMFENCE_LEDGER_DIR="$d")
+        b=$(ir LD_PRELOAD="$MF_LIB" MEMFENCE_LIMIT=1G MEMFENCE_LEDGER_DIR="$d" MEMFENCE_GROUP=bench MEMFENCE_GROUP_LIMIT=4G)
+        awk -v w="$W ($N)" -v a="$a" -v b="$b" 'BEGIN {printf "| %s | %d | %d | %.4f |\n", w, a, b, b / a}'
+    done
+    rm -rf "$d"
+fi
