@@ -51,6 +51,36 @@ static const char *env_lookup(char *const *env, const char *name, size_t nl)
     return NULL;
 }
 
+/* Copies the environment into memory memfence maps for itself, sized to it.  Taken at start-up
+ * (before the program runs: a mapping made later could land among the program's own), from
+ * `environ` when the C library has set it, else from /proc/self/environ. */
+static void env_take_snapshot(void)
+{
+    if (env_snapshot)
+        return;
+    size_t need = 0;
+    for (char **e = environ; e && *e; e++)
+        need += strlen(*e) + 1;
+    size_t cap = environ ? need + 1 : (size_t)1 << 20;
+    cap = (cap + 4095) & ~(size_t)4095;
+    char *buf = mf_sys_mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (mf_sys_mmap_failed(buf))
+        return;
+    size_t len = 0;
+    if (environ) {
+        for (char **e = environ; *e; e++) {
+            size_t l = strlen(*e) + 1;
+            memcpy(buf + len, *e, l);
+            len += l;
+        }
+    } else {
+        long n = mf_sys_read_file("/proc/self/environ", buf, cap);
+        len = n > 0 ? (size_t)n : 0;
+    }
+    env_snapshot_len = len;
+    __atomic_store_n(&env_snapshot, buf, __ATOMIC_RELEASE);   /* length first */
+}
+
 const char *mf_getenv(const char *name, int path_like)
 {
     if (path_like && getauxval(AT_SECURE))
@@ -58,17 +88,11 @@ const char *mf_getenv(const char *name, int path_like)
     size_t nl = strlen(name);
     if (environ && !mf_tls.own_thread)
         return env_lookup(environ, name, nl);
-    if (!env_snapshot) {
-        size_t cap = 1 << 20;
-        char *buf = mf_sys_mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (mf_sys_mmap_failed(buf))
-            return NULL;
-        long n = mf_sys_read_file("/proc/self/environ", buf, cap);
-        env_snapshot_len = n > 0 ? (size_t)n : 0;
-        __atomic_store_n(&env_snapshot, buf, __ATOMIC_RELEASE);   /* length first */
-    }
+    const char *snap = __atomic_load_n(&env_snapshot, __ATOMIC_ACQUIRE);
+    if (!snap)
+        return NULL;    /* only before start-up took it (the loader's earliest calls) */
     for (size_t i = 0; i < env_snapshot_len;) {
-        const char *e = env_snapshot + i;
+        const char *e = snap + i;
         size_t l = strnlen(e, env_snapshot_len - i);
         if (l > nl && !strncmp(e, name, nl) && e[nl] == '=')
             return e + nl + 1;
@@ -289,6 +313,7 @@ static void do_init(void)
     mf_heap_check_usable();
     mf_heap_init_policy();
     atomic_store_explicit(&mf_state, MF_STATE_COUNTING, memory_order_release);
+    env_take_snapshot();
     read_identity();
     const mf_config_t *cfg = mf_config();
     mf_config_load(mf_instance_name(), exe);

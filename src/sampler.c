@@ -555,10 +555,13 @@ static void tick(uint64_t now)
  * So the thread takes a descriptor table of its own (unshare CLONE_FILES) and closes its copy
  * of every program descriptor (which would otherwise keep, say, a pipe's write end open),
  * keeping only a private duplicate of the log sink.  Where unshare fails, it shares as before. */
+static bool s_private_files;   /* the sampler's descriptors are not the program's */
+
 static void private_files(void)
 {
     if (mf_syscall6(SYS_unshare, CLONE_FILES, 0, 0, 0, 0, 0) != 0)
         return;
+    s_private_files = true;
     int log = mf_log_fd(), keep = -1;
     if (log >= 0)
         keep = (int)mf_syscall6(SYS_fcntl, log, F_DUPFD_CLOEXEC, 3, 0, 0, 0);
@@ -751,7 +754,13 @@ void mf_sampler_fork_child(void)
 {
     /* the thread did not come along: reset what it owned and start a new one lazily */
     int st = atomic_load(&s_state);
-    trigger_close();
+    /* The trigger descriptor lived in the parent sampler's own descriptor table: here that
+     * number is one of the program's (its stdin, say), never to be closed or polled by us.
+     * Without a private table (unshare refused) the child's copy of it is closed as before. */
+    if (s_private_files)
+        T.trig_fd = -1;
+    else
+        trigger_close();
     memset(&T.st, 0, sizeof T.st);
     T.last_tick = T.level_ns = T.trim_next = T.trim_backoff = T.log_next = T.trim_residue = T.metrics_next = 0;
     T.trim_used = T.trim_anon = T.trim_last = 0;

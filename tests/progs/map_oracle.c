@@ -71,8 +71,12 @@ static uint64_t oracle(void)
                 for (int f = 0; f < 3; f++) { while (*s && *s != ' ') s++; while (*s == ' ') s++; }
                 int anon = s[0] == '0' && s[1] == ' ';
                 if (anon) { s++; while (*s == ' ') s++; anon = *s == '\n'; }
+                /* only pages of the arena this program mapped itself: after a munmap the
+                 * kernel may place another mapping in the hole (a thread stack glibc maps for
+                 * memfence's sampler, say), which is not this program's to count */
                 if (rwp && anon && b > lo && a < hi)
-                    sum += ((b) < hi ? (b) : hi) - ((a) > lo ? (a) : lo);
+                    for (uintptr_t p = a > lo ? a : lo; p < (b < hi ? b : hi); p += PG)
+                        sum += mapped[(p - lo) / PG] ? PG : 0;
             }
         }
         while (*l && *l != '\n') l++;
