@@ -7,6 +7,9 @@
  * Prints "map_oracle ok: N calls, M checks".  Debugging: MAP_ORACLE_EVERY=K compares every K
  * calls (default 3), MAP_ORACLE_TRACE=1 prints each call, MAP_ORACLE_DUMP=1 the maps on a
  * mismatch. */
+#include <dirent.h>
+#include <unistd.h>
+#include <string.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <sys/mman.h>
@@ -52,6 +55,26 @@ static void slurp(const char *path)
 }
 
 /* Bytes of private writable anonymous regions inside the arena, from /proc/self/smaps. */
+/* True once a thread named "memfence" runs in this process. */
+static int memfence_thread_up(void)
+{
+    DIR *d = opendir("/proc/self/task");
+    struct dirent *e;
+    int up = 0;
+    while (d && !up && (e = readdir(d))) {
+        char path[300], comm[32] = "";
+        snprintf(path, sizeof path, "/proc/self/task/%.200s/comm", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (f) {
+            up = fgets(comm, sizeof comm, f) && !strncmp(comm, "memfence", 8);
+            fclose(f);
+        }
+    }
+    if (d)
+        closedir(d);
+    return up;
+}
+
 static uint64_t oracle(void)
 {
     slurp("/proc/self/smaps");
@@ -122,6 +145,12 @@ static int all_mapped(unsigned a, unsigned n)
 int main(int argc, char **argv)
 {
     api_init();
+    /* memfence's sampler thread starts at the first allocation and glibc maps its stack (a
+     * mapping no hook sees).  This program maps MAP_FIXED into holes of its arena, so the
+     * thread must exist before the arena does, or its stack could land in such a hole. */
+    free(malloc(64));
+    for (int i = 0; i < 300 && !memfence_thread_up(); i++)
+        usleep(10000);
     unsigned ops = argc > 1 ? (unsigned)atoi(argv[1]) : 5000;
     if (argc > 2)
         rng = strtoull(argv[2], NULL, 0) | 1;
