@@ -18,8 +18,8 @@ done
 "$MF_BIN" report "$(ls "$MF_TMP"/f.*.prof | tail -n 1)" --top 1 >/dev/null || fail "a child's report does not render"
 # python forks too (os.fork with threads running) under profiling
 if command -v python3 >/dev/null; then
-    # the interpreter itself: a wrapper script (pyenv's bash shims) is a different program,
-    # and bash under profiling has an open bug (a rare hang, see the profiling issue's note)
+    # the interpreter itself (a wrapper script such as pyenv's bash shims is a different
+    # program; bash under profiling is fork_fds.sh)
     py=$(python3 -c 'import sys; print(sys.executable)')
     out=$(fenced MEMFENCE_PROFILE=on MEMFENCE_PROFILE_RATE=4K -- timeout 60 "$py" -c '
 import os, threading
