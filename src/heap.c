@@ -81,7 +81,9 @@ static void *backend_alloc(int kind, size_t align, size_t n, size_t m)
 void *mf_heap_grant_tail(unsigned call, void *p, size_t usable)
 {
     if (mf_gate_charge_slow(mf_tls.slot, usable) == 0) {
-        mf_heap_profile_alloc(p, usable);
+        /* the hook charged the countdown already: sample only when it ran out */
+        if ((flags() & MF_POLICY_PROFILE) && mf_tls.profile_left < 0)
+            mf_profile_sample(p, mf_tls.req, usable);
         return p;
     }
     return mf_heap_refuse(call, p, mf_tls.req, usable);
@@ -295,6 +297,15 @@ static mf_slot_t *profile_only_slot(void)
     return s && flags() == MF_POLICY_PROFILE ? s : NULL;
 }
 
+/* The hook charged the request to the countdown and it ran out: this block is the sample.  (A
+ * call that arrives here with the countdown not yet out saw another policy bit in the hook,
+ * cleared since: it is not sampled and not counted.) */
+static void sampled(void *p, size_t n, size_t u)
+{
+    if (mf_tls.profile_left < 0)
+        mf_profile_sample(p, n, u);
+}
+
 void *mf_heap_malloc_other(size_t n, const void *caller)
 {
     mf_slot_t *s = profile_only_slot();
@@ -307,7 +318,7 @@ void *mf_heap_malloc_other(size_t n, const void *caller)
     size_t u = mf_heap_usable_glibc(p);
     if (!mf_gate_try_charge(s, u))
         return mf_heap_grant_tail(MF_CALL_MALLOC, p, u);
-    mf_heap_profile_alloc(p, u);
+    sampled(p, n, u);
     return p;
 }
 
@@ -323,7 +334,7 @@ void *mf_heap_calloc_other(size_t n, size_t m, const void *caller)
     size_t u = mf_heap_usable_glibc(p);
     if (!mf_gate_try_charge(s, u))
         return mf_heap_grant_tail(MF_CALL_CALLOC, p, u);
-    mf_heap_profile_alloc(p, u);
+    sampled(p, n * m, u);
     return p;
 }
 

@@ -25,20 +25,38 @@
 extern int mf_heap_warn_only;         /* on_limit = warn: log and grant instead of refusing */
 extern uint64_t mf_heap_big;          /* requests above this can never fit */
 
-/* The slot of a caller that may take the fast path, or NULL.  The fast path does not look at
- * mf_tls.depth: a thread inside memfence when it first allocates (the sampler) never gets a
- * slot, and a nested call that does reach the fast path only runs the backend and the credit
- * arithmetic, which cannot recurse into memfence; its block is charged and credited like any. */
-static inline mf_slot_t *mf_heap_fast_slot(void)
+/* The fast path does not look at mf_tls.depth: a thread inside memfence when it first
+ * allocates (the sampler) never gets a slot, and a nested call that does reach the fast path
+ * only runs the backend and the credit arithmetic, which cannot recurse into memfence; its block
+ * is charged and credited like any.  A caller may take it when it has a slot and the policy word
+ * (mf_heap_policy) is zero, or holds only MF_POLICY_PROFILE and the profiler lets it ride. */
+static inline uint32_t mf_heap_policy(void)
 {
-    mf_slot_t *s = mf_tls.slot;
-    if (mf_likely(s != NULL && !atomic_load_explicit(&mf_policy_flags, memory_order_relaxed)))
-        return s;
-    return NULL;
+    return atomic_load_explicit(&mf_policy_flags, memory_order_relaxed);
 }
 
-/* The profiler rides the fast path (its bit alone does not divert a call to the general path):
- * after a block is charged, and before one is freed.  Inline halves in profile.h. */
+/* Profiling alone keeps a call on the fast path.  The hooks test the policy word once, as
+ * without profiling; only when it is not zero do they come here (out of line), so profiling off
+ * costs the fast path nothing (a caller without a slot never comes here).  malloc: the thread's
+ * sampling countdown is charged the request on
+ * the way in; true means go on along the fast path, false means take mf_heap_*_other (the
+ * general path, or the countdown ran out and this block is sampled there). */
+static inline bool mf_heap_profile_rides(uint32_t f, size_t n)
+{
+    if (f != MF_POLICY_PROFILE)
+        return false;
+    int64_t left = mf_tls.profile_left - (int64_t)n;
+    mf_tls.profile_left = left;
+    return left >= 0;
+}
+
+/* free: true when the block is certainly not a sampled one (the bitmap filter says so). */
+static inline bool mf_heap_profile_free_rides(uint32_t f, const void *p)
+{
+    return f == MF_POLICY_PROFILE && !mf_blocks_maybe((uintptr_t)p);
+}
+
+/* The general path's profiler calls: after a block is charged, and before one is freed. */
 static inline void mf_heap_profile_alloc(void *p, size_t usable)
 {
     if (mf_unlikely(atomic_load_explicit(&mf_policy_flags, memory_order_relaxed) &
@@ -77,8 +95,8 @@ void *mf_heap_grant_tail(unsigned call, void *p, size_t usable);
 void mf_heap_free_tail(void *p, size_t usable);
 
 /* Calls that missed the fast path (tail-called by the hooks, so the fast path saves no
- * registers): the profiling-only variant of the fast path when just MF_POLICY_PROFILE is set,
- * else the general path. */
+ * registers): with just MF_POLICY_PROFILE set, the fast path plus a sample of the block (its
+ * countdown ran out) or the forgetting of a sampled block; else the general path. */
 void *mf_heap_malloc_other(size_t n, const void *caller);
 void *mf_heap_calloc_other(size_t n, size_t m, const void *caller);
 void mf_heap_free_other(void *p);

@@ -1,9 +1,12 @@
 /* profile.c — the 'profile' module: sampled allocation sites, refusal stacks, leak suspects and
  * the report a live process writes on request (see profile.h for the protocol and format).
  *
- * Fast path (MF_POLICY_PROFILE set): malloc subtracts the block's usable size from the thread's
- * mf_tls.profile_left; only when it goes negative does the slow path unwind.  free asks the
- * block table's counting filter (one byte load).  Off: the core never calls in.
+ * Fast path (MF_POLICY_PROFILE the only bit set): the malloc hook subtracts the request from the
+ * thread's mf_tls.profile_left on its way in and stays on the core's fast path; only when the
+ * countdown goes negative does the call take mf_heap_malloc_other, which samples (unwinds).  The
+ * free hook asks the block table's bitmap filter (a multiply and one load) and stays on the fast
+ * path unless the block may be a sampled one.  The general path counts usable sizes instead.
+ * Off: the core's fast path pays nothing (the bit sends a call out of line only when it is set).
  *
  * Estimator: tcmalloc's.  Intervals are exponential with mean R = profile_rate, so a block of s
  * bytes is sampled with probability 1 - exp(-s/R) and each sample stands for s/(1-exp(-s/R))
@@ -75,7 +78,7 @@ static void seed_rng(void)
     prof_rng = s ? s : 1;
 }
 
-void mf_profile_sample(void *p, uint64_t usable)
+void mf_profile_sample(void *p, uint64_t counted, uint64_t usable)
 {
     if (p == NULL || mf_tls.depth > 0 || prof_rate == 0)
         return;
@@ -83,7 +86,7 @@ void mf_profile_sample(void *p, uint64_t usable)
     if (mf_unlikely(prof_rng == 0)) {
         /* the thread's first interval: drawn now, so the first bytes are not always sampled */
         seed_rng();
-        mf_tls.profile_left = mf_sample_interval(&prof_rng, prof_rate) - (int64_t)usable;
+        mf_tls.profile_left = mf_sample_interval(&prof_rng, prof_rate) - (int64_t)counted;
         if (mf_tls.profile_left >= 0) {
             mf_tls.depth--;
             return;
@@ -93,7 +96,8 @@ void mf_profile_sample(void *p, uint64_t usable)
     uintptr_t frames[MF_UNWIND_MAX];
     int n = take_stack(frames, 0);
     uint32_t site = mf_sites_find(frames, n);
-    double scale = mf_sample_scale(usable, prof_rate);
+    /* a block is in the sample with odds 1 - exp(-counted/R): it stands for 1/odds blocks */
+    double scale = mf_sample_scale(counted ? counted : usable, prof_rate);
     double cnt = scale * MF_COUNT_ONE;
     mf_sites_record_alloc((uintptr_t)p, site, (uint64_t)(scale * (double)usable + 0.5),
                           cnt > 4e9 ? 4000000000u : (uint32_t)(cnt + 0.5));

@@ -42,8 +42,10 @@
 /* The fast paths of mf_profile_alloc / mf_profile_free (policy.h), inline for the heap's hot
  * path, which calls them only while MF_POLICY_PROFILE is set and mf_tls.depth is 0.  The rare
  * parts: mf_profile_sample (the thread's interval ran out) and mf_profile_forget (the block may
- * be a sampled one). */
-void mf_profile_sample(void *p, uint64_t usable);
+ * be a sampled one).  mf_profile_sample: `counted` is the size the thread's countdown was charged
+ * (the request on the fast path, the usable size elsewhere; it sets the block's odds of being
+ * sampled), `usable` the bytes the block holds. */
+void mf_profile_sample(void *p, uint64_t counted, uint64_t usable);
 void mf_profile_forget(void *p);
 
 static inline void mf_profile_alloc_fast(void *p, uint64_t usable)
@@ -51,7 +53,7 @@ static inline void mf_profile_alloc_fast(void *p, uint64_t usable)
     int64_t left = mf_tls.profile_left - (int64_t)usable;
     mf_tls.profile_left = left;
     if (mf_unlikely(left < 0))
-        mf_profile_sample(p, usable);
+        mf_profile_sample(p, usable, usable);
 }
 
 static inline void mf_profile_free_fast(void *p)

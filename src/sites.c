@@ -9,17 +9,15 @@
 
 mf_site_t *mf_sites;
 mf_sites_stats_t mf_sites_stats;
-_Atomic(uint64_t *) mf_blocks_filter;
+uint64_t mf_blocks_bits[MF_BLOCKS_MAX / 2 / 64];
 
 static mf_block_t *blocks;
 static uint32_t blocks_live;
-static uint64_t *filter;
 static atomic_flag blocks_busy = ATOMIC_FLAG_INIT;
 static _Atomic int sites_mapped;
 
 #define SITES_BYTES  ((size_t)MF_SITES_MAX * sizeof(mf_site_t))
 #define BLOCKS_BYTES ((size_t)MF_BLOCKS_MAX * sizeof(mf_block_t))
-#define FILTER_BYTES ((size_t)MF_BLOCKS_MAX / 2 / 8)
 
 int mf_sites_init(void)
 {
@@ -29,15 +27,13 @@ int mf_sites_init(void)
             sched_yield();
         return mf_sites ? 0 : -ENOMEM;
     }
-    size_t total = SITES_BYTES + BLOCKS_BYTES + FILTER_BYTES;
+    size_t total = SITES_BYTES + BLOCKS_BYTES;
     void *m = mf_sys_mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (mf_sys_mmap_failed(m)) {
         atomic_store(&sites_mapped, 0);
         return -ENOMEM;
     }
     blocks = (mf_block_t *)((char *)m + SITES_BYTES);
-    filter = (uint64_t *)((char *)m + SITES_BYTES + BLOCKS_BYTES);
-    atomic_store(&mf_blocks_filter, filter);
     mf_site_t *s = m;
     atomic_store(&s[0].key, 1);          /* site 0: "(other sites)", no frames */
     atomic_store(&s[0].ready, 1);
@@ -49,7 +45,7 @@ int mf_sites_init(void)
 
 uint64_t mf_sites_bytes(void)
 {
-    return mf_sites ? SITES_BYTES + BLOCKS_BYTES + FILTER_BYTES : 0;
+    return mf_sites ? SITES_BYTES + BLOCKS_BYTES + sizeof mf_blocks_bits : 0;
 }
 
 uint64_t mf_sites_hash(const uintptr_t *frames, int n)
@@ -130,13 +126,13 @@ void mf_sites_unlock(void)
 
 static inline uint32_t home_of(uintptr_t p)
 {
-    return mf_blocks_slot_hash(p) & (MF_BLOCKS_MAX - 1);
+    return mf_blocks_home(p);
 }
 
 static void filter_set(uint32_t home)
 {
     uint32_t b = home >> 1;
-    __atomic_fetch_or(&filter[b >> 6], 1ull << (b & 63), __ATOMIC_RELAXED);
+    __atomic_fetch_or(&mf_blocks_bits[b >> 6], 1ull << (b & 63), __ATOMIC_RELAXED);
 }
 
 /* After a delete: clears the bit of home slots {2k, 2k+1} unless an entry still lives there.
@@ -148,7 +144,7 @@ static void filter_clear_if_unused(uint32_t home)
         for (uint32_t j = start; blocks[j].ptr != 0; j = (j + 1) & mask)
             if (home_of(blocks[j].ptr) >> 1 == pair)
                 return;
-    __atomic_fetch_and(&filter[pair >> 6], ~(1ull << (pair & 63)), __ATOMIC_RELAXED);
+    __atomic_fetch_and(&mf_blocks_bits[pair >> 6], ~(1ull << (pair & 63)), __ATOMIC_RELAXED);
 }
 
 /* Slot of ptr, or of the free slot where it would go.  Under the lock. */
@@ -290,7 +286,7 @@ void mf_sites_reset(void)
         return;
     memset(mf_sites, 0, SITES_BYTES);
     memset(blocks, 0, BLOCKS_BYTES);
-    memset(filter, 0, FILTER_BYTES);
+    memset(mf_blocks_bits, 0, sizeof mf_blocks_bits);
     atomic_store(&mf_sites[0].key, 1);
     atomic_store(&mf_sites[0].ready, 1);
     blocks_live = 0;

@@ -9,7 +9,7 @@
  * Block table: pointer → (site, weight) of every live sampled block, so that its free is
  * attributed.  Open addressing with backward-shift deletion under one spinlock; in front of it an
  * exact bitmap filter that free() reads without a lock: bit k is set while some live sampled
- * block has its home slot in {2k, 2k+1}.  MF_BLOCKS_MAX/2 bits = 8 KiB, small enough to stay in
+ * block has its home slot in {2k, 2k+1}.  MF_BLOCKS_MAX/2 bits = 4 KiB, small enough to stay in
  * cache, so nearly every free is answered "not sampled" by one load.  On delete the bit is
  * cleared unless another entry still has a home there (found by walking the probe runs from those
  * two home slots: a few slots at the table's low load).
@@ -70,7 +70,6 @@ typedef struct mf_sites_stats {
 
 extern mf_site_t *mf_sites;           /* NULL until mf_sites_init */
 extern mf_sites_stats_t mf_sites_stats;
-extern _Atomic(uint64_t *) mf_blocks_filter;
 
 /* Maps the tables (once).  Return: 0 or -ENOMEM. */
 int mf_sites_init(void);
@@ -97,17 +96,18 @@ int mf_sites_record_alloc(uintptr_t ptr, uint32_t site, uint64_t bytes, uint32_t
 /* If ptr is a live sampled block: forgets it, credits its site.  Return: 1 when it was, 0 not. */
 int mf_sites_record_free(uintptr_t ptr);
 
-/* Cheap pre-check for free(): false means ptr is certainly not a sampled block. */
-static inline uint32_t mf_blocks_slot_hash(uintptr_t p)
+/* Cheap pre-check for free(): false means ptr is certainly not a sampled block.  The home slot
+ * is the top 16 bits of a multiplicative hash; the filter is a static array (no pointer to load,
+ * all clear until the first sample), so the check is a multiply, a shift and one load. */
+extern uint64_t mf_blocks_bits[MF_BLOCKS_MAX / 2 / 64];
+static inline uint32_t mf_blocks_home(uintptr_t p)
 {
-    uint64_t h = (uint64_t)p * 0x9E3779B97F4A7C15ull;
-    return (uint32_t)(h >> 32);
+    return (uint32_t)(((uint64_t)p * 0x9E3779B97F4A7C15ull) >> 48);
 }
 static inline bool mf_blocks_maybe(uintptr_t p)
 {
-    uint64_t *f = atomic_load_explicit(&mf_blocks_filter, memory_order_relaxed);
-    uint32_t b = (mf_blocks_slot_hash(p) & (MF_BLOCKS_MAX - 1)) >> 1;
-    return f && (__atomic_load_n(&f[b >> 6], __ATOMIC_RELAXED) >> (b & 63)) & 1;
+    uint32_t b = (uint32_t)(((uint64_t)p * 0x9E3779B97F4A7C15ull) >> 49);   /* home / 2 */
+    return (__atomic_load_n(&mf_blocks_bits[b >> 6], __ATOMIC_RELAXED) >> (b & 63)) & 1;
 }
 
 /* Live sampled blocks tracked now. */

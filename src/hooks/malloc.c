@@ -14,8 +14,9 @@
 
 MF_EXPORT void *malloc(size_t n)
 {
-    mf_slot_t *s = mf_heap_fast_slot();
-    if (mf_likely(s != NULL)) {
+    mf_slot_t *s = mf_tls.slot;
+    uint32_t f = mf_heap_policy();
+    if (mf_likely(s != NULL) && (mf_likely(f == 0) || mf_heap_profile_rides(f, n))) {
         mf_tls.req = n;
         void *p = mf_backend.malloc(n);
         if (mf_unlikely(p == NULL))
@@ -30,8 +31,14 @@ MF_EXPORT void *malloc(size_t n)
 
 MF_EXPORT void free(void *p)
 {
-    mf_slot_t *s = mf_heap_fast_slot();
-    if (mf_likely(s != NULL && p != NULL && !mf_bootstrap_owns(p))) {
+    mf_slot_t *s = mf_tls.slot;
+    uint32_t f = mf_heap_policy();
+    if (mf_unlikely(s == NULL) || (mf_unlikely(f != 0) && !mf_heap_profile_free_rides(f, p))) {
+        if (p)
+            mf_heap_free_other(p);
+        return;
+    }
+    if (mf_likely(p != NULL && !mf_bootstrap_owns(p))) {
         size_t u = mf_heap_usable_glibc(p);
         if (mf_likely(mf_gate_try_uncharge(s, u))) {
             mf_backend.free(p);
@@ -51,8 +58,9 @@ MF_EXPORT void *calloc(size_t n, size_t m)
         errno = ENOMEM;   /* nothing charged */
         return NULL;
     }
-    mf_slot_t *s = mf_heap_fast_slot();
-    if (mf_likely(s != NULL)) {
+    mf_slot_t *s = mf_tls.slot;
+    uint32_t f = mf_heap_policy();
+    if (mf_likely(s != NULL) && (mf_likely(f == 0) || mf_heap_profile_rides(f, total))) {
         mf_tls.req = total;
         void *p = mf_backend.calloc(n, m);
         if (mf_unlikely(p == NULL))
