@@ -38,6 +38,34 @@ for threads in 1 2; do
         "$(awk -v a="$k" -v b="$m" 'BEGIN {printf "%.3f", a / b}')"
 done
 
+# Exact instruction counts (callgrind repeats exactly; CPU time on a shared box does not), the
+# profiler's work on sampled blocks and the sampler thread included.  Two lengths, so that the
+# start-up cost drops out: the per-pair figure is the difference.
+if command -v valgrind >/dev/null; then
+    ir() { env "$@" valgrind --tool=callgrind --callgrind-out-file=/dev/null "$prog" 1 "$n" 2>&1 |
+           sed -n 's/.*refs: *//p' | tr -d ,; }
+    echo
+    echo "Instructions per malloc/free pair (callgrind, exact; profile_churn, 1 thread, 400 000 - 200 000 pairs):"
+    echo
+    echo "| mode | per pair | ratio to memfence |"
+    echo "| --- | ---: | ---: |"
+    declare -A per
+    for m in plain memfence profile profile64k; do
+        case $m in
+        plain) e=(X=1) ;;
+        memfence) e=(LD_PRELOAD=$MF_LIB) ;;
+        profile) e=(LD_PRELOAD=$MF_LIB MEMFENCE_PROFILE=on) ;;
+        profile64k) e=(LD_PRELOAD=$MF_LIB MEMFENCE_PROFILE=on MEMFENCE_PROFILE_RATE=64K) ;;
+        esac
+        n=200000; a=$(ir "${e[@]}")
+        n=400000; b=$(ir "${e[@]}")
+        per[$m]=$(awk -v a="$a" -v b="$b" 'BEGIN {printf "%.1f", (b - a) / 200000}')
+    done
+    for m in plain memfence profile profile64k; do
+        printf '| %s | %s | %s |\n' "$m" "${per[$m]}" "$(awk -v a="${per[$m]}" -v b="${per[memfence]}" 'BEGIN {printf "%.3f", a / b}')"
+    done
+fi
+
 # a real program: python3 json round-trips (CPU ns per iteration)
 if command -v python3 >/dev/null; then
     py='import json, time
