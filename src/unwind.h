@@ -9,6 +9,7 @@
 #ifndef MF_UNWIND_H
 #define MF_UNWIND_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #define MF_UNWIND_MAX 32     /* frames kept per stack */
@@ -21,6 +22,11 @@ int mf_unwind_init(void);
  * and then `skip` more.  max is at most MF_UNWIND_MAX.  Return: the number of frames (0 when no
  * stack could be taken). */
 int mf_unwind_capture(uintptr_t *out, int max, int skip);
+
+/* For hooks/fd.c: true while this thread is inside libunwind; mf_unwind_adopt_pipe takes the
+ * pipe libunwind just opened (moves both ends above the program's numbers, rewriting fds[]). */
+bool mf_unwind_inside(void);
+void mf_unwind_adopt_pipe(int fds[2]);
 
 /* True when addr lies in libmemfence.so's own code (always false outside the preload). */
 int mf_unwind_is_self(uintptr_t addr);
