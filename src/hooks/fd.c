@@ -17,20 +17,32 @@
 #include "resolve.h"
 #include "unwind.h"
 
+typedef int (*pipe2_fn)(int *, int);
+static _Atomic(pipe2_fn) real_pipe2;
+
+static MF_COLD pipe2_fn fd_resolve(void)
+{
+    static const mf_sym_t sym = { "pipe2", MF_REQUIRED };
+    void *p = NULL;
+    mf_resolve_next(&sym, &p, 1);
+    atomic_store_explicit(&real_pipe2, (pipe2_fn)p, memory_order_release);
+    return (pipe2_fn)p;
+}
+
+/* Resolved at load (after the runtime's constructor), so that a first pipe2 in a vfork child or a
+ * signal handler does not have to call dlsym; fd_resolve on first use covers earlier calls. */
+__attribute__((constructor(103))) static void fd_constructor(void)
+{
+    if (!atomic_load_explicit(&real_pipe2, memory_order_acquire))
+        fd_resolve();
+}
+
 MF_EXPORT int pipe2(int fds[2], int flags)
 {
-    typedef int (*pipe2_fn)(int *, int);
-    static _Atomic(pipe2_fn) real;
-    pipe2_fn fn = atomic_load_explicit(&real, memory_order_acquire);
-    if (mf_unlikely(fn == NULL)) {
-        static const mf_sym_t sym = { "pipe2", MF_REQUIRED };
-        void *p = NULL;
-        if (mf_resolve_next(&sym, &p, 1) < 0 || p == NULL) {
-            errno = ENOSYS;
-            return -1;
-        }
-        fn = (pipe2_fn)p;
-        atomic_store_explicit(&real, fn, memory_order_release);
+    pipe2_fn fn = atomic_load_explicit(&real_pipe2, memory_order_acquire);
+    if (mf_unlikely(fn == NULL) && (fn = fd_resolve()) == NULL) {
+        errno = ENOSYS;
+        return -1;
     }
     int rc = fn(fds, flags);
     if (rc == 0 && mf_unlikely(mf_unwind_inside()))
