@@ -22,6 +22,7 @@
 
 #include "log.h"
 #include "mf.h"
+#include "runtime.h"
 #include "sys.h"
 #include "unwind.h"
 
@@ -47,9 +48,9 @@ static int find_self(struct dl_phdr_info *info, size_t size, void *data)
 /* ---- libunwind's pipe ----------------------------------------------------------------------
  * libunwind checks memory by writing a byte from it into a pipe of its own and reading it back
  * (hooks/fd.c says why that pipe is watched).  A pipe2 made while this thread is inside
- * libunwind is moved above the numbers a program hands out, and its identity kept; before each
- * stack, both numbers must still hold that pipe (or nothing: libunwind then opens a new one,
- * which comes through here again).  When the program has put something else there, libunwind
+ * libunwind is moved above the numbers a program hands out, and its identity kept; before a
+ * stack (at most once a millisecond), both numbers must still hold that pipe (or nothing:
+ * libunwind then opens a new one, which comes through here again).  When the program has put something else there, libunwind
  * would read and write the program's descriptors: no more stacks in this process. */
 static __thread int inside;            /* this thread is inside libunwind */
 static int pipe_fd[2] = { -1, -1 };
@@ -94,6 +95,20 @@ void mf_unwind_adopt_pipe(int fds[2])
         pipe_id[i] = fd_id(fds[i]);
         pipe_fd[i] = fds[i];
     }
+}
+
+/* Checked at most once a millisecond (two fstat calls; a busy process takes thousands of samples
+ * a second).  The move to high numbers is the guard; this check is the second line, for a
+ * program that puts its own descriptors on exactly those numbers. */
+static _Atomic uint64_t pipe_checked_ns;
+
+static bool pipe_check_due(void)
+{
+    uint64_t now = mf_now_ns(), last = atomic_load_explicit(&pipe_checked_ns, memory_order_relaxed);
+    if (now - last < 1000000 && last != 0)
+        return false;
+    atomic_store_explicit(&pipe_checked_ns, now, memory_order_relaxed);
+    return true;
 }
 
 static bool pipe_intact(void)
@@ -142,7 +157,7 @@ int mf_unwind_capture(uintptr_t *out, int max, int skip)
         mf_unwind_init();
     if (mf_unlikely(atomic_load_explicit(&stacks_off, memory_order_relaxed)))
         return 0;
-    if (mf_unlikely(!pipe_intact())) {
+    if (mf_unlikely(pipe_check_due()) && !pipe_intact()) {
         if (!atomic_exchange(&stacks_off, 1))
             mf_log("profile: the program reused descriptor %d or %d, libunwind's; no more stacks "
                    "are taken in this process (so that libunwind never reads or writes them)",

@@ -29,7 +29,7 @@ for i in 1 2 3 4; do
 done
 
 cat > "$MF_TMP/takeover.py" <<'PY'
-import os
+import os, time
 x = [bytes(1000) for i in range(3000)]
 def link(f):
     try: return os.readlink("/proc/self/fd/%d" % f)
@@ -42,6 +42,7 @@ print("libunwind's pipe moved high:", len(theirs) == 2)
 r, w = os.pipe()
 os.write(w, b"keep")
 os.dup2(r, theirs[0]); os.dup2(w, theirs[1])   # the program's pipe on both numbers
+time.sleep(0.005)     # memfence looks at most once a millisecond: the next stack looks
 import decimal, email.parser, http.client, xml.dom.minidom, json
 y = [json.dumps({"k": [i] * 10}) for i in range(20000)]
 os.set_blocking(r, False)
