@@ -9,7 +9,7 @@
 
 mf_site_t *mf_sites;
 mf_sites_stats_t mf_sites_stats;
-uint64_t mf_blocks_bits[MF_BLOCKS_MAX / 2 / 64];
+uint8_t mf_blocks_filter[MF_BLOCKS_FILTER];
 
 static mf_block_t *blocks;
 static uint32_t blocks_live;
@@ -45,7 +45,7 @@ int mf_sites_init(void)
 
 uint64_t mf_sites_bytes(void)
 {
-    return mf_sites ? SITES_BYTES + BLOCKS_BYTES + sizeof mf_blocks_bits : 0;
+    return mf_sites ? SITES_BYTES + BLOCKS_BYTES + sizeof mf_blocks_filter : 0;
 }
 
 uint64_t mf_sites_hash(const uintptr_t *frames, int n)
@@ -129,22 +129,20 @@ static inline uint32_t home_of(uintptr_t p)
     return mf_blocks_home(p);
 }
 
-static void filter_set(uint32_t home)
+/* The free() filter's count for ptr's granule, under the lock; 255 stays (a bucket that full
+ * only sends more frees to the table). */
+static void filter_add(uintptr_t ptr)
 {
-    uint32_t b = home >> 1;
-    __atomic_fetch_or(&mf_blocks_bits[b >> 6], 1ull << (b & 63), __ATOMIC_RELAXED);
+    uint8_t *c = &mf_blocks_filter[mf_blocks_bucket(ptr)];
+    if (*c < 255)
+        __atomic_store_n(c, (uint8_t)(*c + 1), __ATOMIC_RELAXED);
 }
 
-/* After a delete: clears the bit of home slots {2k, 2k+1} unless an entry still lives there.
- * An entry whose home is h sits in the run of occupied slots that starts at h. */
-static void filter_clear_if_unused(uint32_t home)
+static void filter_drop(uintptr_t ptr)
 {
-    uint32_t mask = MF_BLOCKS_MAX - 1, pair = home >> 1;
-    for (uint32_t start = pair << 1; start <= (pair << 1 | 1); start++)
-        for (uint32_t j = start; blocks[j].ptr != 0; j = (j + 1) & mask)
-            if (home_of(blocks[j].ptr) >> 1 == pair)
-                return;
-    __atomic_fetch_and(&mf_blocks_bits[pair >> 6], ~(1ull << (pair & 63)), __ATOMIC_RELAXED);
+    uint8_t *c = &mf_blocks_filter[mf_blocks_bucket(ptr)];
+    if (*c > 0 && *c < 255)
+        __atomic_store_n(c, (uint8_t)(*c - 1), __ATOMIC_RELAXED);
 }
 
 /* Slot of ptr, or of the free slot where it would go.  Under the lock. */
@@ -205,7 +203,7 @@ int mf_sites_record_alloc(uintptr_t ptr, uint32_t site, uint64_t bytes, uint32_t
         site_credit(blocks[i].site, blocks[i].bytes, blocks[i].count);
     } else {
         blocks_live++;
-        filter_set(home_of(ptr));
+        filter_add(ptr);
     }
     blocks[i] = (mf_block_t){ .ptr = ptr, .site = site, .count = count, .bytes = bytes };
     /* site totals before the unlock: a concurrent free of the same block (impossible for a
@@ -229,7 +227,7 @@ int mf_sites_record_free(uintptr_t ptr)
     mf_block_t b = blocks[i];
     blocks_delete(i);
     blocks_live--;
-    filter_clear_if_unused(home_of(ptr));
+    filter_drop(ptr);
     site_credit(b.site, b.bytes, b.count);
     mf_sites_unlock();
     return 1;
@@ -286,7 +284,7 @@ void mf_sites_reset(void)
         return;
     memset(mf_sites, 0, SITES_BYTES);
     memset(blocks, 0, BLOCKS_BYTES);
-    memset(mf_blocks_bits, 0, sizeof mf_blocks_bits);
+    memset(mf_blocks_filter, 0, sizeof mf_blocks_filter);
     atomic_store(&mf_sites[0].key, 1);
     atomic_store(&mf_sites[0].ready, 1);
     blocks_live = 0;

@@ -7,19 +7,17 @@
  * "(other sites)", so totals stay right.
  *
  * Block table: pointer → (site, weight) of every live sampled block, so that its free is
- * attributed.  Open addressing with backward-shift deletion under one spinlock; in front of it an
- * exact bitmap filter that free() reads without a lock: bit k is set while some live sampled
- * block has its home slot in {2k, 2k+1}.  MF_BLOCKS_MAX/2 bits = 4 KiB, small enough to stay in
- * cache, so nearly every free is answered "not sampled" by one load.  On delete the bit is
- * cleared unless another entry still has a home there (found by walking the probe runs from those
- * two home slots: a few slots at the table's low load).
+ * attributed.  Open addressing with backward-shift deletion under one spinlock; in front of it a
+ * filter that free() reads without a lock (mf_blocks_maybe): counts of live sampled blocks per
+ * 16-byte granule of address space modulo 512 KiB, 32 KiB in all, kept under the same lock.
+ * Nearly every free is answered "not sampled" by one byte load.
  *
  * Estimator (as tcmalloc's and pprof's): sampling intervals are exponential with mean R bytes, so
  * a block of s bytes is sampled with probability p = 1 - exp(-s/R); each sample stands for 1/p
  * blocks and s/p bytes.  Estimated counts are kept in 1/256ths.
  *
- * Memory: everything comes from mf_sys_mmap (pages are touched only as they fill), never from
- * the fenced heap.  mf_sites_bytes() says how much was mapped.
+ * Memory: the tables come from mf_sys_mmap (pages are touched only as they fill), the filter is
+ * static; nothing from the fenced heap.  mf_sites_bytes() says how much is used.
  */
 #ifndef MF_SITES_H
 #define MF_SITES_H
@@ -96,18 +94,25 @@ int mf_sites_record_alloc(uintptr_t ptr, uint32_t site, uint64_t bytes, uint32_t
 /* If ptr is a live sampled block: forgets it, credits its site.  Return: 1 when it was, 0 not. */
 int mf_sites_record_free(uintptr_t ptr);
 
-/* Cheap pre-check for free(): false means ptr is certainly not a sampled block.  The home slot
- * is the top 16 bits of a multiplicative hash; the filter is a static array (no pointer to load,
- * all clear until the first sample), so the check is a multiply, a shift and one load. */
-extern uint64_t mf_blocks_bits[MF_BLOCKS_MAX / 2 / 64];
+/* Home slot of a block in the table: the top 16 bits of a multiplicative hash. */
 static inline uint32_t mf_blocks_home(uintptr_t p)
 {
     return (uint32_t)(((uint64_t)p * 0x9E3779B97F4A7C15ull) >> 48);
 }
+
+/* Cheap pre-check for free(): false means ptr is certainly not a sampled block.  One byte a
+ * 16-byte granule of address space, modulo 512 KiB: the number of live sampled blocks that start
+ * there (sticky at 255).  Plain address bits index it, so the check is a shift, a mask and one
+ * byte load, and neighbouring blocks share its cache lines as they share the heap's. */
+#define MF_BLOCKS_FILTER (1u << 15)
+extern uint8_t mf_blocks_filter[MF_BLOCKS_FILTER];
+static inline uint32_t mf_blocks_bucket(uintptr_t p)
+{
+    return (uint32_t)(p >> 4) & (MF_BLOCKS_FILTER - 1);
+}
 static inline bool mf_blocks_maybe(uintptr_t p)
 {
-    uint32_t b = (uint32_t)(((uint64_t)p * 0x9E3779B97F4A7C15ull) >> 49);   /* home / 2 */
-    return (__atomic_load_n(&mf_blocks_bits[b >> 6], __ATOMIC_RELAXED) >> (b & 63)) & 1;
+    return __atomic_load_n(&mf_blocks_filter[mf_blocks_bucket(p)], __ATOMIC_RELAXED) != 0;
 }
 
 /* Live sampled blocks tracked now. */
