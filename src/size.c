@@ -24,10 +24,13 @@ static int word_is(const char *s, const char *w)
     return *skip_space(s) == '\0';
 }
 
-/* Parses "123" or "123.456" into an integer part and a fraction in millionths. */
+/* Parses "123" or "123.456", with blanks around it and no sign, into an integer part and a
+ * fraction in millionths; *ps moves past the trailing blanks. */
 static int parse_decimal(const char **ps, uint64_t *whole, uint64_t *micro)
 {
-    const char *s = *ps;
+    const char *s = skip_space(*ps);
+    if (*s == '-' || *s == '+')
+        return -EINVAL;
     uint64_t w = 0, f = 0, scale = 100000;
     int digits = 0;
     while (*s >= '0' && *s <= '9') {
@@ -52,7 +55,7 @@ static int parse_decimal(const char **ps, uint64_t *whole, uint64_t *micro)
         return -EINVAL;
     *whole = w;
     *micro = f;
-    *ps = s;
+    *ps = skip_space(s);
     return 0;
 }
 
@@ -66,14 +69,10 @@ int mf_size_parse(const char *s, mf_size_t *out)
         *out = r;
         return 0;
     }
-    s = skip_space(s);
-    if (*s == '-' || *s == '+')
-        return -EINVAL;
     uint64_t whole, micro;
     int rc = parse_decimal(&s, &whole, &micro);
     if (rc)
         return rc;
-    s = skip_space(s);
     if (*s == '%') {
         s = skip_space(s + 1);
         if (*s)
@@ -133,14 +132,10 @@ int mf_duration_parse(const char *s, uint64_t *ns)
 {
     if (!s || !ns)
         return -EINVAL;
-    s = skip_space(s);
-    if (*s == '-' || *s == '+')
-        return -EINVAL;
     uint64_t whole, micro;
     int rc = parse_decimal(&s, &whole, &micro);
     if (rc)
         return rc;
-    s = skip_space(s);
     uint64_t unit_ns;
     if (*s == '\0' || !strcmp(s, "ms")) unit_ns = 1000000ull;
     else if (!strcmp(s, "us")) unit_ns = 1000ull;
