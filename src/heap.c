@@ -345,7 +345,7 @@ void mf_heap_free_other(void *p)
         mf_heap_free_slow(p);
         return;
     }
-    mf_heap_profile_free(p);
+    mf_profile_free_fast(p);          /* profile_only_slot: the bit is set */
     size_t u = mf_heap_usable_glibc(p);
     if (mf_gate_try_uncharge(s, u))
         mf_backend.free(p);

@@ -38,9 +38,9 @@ static inline uint32_t mf_heap_policy(void)
 /* Profiling alone keeps a call on the fast path.  The hooks test the policy word once, as
  * without profiling; only when it is not zero do they come here (out of line), so profiling off
  * costs the fast path nothing (a caller without a slot never comes here).  malloc: the thread's
- * sampling countdown is charged the request on
- * the way in; true means go on along the fast path, false means take mf_heap_*_other (the
- * general path, or the countdown ran out and this block is sampled there). */
+ * sampling countdown is charged the request on the way in; true means go on along the fast path,
+ * false means take mf_heap_*_other (the general path, or the countdown ran out and this block is
+ * sampled there). */
 static inline bool mf_heap_profile_rides(uint32_t f, size_t n)
 {
     if (f != MF_POLICY_PROFILE)
@@ -50,25 +50,10 @@ static inline bool mf_heap_profile_rides(uint32_t f, size_t n)
     return left >= 0;
 }
 
-/* free: true when the block is certainly not a sampled one (the bitmap filter says so). */
+/* free: true when the block is certainly not a sampled one (the filter says so). */
 static inline bool mf_heap_profile_free_rides(uint32_t f, const void *p)
 {
     return f == MF_POLICY_PROFILE && !mf_blocks_maybe((uintptr_t)p);
-}
-
-/* The general path's profiler calls: after a block is charged, and before one is freed. */
-static inline void mf_heap_profile_alloc(void *p, size_t usable)
-{
-    if (mf_unlikely(atomic_load_explicit(&mf_policy_flags, memory_order_relaxed) &
-                    MF_POLICY_PROFILE))
-        mf_profile_alloc_fast(p, usable);
-}
-
-static inline void mf_heap_profile_free(void *p)
-{
-    if (mf_unlikely(atomic_load_explicit(&mf_policy_flags, memory_order_relaxed) &
-                    MF_POLICY_PROFILE))
-        mf_profile_free_fast(p);
 }
 
 /* glibc: a live chunk's usable size from its header (malloc.c's musable()).  Used by the fast
