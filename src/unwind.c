@@ -50,8 +50,9 @@ static int find_self(struct dl_phdr_info *info, size_t size, void *data)
  * (hooks/fd.c says why that pipe is watched).  A pipe2 made while this thread is inside
  * libunwind is moved above the numbers a program hands out, and its identity kept; before a
  * stack (at most once a millisecond), both numbers must still hold that pipe (or nothing:
- * libunwind then opens a new one, which comes through here again).  When the program has put something else there, libunwind
- * would read and write the program's descriptors: no more stacks in this process. */
+ * libunwind then opens a new one, which comes through here again).  When the program has put
+ * something else there, libunwind would read and write the program's descriptors: no more
+ * stacks in this process. */
 static __thread int inside;            /* this thread is inside libunwind */
 static int pipe_fd[2] = { -1, -1 };
 static uint64_t pipe_id[2];            /* inode of each end */
@@ -124,8 +125,8 @@ static bool pipe_intact(void)
 }
 
 /* ---- set-up ---------------------------------------------------------------------------------
- * Once, at the first stack taken (libunwind opens its pipe then: a process that never unwinds
- * keeps its descriptors as they were). */
+ * Once: when profiling starts, else at the first stack taken (a refusal's backtrace).  libunwind
+ * opens its pipe then, so a process that never unwinds keeps its descriptors as they were. */
 static _Atomic int unwind_ready;
 
 int mf_unwind_init(void)
@@ -160,7 +161,7 @@ int mf_unwind_capture(uintptr_t *out, int max, int skip)
     if (mf_unlikely(pipe_check_due()) && !pipe_intact()) {
         if (!atomic_exchange(&stacks_off, 1))
             mf_log("profile: the program reused descriptor %d or %d, libunwind's; no more stacks "
-                   "are taken in this process (so that libunwind never reads or writes them)",
+                   "are taken in this process (so that libunwind does not read or write them)",
                    pipe_fd[0], pipe_fd[1]);
         return 0;
     }
