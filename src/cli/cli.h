@@ -7,6 +7,7 @@
 #include <stdio.h>
 
 #include "config.h"
+#include "ledger.h"
 
 #define MF_SUBCOMMANDS(X)                                                          \
     X(run,     "run [-l SIZE] [--allocator NAME] [--fail SPEC] [--fail-sweep [--max N] [--sample K] [--timeout S] [--markdown]] -- CMD [ARGS]", \
@@ -39,6 +40,25 @@ const char *mf_cli_library_path(void);
  * group, its GPU budgets in each visible device?  Prints nothing when it fits; else a report with
  * recommendations and a FAILED line to `out`.  Return: 0 fits, 1 does not. */
 int mf_cli_preflight(const mf_config_t *cfg, FILE *out);
+
+/* A snapshot of the ledger (src/cli/ledger_view.c), for status and metrics: the live instances'
+ * rows and their groups'. */
+typedef struct mf_cli_ledger {
+    const char *dir;                /* NULL: the default places */
+    const char *group;              /* NULL or "": every group */
+    mf_ledger_row_t *rows;
+    size_t n;
+    mf_ledger_group_t *groups;
+    size_t ng;
+} mf_cli_ledger_t;
+
+/* Checks the --group name and makes room for a snapshot; `cmd` names the subcommand in the
+ * messages.  Return: 0, or 2 (a usage error or no memory, said on stderr). */
+int mf_cli_ledger_open(mf_cli_ledger_t *l, const char *cmd, const char *dir, const char *group);
+/* Reads the ledger into l (reclaiming dead instances' slots), printing its warnings to stderr.
+ * Return: 0, or a negative errno when there is no ledger directory (l->n is then 0). */
+int mf_cli_ledger_scan(mf_cli_ledger_t *l);
+void mf_cli_ledger_close(mf_cli_ledger_t *l);
 
 /* Prints "memfence: " + message to stderr. */
 void mf_cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -13,8 +13,6 @@
 #include "cli/cli.h"
 #include "ledger.h"
 
-#define MAX_ROWS (4 * MF_LEDGER_SLOTS)
-#define MAX_GROUPS 128
 #define TEXT_SIZE (8u << 20)
 
 static void usage(FILE *f)
@@ -49,25 +47,17 @@ int mf_cmd_metrics(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    if (group && *group && !mf_ledger_group_valid(group)) {
-        mf_cli_error("metrics: '%s' is not a group name", group);
+    mf_cli_ledger_t l;
+    if (mf_cli_ledger_open(&l, "metrics", dir, group) != 0)
+        return 2;
+    char *text = malloc(TEXT_SIZE);
+    if (!text) {
+        mf_cli_ledger_close(&l);
         return 2;
     }
-    mf_ledger_row_t *rows = calloc(MAX_ROWS, sizeof *rows);
-    mf_ledger_group_t *groups = calloc(MAX_GROUPS, sizeof *groups);
-    char *text = malloc(TEXT_SIZE);
-    if (!rows || !groups || !text)
-        return 2;
-    size_t ng = 0;
-    char warn[2048];
-    int n = mf_ledger_scan(dir && *dir ? dir : NULL, group, rows, MAX_ROWS, groups, MAX_GROUPS,
-                           &ng, warn, sizeof warn);
-    if (warn[0])
-        fprintf(stderr, "%s", warn);
-    if (n < 0)
-        n = 0;
+    mf_cli_ledger_scan(&l);
     bool cut = false;
-    size_t len = mf_ledger_metrics_text(text, TEXT_SIZE, rows, (size_t)n, groups, ng, &cut);
+    size_t len = mf_ledger_metrics_text(text, TEXT_SIZE, l.rows, l.n, l.groups, l.ng, &cut);
     if (cut)
         mf_cli_error("metrics: output cut at %zu bytes", len);
     int rc = 0;
@@ -83,8 +73,7 @@ int mf_cmd_metrics(int argc, char **argv)
     } else if (fwrite(text, 1, len, stdout) != len) {
         rc = 1;
     }
-    free(rows);
-    free(groups);
+    mf_cli_ledger_close(&l);
     free(text);
     return rc;
 }

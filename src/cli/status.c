@@ -18,8 +18,6 @@
 #include "log.h"
 #include "size.h"
 
-#define MAX_ROWS (4 * MF_LEDGER_SLOTS)
-#define MAX_GROUPS 128
 
 static const char *level_name[] = { "low", "moderate", "high", "critical" };
 static const char *level_colour[] = { "\033[32m", "\033[33m", "\033[35m", "\033[1;31m" };
@@ -241,26 +239,15 @@ int mf_cmd_status(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    if (group && *group && !mf_ledger_group_valid(group)) {
-        mf_cli_error("status: '%s' is not a group name", group);
-        return 2;
-    }
-    mf_ledger_row_t *rows = calloc(MAX_ROWS, sizeof *rows);
-    mf_ledger_group_t *groups = calloc(MAX_GROUPS, sizeof *groups);
-    if (!rows || !groups)
+    mf_cli_ledger_t l;
+    if (mf_cli_ledger_open(&l, "status", dir, group) != 0)
         return 2;
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     int colour = !json && isatty(STDOUT_FILENO) && !getenv("NO_COLOR");
     int rc = 0;
     do {
-        size_t ng = 0;
-        char warn[2048];
-        int n = mf_ledger_scan(dir && *dir ? dir : NULL, group, rows, MAX_ROWS, groups,
-                               MAX_GROUPS, &ng, warn, sizeof warn);
-        if (warn[0])
-            fprintf(stderr, "%s", warn);
-        if (n < 0) {
+        if (mf_cli_ledger_scan(&l) < 0) {
             mf_cli_error("status: no ledger directory (%s)", dir && *dir ? dir : "/dev/shm");
             rc = 1;
             break;
@@ -268,16 +255,15 @@ int mf_cmd_status(int argc, char **argv)
         if (watch && !json)
             fputs("\033[H\033[2J", stdout);
         if (json)
-            print_json(stdout, rows, n, groups, ng);
+            print_json(stdout, l.rows, (int)l.n, l.groups, l.ng);
         else
-            print_table(stdout, rows, n, groups, ng, colour);
+            print_table(stdout, l.rows, (int)l.n, l.groups, l.ng, colour);
         fflush(stdout);
         if (!watch)
             break;
         for (int i = 0; i < 10 && !stop; i++)
             usleep(100000);
     } while (!stop);
-    free(rows);
-    free(groups);
+    mf_cli_ledger_close(&l);
     return rc;
 }
