@@ -5,9 +5,14 @@
 // the shell sees 128 + the signal).
 //
 //   node examples/llama/generate.mjs MODEL.gguf [--context N|auto] [--tokens N]
-//        [--prompt TEXT] [--threads N] [--mmap on|off]
+//        [--prompt TEXT] [--threads N] [--mmap on|off] [--hold S]
+//        [--checks on|off]
 //   node examples/llama/generate.mjs --check   (is the prebuilt CPU build there and usable?)
 //
+// --checks off skips node-llama-cpp's own "will this context fit in free RAM" estimate
+// (ignoreMemorySafetyChecks), so llama.cpp itself allocates the KV cache and meets the budget.
+// --hold S keeps the model and its context loaded S seconds after generating (for
+// `memfence report PID`).
 // Output, one fact a line:
 //   context: N (asked auto|N)
 //   tokens: 17 204 ...            (the generated token ids)
@@ -26,14 +31,15 @@ import fs from "node:fs";
 
 const here = path.dirname(new URL(import.meta.url).pathname);
 const args = process.argv.slice(2);
-const opt = { context: "auto", tokens: 8, prompt: "the quick brown fox", threads: 2, mmap: "on" };
+const opt = { context: "auto", tokens: 8, prompt: "the quick brown fox", threads: 2, mmap: "on",
+              hold: 0, checks: "on" };
 let model = null, check = false;
 for (let i = 0; i < args.length; i++) {
     const a = args[i];
     if (a === "--check") { check = true; continue; }
     if (a.startsWith("--") && i + 1 < args.length && a.slice(2) in opt) opt[a.slice(2)] = args[++i];
     else if (!a.startsWith("--") && model == null) model = a;
-    else { console.error(`usage: generate.mjs MODEL.gguf [--context N|auto] [--tokens N] [--prompt TEXT] [--threads N] [--mmap on|off]`); process.exit(2); }
+    else { console.error(`usage: generate.mjs MODEL.gguf [--context N|auto] [--tokens N] [--prompt TEXT] [--threads N] [--mmap on|off] [--hold S] [--checks on|off]`); process.exit(2); }
 }
 if (model == null && !check) { console.error("generate.mjs: no model given"); process.exit(2); }
 
@@ -46,8 +52,10 @@ if (!fs.existsSync(entry)) {
 const { getLlama, LlamaLogLevel } = await import(pathToFileURL(entry).href);
 
 let stage = "load";
-function fail(err) {
+async function fail(err) {
     const msg = (err && err.message ? err.message : String(err)).split("\n")[0];
+    // llama.cpp's own log lines reach the logger asynchronously: let them arrive first.
+    await new Promise((r) => setTimeout(r, 200));
     console.log(`error (${stage}): ${msg}`);
     process.exit({ load: 11, context: 12, generate: 13 }[stage]);
 }
@@ -57,6 +65,7 @@ try {
     const llama = await getLlama({
         gpu: false, build: "never", usePrebuiltBinaries: true, skipDownload: true,
         progressLogs: false, logLevel: LlamaLogLevel.error, maxThreads: Number(opt.threads),
+        logger: (level, message) => fs.writeSync(2, `[llama.cpp] ${message.trimEnd()}\n`),
     });
     if (check) {
         if (llama.gpu !== false || llama.buildType !== "prebuilt")
@@ -68,7 +77,8 @@ try {
     const m = await llama.loadModel({ modelPath: model, gpuLayers: 0, useMmap: opt.mmap !== "off" });
     stage = "context";
     const asked = opt.context === "auto" ? "auto" : Number(opt.context);
-    const ctx = await m.createContext({ contextSize: asked, threads: Number(opt.threads) });
+    const ctx = await m.createContext({ contextSize: asked, threads: Number(opt.threads),
+                                        ignoreMemorySafetyChecks: opt.checks === "off" });
     console.log(`context: ${ctx.contextSize} (asked ${asked})`);
     stage = "generate";
     const seq = ctx.getSequence();
@@ -85,10 +95,15 @@ try {
     console.log(`tokens: ${out.join(" ")}`);
     console.log(`text: ${JSON.stringify(m.detokenize(out))}`);
     console.log(`generated ${out.length} tokens`);
+    if (Number(opt.hold) > 0) {
+        // Keep the model and context alive a while, so `memfence report PID` sees them.
+        console.log(`holding ${opt.hold} s (pid ${process.pid})`);
+        await new Promise((r) => setTimeout(r, Number(opt.hold) * 1000));
+    }
     await ctx.dispose();
     await m.dispose();
     await llama.dispose();
     process.exit(0);
 } catch (err) {
-    fail(err);
+    await fail(err);
 }
