@@ -97,6 +97,12 @@ python3 -c "
 print('const int big[] = {' + ','.join(str((i * 2654435761) % 100003) for i in range(1000000)) + '};')
 print('int get(int i) { return big[i]; }')" > "$tmp/big.c"
 
+# llama.cpp: the tiny random-weight GGUF, when node-llama-cpp is installed (scripts/setup)
+if [ -x "$root/scripts/mkgguf" ] && [ -d "$root/examples/llama/node_modules/node-llama-cpp" ] &&
+   [[ llama_tiny == *"$ONLY"* ]]; then
+    "$root/scripts/mkgguf" "$tmp/tiny.gguf" --preset tiny > /dev/null 2>&1 || rm -f "$tmp/tiny.gguf"
+fi
+
 # ---- the programs -------------------------------------------------------------------------
 # Each case: run_<case> WRAPPER... ; stdout and stderr go to the run's files; the exit status
 # is the program's.  The wrapper is `memfence run -l B --` or the cgroup's exec helper.
@@ -109,6 +115,18 @@ run_jvm_1M() { "$@" java -cp "$tmp/jvm" Grow 1048576; }
 run_jvm_1K() { "$@" java -cp "$tmp/jvm" Grow 1024; }
 run_sqlite3() { "$@" sqlite3 :memory: < "$S/grow.sql"; }
 run_gcc() { "$@" gcc -O2 -c -o "$tmp/run/big.o" "$tmp/big.c"; }
+# llama.cpp through node-llama-cpp (examples/llama/generate.mjs, scripts/mkgguf's tiny model,
+# context 32768: a 128 MiB KV cache): generating (exit 0) or node-llama-cpp's clean error
+# (exit 11-13: an exception, a normal exit) both count as carrying on.
+run_llama_tiny() {
+    "$@" node "$root/examples/llama/generate.mjs" "$tmp/tiny.gguf" --context 32768
+    local rc=$?
+    case $rc in
+        0) echo "SURVIVED: generated" ;;
+        11|12|13) echo "SURVIVED: clean error from node-llama-cpp (exit $rc)"; rc=0 ;;
+    esac
+    return $rc
+}
 run_redis() { redis_case "" "$@"; }
 run_redis_maxmemory() { redis_case "$MAXMEM" "$@"; }
 # redis-server on 127.0.0.1 only, no persistence; filled with redis-benchmark (4 KiB values,
@@ -152,6 +170,7 @@ cases=(
     "node_strings|64M 128M|node: 1 KiB strings on the JS heap"
     "jvm_1M|128M 256M|JVM: byte[1 MiB] until OutOfMemoryError, caught"
     "jvm_1K|256M|JVM: byte[1 KiB] until OutOfMemoryError, caught"
+    "llama_tiny|192M 224M|llama.cpp (node-llama-cpp): tiny model, 128 MiB KV cache"
     "redis|64M 128M|redis-server, no maxmemory, filled to 3x the budget"
     "redis_maxmemory|64M 128M|redis-server, maxmemory 3/4 of the budget (allkeys-lru)"
     "sqlite3|32M 128M|sqlite3 :memory:: sort of 300,000 x 1000-byte blobs"
@@ -162,6 +181,7 @@ have() {
         py_*) [ -x /usr/bin/python3 ] ;;
         node_*) command -v node >/dev/null ;;
         jvm_*) command -v java >/dev/null && [ -z "${JAVA_BROKEN:-}" ] ;;
+        llama_*) [ -f "$tmp/tiny.gguf" ] ;;
         redis*) command -v redis-server >/dev/null && command -v redis-benchmark >/dev/null ;;
         sqlite3) command -v sqlite3 >/dev/null ;;
         gcc) command -v gcc >/dev/null ;;
