@@ -276,8 +276,8 @@ for c in "${cases[@]}"; do
             ga=0 gb=0 gk=0 go=0 cgcell="n/a"
         fi
         table+=$'\n'"| $what | $budget | $ma / $mb / **$mc** / $mo | $cgcell |"
-        printf '"%s %s mf" %d %d %d %d\n"%s %s cg" %d %d %d %d\n' "${name//_/-}" "$budget" $ma $mb $mc $mo \
-            "${name//_/-}" "$budget" $ga $gb $gk $go >> "$tmp/plot.dat"
+        printf '"%s %s mf" %d %d %d 0 %d\n' "${name//_/-}" "$budget" $ma $mb $mc $mo >> "$tmp/plot.dat"
+        [ $CG != none ] && printf '"%s %s cg" %d %d 0 %d %d\n' "${name//_/-}" "$budget" $ga $gb $gk $go >> "$tmp/plot.dat"
     done
 done
 
@@ -315,13 +315,15 @@ cp "$tsv" "$MF_RESULTS/survival.tsv"
 section
 
 if command -v gnuplot >/dev/null 2>&1 && [ -s "$tmp/plot.dat" ]; then
-    gnuplot -e "set terminal png size 1400,600; set output '$MF_RESULTS/survival.png';
+    gnuplot -e "set terminal png size 1600,650; set output '$MF_RESULTS/survival.png';
         set style data histograms; set style histogram rowstacked; set style fill solid border -1;
-        set boxwidth 0.8; set xtics rotate by -60 font ',9'; set ylabel 'runs'; set yrange [0:$RUNS];
-        set key outside right; set title 'Survival at the limit: memfence (mf) vs an equal cgroup limit (cg)';
-        plot '$tmp/plot.dat' using 2:xtic(1) lc rgb '#2ca02c' title 'a: error, carried on',
+        set boxwidth 0.8; set xtics rotate by -70 font ',9'; set ylabel 'runs'; set yrange [0:$RUNS];
+        set key above horizontal; set bmargin 9;
+        set title 'Survival at the limit: memfence (mf) vs an equal cgroup limit (cg), $RUNS runs each';
+        plot '$tmp/plot.dat' using 2:xtic(1) lc rgb '#2ca02c' title 'a: clean error, carried on',
              '' using 3 lc rgb '#bcbd22' title 'b: documented OOM end',
-             '' using 4 lc rgb '#d62728' title 'c (mf): crash / k (cg): OOM-killed',
-             '' using 5 lc rgb '#7f7f7f' title 'o: other'" 2>/dev/null &&
+             '' using 4 lc rgb '#d62728' title 'c: crash caused by memfence',
+             '' using 5 lc rgb '#9467bd' title 'k: OOM killer (cgroup)',
+             '' using 6 lc rgb '#7f7f7f' title 'o: other'" 2>/dev/null &&
         echo && echo "Plot: \`survival.png\`."
 fi
