@@ -156,8 +156,9 @@ redis_case() {
         echo "SURVIVED: keys $(timeout 5 redis-cli -h 127.0.0.1 -p $port dbsize 2>/dev/null)"
         timeout 5 redis-cli -h 127.0.0.1 -p $port shutdown nosave >/dev/null 2>&1
     fi
-    for i in $(seq 100); do kill -0 $srv 2>/dev/null || break; sleep 0.1; done
-    kill -0 $srv 2>/dev/null && { echo "redis-server still running after the fill: killed"; kill -9 $srv; }
+    # a server that stopped answering may be writing its crash report: give it 30 s to end
+    for i in $(seq 300); do kill -0 $srv 2>/dev/null || break; sleep 0.1; done
+    kill -0 $srv 2>/dev/null && { echo "HUNG: redis-server neither answers nor ends: killed"; kill -9 $srv; }
     wait $srv
 }
 
@@ -194,7 +195,7 @@ classify() {   # mode rc secs out err oomkills -> "class detail"
     [ "$rc" -gt 128 ] && [ "$rc" -lt 192 ] && sig=$((rc - 128))
     local fatal=""
     grep -q 'A fatal error has been detected by the Java Runtime\|^# There is insufficient memory for the Java Runtime' "$out" "$err" 2>/dev/null && fatal=hs_err
-    if [ "$secs" -ge $T ]; then echo "o hung"
+    if [ "$secs" -ge $T ] || grep -q '^HUNG' "$out"; then echo "o hung"
     elif [ $sig -eq 0 ] && [ -z "$fatal" ] && grep -q SURVIVED "$out"; then echo "a exit $rc"
     elif [ -z "$fatal" ] && { [ $sig -eq 0 ] || [ $sig -eq 6 ]; } && grep -Eq "$OOMRE" "$out" "$err"; then
         echo "b $(grep -Eho "$OOMRE" "$out" "$err" | head -n 1)"
