@@ -1,8 +1,10 @@
 #!/bin/bash
-# Node at its budget with default settings (issue 15): growing 1 MiB Buffers (a RangeError the
-# script catches) and growing small objects on the JS heap, under `memfence run -l 32M` and
+# Node at its budget with default settings (issue 15): growing 1 MiB Buffers (the issue's
+# one-liner, whose RangeError ends it with exit 1, and grow.js, which catches it and carries
+# on), and growing small objects on the JS heap, under `memfence run -l 32M` and
 # `-l 64M`, a few runs each.  Every run must end as the script or V8 intends: SURVIVED (the
-# Buffer refusal caught and the script carried on), or V8's own documented end ("JavaScript heap
+# Buffer refusal caught and the script carried on), the uncaught RangeError ("Array buffer
+# allocation failed", exit 1), or V8's own documented end ("JavaScript heap
 # out of memory", SIGABRT).  Never SIGSEGV, never another signal: after a refusal V8's garbage
 # collector allocates small blocks it does not check (Worklist::PublishPushSegment), so the
 # budget must keep room for them.  The workloads are bench/survival/grow.js (the survival
@@ -12,14 +14,17 @@ command -v node >/dev/null || skip "node is not installed"
 js=$MF_ROOT/bench/survival/grow.js
 runs=${MF_SURVIVAL_NODE_RUNS:-3}
 bad=() summary=""
-for mode in buffers objects; do
+oneliner='const a=[]; for(;;) a.push(Buffer.alloc(1<<20))'
+for mode in oneliner buffers objects; do
     for budget in 32M 64M; do
         a=0 b=0
         for r in $(seq 1 "$runs"); do
-            MEMFENCE_CONFIG=none timeout -k 5 60 "$MF_BIN" run -l $budget -- node "$js" $mode \
+            if [ $mode = oneliner ]; then set -- -e "$oneliner"; else set -- "$js" $mode; fi
+            MEMFENCE_CONFIG=none timeout -k 5 60 "$MF_BIN" run -l $budget -- node "$@" \
                 > "$MF_TMP/out" 2> "$MF_TMP/err"
             rc=$?
             if [ $rc -eq 0 ] && grep -q SURVIVED "$MF_TMP/out"; then a=$((a + 1))
+            elif [ $rc -eq 1 ] && grep -q 'RangeError: Array buffer allocation failed' "$MF_TMP/err"; then a=$((a + 1))
             elif { [ $rc -eq 134 ] || [ $rc -eq 1 ]; } && grep -q 'JavaScript heap out of memory' "$MF_TMP/err"; then b=$((b + 1))
             else
                 bad+=("$mode $budget run $r: exit $rc")
@@ -28,7 +33,7 @@ for mode in buffers objects; do
                 grep -av '^memfence\[' "$MF_TMP/err" | grep -avE '^ *[0-9]+: 0x' | tail -n 4
             fi
         done
-        summary+="$mode $budget: $a carried on, $b V8 heap OOM; "
+        summary+="$mode $budget: $a clean error, $b V8 heap OOM; "
     done
 done
 echo "$summary"
