@@ -158,7 +158,10 @@ redis_case() {
     fi
     # a server that stopped answering may be writing its crash report: give it 30 s to end
     for i in $(seq 300); do kill -0 $srv 2>/dev/null || break; sleep 0.1; done
-    kill -0 $srv 2>/dev/null && { echo "HUNG: redis-server neither answers nor ends: killed"; kill -9 $srv; }
+    if kill -0 $srv 2>/dev/null; then       # $srv is `timeout`; the server is its child
+        echo "HUNG: redis-server neither answers nor ends: killed"
+        kill -9 $(pgrep -P $srv) $srv 2>/dev/null
+    fi
     wait $srv
 }
 
