@@ -127,6 +127,8 @@ static const char *where(const mf_config_t *cfg, unsigned k, char *buf, size_t s
         snprintf(buf, size, "env MEMFENCE_%s", up);
         break;
     }
+    case MF_FROM_FLAG:
+    case MF_FROM_RUN: mf_config_origin_text(cfg, k, buf, size); break;
     case MF_FROM_DEFAULT: snprintf(buf, size, "default"); break;
     case MF_FROM_GLOBAL: snprintf(buf, size, "%s:%u [global]", cfg->file, cfg->origin_line[k]); break;
     case MF_FROM_PROCESS:
