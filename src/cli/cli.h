@@ -32,8 +32,11 @@ MF_SUBCOMMANDS(MF_CMD_DECL)
 int mf_cmd_fail_sweep(int argc, char **argv);
 
 /* The absolute path of libmemfence.so that belongs to this command (next to the binary, or
- * PREFIX/lib); NULL when not found. */
+ * ../lib, LIBDIR of `make install`), libmemfence.so or libmemfence.so.0; NULL when not found. */
 const char *mf_cli_library_path(void);
+
+/* Where mf_cli_library_path looked, for a message ("next to this program, ..."). */
+const char *mf_cli_library_places(void);
 
 /* The pre-flight check of one process's configuration (src/cli/check.c): does its budget fit in
  * the memory of this machine less the safety margin, its group's budget too, its reserve in its

@@ -225,7 +225,7 @@ int mf_cmd_run(int argc, char **argv)
 
     const char *lib = mf_cli_library_path();
     if (!lib) {
-        mf_cli_error("run: cannot find libmemfence.so next to this program");
+        mf_cli_error("run: cannot find libmemfence.so (looked %s)", mf_cli_library_places());
         return 2;
     }
     char alloc_lib[512] = "";

@@ -335,7 +335,7 @@ int mf_cmd_fail_sweep(int argc, char **argv)
     }
     const char *lib = mf_cli_library_path();
     if (!lib) {
-        mf_cli_error("cannot find libmemfence.so next to this command");
+        mf_cli_error("cannot find libmemfence.so (looked %s)", mf_cli_library_places());
         return 2;
     }
     const char *t = getenv("TMPDIR");
