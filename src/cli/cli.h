@@ -14,9 +14,9 @@
                "run a command fenced by memfence")                                \
     X(check,   "check [-c FILE] [--show] [--for PROGRAM | --instance NAME]",      \
                "validate a configuration file and print a pre-flight report")     \
-    X(status,  "status [--watch] [--json] [--group NAME]",                        \
+    X(status,  "status [--watch] [--json] [--group NAME] [--dir DIR]",           \
                "show the live fenced processes")                                  \
-    X(metrics, "metrics [--group NAME]",                                          \
+    X(metrics, "metrics [--group NAME] [--dir DIR] [-o FILE]",                   \
                "print Prometheus metrics of the live fenced processes")           \
     X(report,  "report PID|FILE [--top N] [--json] [--folded] [--timeout S]",      \
                "print a live process's allocation-site report")
