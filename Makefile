@@ -232,11 +232,11 @@ compat: setup
 # use) and the development link; the header, pkg-config file, man pages, example configuration
 # and the Kubernetes and systemd examples.
 DOC_FILES  := conf/memfence.conf conf/kubernetes/README.md conf/kubernetes/configmap.yaml \
-              conf/kubernetes/pod.yaml $(wildcard conf/systemd/*)
+              conf/kubernetes/pod.yaml $(wildcard conf/systemd/*) conf/grafana/memfence-dashboard.json
 install: all
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PCDIR) \
 	    $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(DOCDIR)/kubernetes \
-	    $(DESTDIR)$(DOCDIR)/systemd
+	    $(DESTDIR)$(DOCDIR)/systemd $(DESTDIR)$(DOCDIR)/grafana
 	install -m 0644 $(LIB) $(DESTDIR)$(LIBDIR)/libmemfence.so.$(VERSION)
 	ln -sf libmemfence.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libmemfence.so.$(SOMAJOR)
 	ln -sf libmemfence.so.$(SOMAJOR) $(DESTDIR)$(LIBDIR)/libmemfence.so
@@ -248,6 +248,7 @@ install: all
 	install -m 0644 conf/memfence.conf $(DESTDIR)$(DOCDIR)/memfence.conf.example
 	install -m 0644 $(filter conf/kubernetes/%,$(DOC_FILES)) $(DESTDIR)$(DOCDIR)/kubernetes/
 	install -m 0644 $(filter conf/systemd/%,$(DOC_FILES)) $(DESTDIR)$(DOCDIR)/systemd/
+	install -m 0644 $(filter conf/grafana/%,$(DOC_FILES)) $(DESTDIR)$(DOCDIR)/grafana/
 
 uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/libmemfence.so $(DESTDIR)$(LIBDIR)/libmemfence.so.$(SOMAJOR) \
@@ -255,8 +256,9 @@ uninstall:
 	    $(DESTDIR)$(INCLUDEDIR)/memfence.h $(DESTDIR)$(PCDIR)/memfence.pc \
 	    $(DESTDIR)$(MANDIR)/man1/memfence.1 $(DESTDIR)$(MANDIR)/man5/memfence.conf.5 \
 	    $(DESTDIR)$(DOCDIR)/memfence.conf.example \
-	    $(patsubst conf/%,$(DESTDIR)$(DOCDIR)/%,$(filter conf/kubernetes/% conf/systemd/%,$(DOC_FILES)))
-	-rmdir $(DESTDIR)$(DOCDIR)/kubernetes $(DESTDIR)$(DOCDIR)/systemd $(DESTDIR)$(DOCDIR) \
+	    $(patsubst conf/%,$(DESTDIR)$(DOCDIR)/%,$(filter-out conf/memfence.conf,$(DOC_FILES)))
+	-rmdir $(DESTDIR)$(DOCDIR)/kubernetes $(DESTDIR)$(DOCDIR)/systemd $(DESTDIR)$(DOCDIR)/grafana \
+	    $(DESTDIR)$(DOCDIR) \
 	    $(DESTDIR)$(PCDIR) 2>/dev/null
 
 clean:
