@@ -60,5 +60,6 @@
     X(RUN_LIMIT,        "set by memfence run: the host budget it computed, kept when the file cannot be read") \
     X(RUN_GPU_LIMIT,    "set by memfence run: the GPU budget it computed, kept when the file cannot be read") \
     X(FAIL_REPORT,      "set by --fail-sweep: the file where the counting run counts calls")     \
+    X(FAIL_EXE,         "set by --fail-sweep: fault injection only in processes of this executable") \
     X(TEST_GPU_MEM,     "tests: device sizes memfence check assumes (\"80G,80G\")")              \
     X(TEST_CGROUP_ROOT, "tests: the directory read as /sys/fs/cgroup")
