@@ -52,14 +52,14 @@
 #define MF_GROUP_KEYS(X) X(limit) X(gpu_limit) X(reserve)
 
 /* The MEMFENCE_* variables that are not MEMFENCE_<KEY> of the table above (nor
- * MEMFENCE_GPU_LIMIT_<N>, gpu_limit.N's form): X(NAME after MEMFENCE_, help).  An unknown
+ * MEMFENCE_GPU_LIMIT_<N>, gpu_limit.N's form): E(NAME after MEMFENCE_, help).  An unknown
  * MEMFENCE_* variable is reported with the closest name of both lists. */
-#define MF_ENV_VARS(X)                                                                           \
-    X(CONFIG,           "the configuration file (none: no file)")                                \
-    X(INSTANCE,         "the instance name ([instance NAME] sections, the ledger)")              \
-    X(RUN_LIMIT,        "set by memfence run: the host budget it computed, kept when the file cannot be read") \
-    X(RUN_GPU_LIMIT,    "set by memfence run: the GPU budget it computed, kept when the file cannot be read") \
-    X(FAIL_REPORT,      "set by --fail-sweep: the file where the counting run counts calls")     \
-    X(FAIL_EXE,         "set by --fail-sweep: fault injection only in processes of this executable") \
-    X(TEST_GPU_MEM,     "tests: device sizes memfence check assumes (\"80G,80G\")")              \
-    X(TEST_CGROUP_ROOT, "tests: the directory read as /sys/fs/cgroup")
+#define MF_ENV_VARS(E)                                                                           \
+    E(CONFIG,           "the configuration file (none: no file)")                                \
+    E(INSTANCE,         "the instance name ([instance NAME] sections, the ledger)")              \
+    E(RUN_LIMIT,        "set by memfence run: the host budget it computed, kept when the file cannot be read") \
+    E(RUN_GPU_LIMIT,    "set by memfence run: the GPU budget it computed, kept when the file cannot be read") \
+    E(FAIL_REPORT,      "set by --fail-sweep: the file where the counting run counts calls")     \
+    E(FAIL_EXE,         "set by --fail-sweep: fault injection only in processes of this executable") \
+    E(TEST_GPU_MEM,     "tests: device sizes memfence check assumes (\"80G,80G\")")              \
+    E(TEST_CGROUP_ROOT, "tests: the directory read as /sys/fs/cgroup")
