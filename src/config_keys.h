@@ -57,9 +57,9 @@
 #define MF_ENV_VARS(E)                                                                           \
     E(CONFIG,           "the configuration file (none: no file)")                                \
     E(INSTANCE,         "the instance name ([instance NAME] sections, the ledger)")              \
-    E(RUN_LIMIT,        "set by memfence run: the host budget it computed, kept when the file cannot be read") \
-    E(RUN_GPU_LIMIT,    "set by memfence run: the GPU budget it computed, kept when the file cannot be read") \
+    E(RUN_LIMIT,        "set by memfence run: its host budget, kept when the file is unreadable") \
+    E(RUN_GPU_LIMIT,    "set by memfence run: its GPU budget, kept when the file is unreadable")  \
     E(FAIL_REPORT,      "set by --fail-sweep: the file where the counting run counts calls")     \
-    E(FAIL_EXE,         "set by --fail-sweep: fault injection only in processes of this executable") \
+    E(FAIL_EXE,         "set by --fail-sweep: fault injection only in this executable's processes") \
     E(TEST_GPU_MEM,     "tests: device sizes memfence check assumes (\"80G,80G\")")              \
     E(TEST_CGROUP_ROOT, "tests: the directory read as /sys/fs/cgroup")

@@ -529,6 +529,24 @@ static void man_keys(FILE *out)
             fputs(" Also in [group] sections.", out);
         fputc('\n', out);
     }
+    fputs(".TP\n.BI gpu_limit. N \" = \" size\nthe GPU budget of device\n.I N\n(0 to 15), over\n"
+          ".BR gpu_limit .\nEnvironment:\n.BI MEMFENCE_GPU_LIMIT_ N\\fR.\n", out);
+    /* the variables that are not keys: MF_ENV_VARS */
+    fputs(".SH ENVIRONMENT\nBesides\n.BI MEMFENCE_ KEY\nfor each key above, memfence reads:\n", out);
+    static const char *const env[][2] = {
+#define MF_ENV_ROW(name, help) { #name, help },
+        MF_ENV_VARS(MF_ENV_ROW)
+#undef MF_ENV_ROW
+    };
+    for (size_t i = 0; i < sizeof env / sizeof env[0]; i++) {
+        fputs(".TP\n.B MEMFENCE_", out);
+        roff(out, env[i][0]);
+        fputs("\n\\&", out);
+        roff(out, env[i][1]);
+        fputs(".\n", out);
+    }
+    fputs(".PP\nAny other\n.B MEMFENCE_*\nvariable is reported once, with the closest known name "
+          "(did you mean), and ignored; under\n.B memfence run\nit is an error.\n", out);
 }
 
 /* ---- the command ----------------------------------------------------------------------------- */

@@ -53,10 +53,13 @@ const char *mf_cli_library_path(void)
             continue;
         for (size_t j = 0; j < sizeof lib_names / sizeof lib_names[0]; j++) {
             char cand[PATH_MAX + 64];
-            int len = lib_places[i][0] == '.'
-                          ? snprintf(cand, sizeof cand, "%s/%s%s", exe, lib_places[i] + 2, lib_names[j])
-                          : snprintf(cand, sizeof cand, "%s%s", lib_places[i], lib_names[j]);
-            if (len > 0 && (size_t)len < sizeof cand && access(cand, R_OK) == 0 && realpath(cand, path))
+            const char *place = lib_places[i];
+            int len = place[0] == '.'
+                          ? snprintf(cand, sizeof cand, "%s/%s%s", exe, place + 2, lib_names[j])
+                          : snprintf(cand, sizeof cand, "%s%s", place, lib_names[j]);
+            if (len <= 0 || (size_t)len >= sizeof cand)
+                continue;
+            if (access(cand, R_OK) == 0 && realpath(cand, path))
                 return path;
         }
     }

@@ -598,7 +598,7 @@ static void usage_text(FILE *f)
                "  FILE               a report written by profile_at_exit or an earlier run\n"
                "      --top N        the N largest allocation sites (default 10)\n"
                "      --json         print JSON\n"
-               "      --folded       print folded stacks (flame graphs: flamegraph.pl, speedscope)\n"
+               "      --folded       print folded stacks (for flamegraph.pl or speedscope)\n"
                "      --timeout S    wait at most S seconds for a live process (default 5)\n"
                "  -h, --help         this text\n");
 }

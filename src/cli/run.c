@@ -57,8 +57,9 @@ static int export_config_path(const char *path)
     if (!path || !*path || path[0] == '/' || !strcmp(path, "none"))
         return path ? setenv("MEMFENCE_CONFIG", path, 1) : 0;
     char abs[PATH_MAX], cwd[PATH_MAX];
-    if (!realpath(path, abs)) {
-        if (!getcwd(cwd, sizeof cwd) || (size_t)snprintf(abs, sizeof abs, "%s/%s", cwd, path) >= sizeof abs)
+    if (!realpath(path, abs)) {       /* not there (yet): the child says so, with its path */
+        if (!getcwd(cwd, sizeof cwd) ||
+            (size_t)snprintf(abs, sizeof abs, "%s/%s", cwd, path) >= sizeof abs)
             return -1;
     }
     return setenv("MEMFENCE_CONFIG", abs, 1);
@@ -72,7 +73,8 @@ static void export_run_budget(const mf_config_t *cfg)
     static const char *vars[] = { "MEMFENCE_RUN_LIMIT", "MEMFENCE_RUN_GPU_LIMIT" };
     for (size_t i = 0; i < sizeof ks / sizeof ks[0]; i++) {
         uint8_t o = cfg->origin[ks[i]];
-        if (o == MF_FROM_GLOBAL || o == MF_FROM_PROCESS || o == MF_FROM_INSTANCE || o == MF_FROM_RUN) {
+        if (o == MF_FROM_GLOBAL || o == MF_FROM_PROCESS || o == MF_FROM_INSTANCE ||
+            o == MF_FROM_RUN) {
             char v[64];
             mf_config_format(cfg, ks[i], v, sizeof v);
             setenv(vars[i], v, 1);
@@ -188,7 +190,8 @@ int mf_cmd_run(int argc, char **argv)
         mf_config_flag(MF_K_allocator, "--allocator");
     }
     if (export_config_path(config ? config : getenv("MEMFENCE_CONFIG")) != 0) {
-        mf_cli_error("run: --config '%s': path too long", config ? config : getenv("MEMFENCE_CONFIG"));
+        mf_cli_error("run: configuration path '%s' too long",
+                     config ? config : getenv("MEMFENCE_CONFIG"));
         return 2;
     }
 
