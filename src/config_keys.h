@@ -52,3 +52,16 @@
  * In a group they describe the shared budget: limit and gpu_limit (and gpu_limit.N) are the
  * group's total; reserve is the reservation of a member that sets none of its own. */
 #define MF_GROUP_KEYS(X) X(limit) X(gpu_limit) X(reserve)
+
+/* The MEMFENCE_* variables that are not MEMFENCE_<KEY> of the table above (nor
+ * MEMFENCE_GPU_LIMIT_<N>, gpu_limit.N's form): E(NAME after MEMFENCE_, help).  An unknown
+ * MEMFENCE_* variable is reported with the closest name of both lists. */
+#define MF_ENV_VARS(E)                                                                           \
+    E(CONFIG,           "the configuration file (none: no file)")                                \
+    E(INSTANCE,         "the instance name ([instance NAME] sections, the ledger)")              \
+    E(RUN_LIMIT,        "set by memfence run: its host budget, kept when the file is unreadable") \
+    E(RUN_GPU_LIMIT,    "set by memfence run: its GPU budget, kept when the file is unreadable")  \
+    E(FAIL_REPORT,      "set by --fail-sweep: the file where the counting run counts calls")     \
+    E(FAIL_EXE,         "set by --fail-sweep: fault injection only in this executable's processes") \
+    E(TEST_GPU_MEM,     "tests: device sizes memfence check assumes (\"80G,80G\")")              \
+    E(TEST_CGROUP_ROOT, "tests: the directory read as /sys/fs/cgroup")

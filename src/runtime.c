@@ -101,6 +101,22 @@ const char *mf_getenv(const char *name, int path_like)
     return NULL;
 }
 
+const char *mf_env_next(size_t *pos)
+{
+    if (environ && !mf_tls.own_thread) {
+        const char *e = environ[*pos];
+        if (e)
+            (*pos)++;
+        return e;
+    }
+    const char *snap = __atomic_load_n(&env_snapshot, __ATOMIC_ACQUIRE);
+    if (!snap || *pos >= env_snapshot_len)
+        return NULL;
+    const char *e = snap + *pos;
+    *pos += strnlen(e, env_snapshot_len - *pos) + 1;
+    return *e ? e : NULL;
+}
+
 /* ---- identity --------------------------------------------------------------------------- */
 
 static void read_identity(void)
