@@ -1,11 +1,15 @@
 /* gate.c — pools, per-thread credit and the exact refusal decision (design in gate.h).
  *
  * Invariants:
- *  - pool.used <= pool.limit at all times (every increase is a CAS that checks the limit);
+ *  - pool.used <= the cap of every increase (a CAS that checks it): the limit, less the
+ *    headroom (or half of it) for a large block or a mapping, plus the overdraft for a small
+ *    block after a refusal (host pool only, see gate.h), so pool.used <= limit + overdraft;
+ *  - credit is leased only below limit - headroom, and a slot never holds more than
+ *    mf_gate_credit_high < MF_GATE_SMALL, so every large request is always decided by the pool;
  *  - pool.used == live bytes granted + the credit held in slots;
  *  - a charge is refused only by drain_take(), which holds the drain lock, has revoked and
  *    emptied every slot and has seen no owner inside its critical section: at that moment
- *    pool.used is exactly the live usage, so the refusal means usage + request > limit.
+ *    pool.used is exactly the live usage, so the refusal means usage + request > its cap.
  */
 #include <errno.h>
 #include <linux/membarrier.h>
@@ -32,6 +36,9 @@ static _Atomic unsigned slots_in_use;
 static uint64_t batch = 256 << 10;
 uint64_t mf_gate_credit_high = 512 << 10;
 static const mf_gate_parent_t *parent;
+/* The host pool's room for small requests (see gate.h). */
+static _Atomic uint64_t headroom, overdraft;
+static _Atomic int grace;                    /* a host request has been refused */
 static int barrier_kind;                     /* 0 unknown, 1 membarrier, 2 mprotect */
 static void *barrier_page;
 
@@ -76,13 +83,41 @@ static void process_barrier(void)
     atomic_thread_fence(memory_order_seq_cst);
 }
 
-static int pool_take(unsigned p, uint64_t n)
+/* The most pool p may hold after granting a request of n bytes, from the malloc family (heap)
+ * or a mapping (the table in gate.h): refusals land first on what programs check (large blocks,
+ * then a runtime's own pages), last on the small blocks they allocate unchecked. */
+static uint64_t cap_for(unsigned p, uint64_t n, bool heap)
+{
+    uint64_t lim = atomic_load_explicit(&pools[p].limit, memory_order_relaxed);
+    if (p != MF_POOL_HOST || lim == MF_UNLIMITED)
+        return lim;
+    if (heap && n <= MF_GATE_SMALL) {
+        uint64_t o = atomic_load_explicit(&grace, memory_order_relaxed)
+                         ? atomic_load_explicit(&overdraft, memory_order_relaxed) : 0;
+        return o < MF_UNLIMITED - 1 - lim ? lim + o : MF_UNLIMITED - 1;
+    }
+    uint64_t r = atomic_load_explicit(&headroom, memory_order_relaxed);
+    if (!heap)
+        r /= 2;
+    return lim > r ? lim - r : 0;
+}
+
+/* Credit is leased only below the headroom: a slot's credit (less than MF_GATE_SMALL) serves
+ * small requests without a look at the pool. */
+static uint64_t lease_cap(void)
+{
+    uint64_t lim = atomic_load_explicit(&pools[MF_POOL_HOST].limit, memory_order_relaxed);
+    uint64_t r = atomic_load_explicit(&headroom, memory_order_relaxed);
+    return lim == MF_UNLIMITED ? lim : lim > r ? lim - r : 0;
+}
+
+/* Adds n to pool p's usage unless that takes it past `cap`.  Return: 0 or -ENOMEM. */
+static int pool_take_cap(unsigned p, uint64_t n, uint64_t cap)
 {
     pool_t *pl = &pools[p];
-    uint64_t lim = atomic_load_explicit(&pl->limit, memory_order_relaxed);
     uint64_t u = atomic_load_explicit(&pl->used, memory_order_relaxed);
     do {
-        if (n > lim || u > lim - n)
+        if (n > cap || u > cap - n)
             return -ENOMEM;
     } while (!atomic_compare_exchange_weak_explicit(&pl->used, &u, u + n, memory_order_relaxed,
                                                     memory_order_relaxed));
@@ -96,6 +131,12 @@ static int pool_take(unsigned p, uint64_t n)
                                                               memory_order_relaxed))
         ;
     return 0;
+}
+
+/* A request of n bytes against its cap. */
+static int pool_take(unsigned p, uint64_t n, bool heap)
+{
+    return pool_take_cap(p, n, cap_for(p, n, heap));
 }
 
 static void pool_give(unsigned p, uint64_t n)
@@ -170,14 +211,23 @@ static void drain_release_locked(void)
         atomic_store_explicit(&slots[i].revoke, 0, memory_order_release);
 }
 
+/* What this thread's last refusal saw, for its report (mf_gate_last_refusal). */
+static __thread uint64_t refused_used, refused_cap;
+
 /* The refusal path: drain every credit, then decide exactly. */
-static int drain_take(mf_slot_t *own, unsigned p, uint64_t n)
+static int drain_take(mf_slot_t *own, unsigned p, uint64_t n, bool heap)
 {
     lock();
     drain_locked(own);
-    int rc = pool_take(p, n);
+    int rc = pool_take(p, n, heap);
+    if (rc != 0) {
+        refused_cap = cap_for(p, n, heap);
+        refused_used = atomic_load_explicit(&pools[p].used, memory_order_relaxed);
+    }
     drain_release_locked();
     unlock();
+    if (rc != 0 && p == MF_POOL_HOST)
+        atomic_store_explicit(&grace, 1, memory_order_relaxed);
     return rc;
 }
 
@@ -192,9 +242,9 @@ void mf_gate_drain(void)
 int mf_gate_charge_slow(mf_slot_t *s, uint64_t n)
 {
     if (!s) {
-        if (pool_take(MF_POOL_HOST, n) == 0)
+        if (pool_take(MF_POOL_HOST, n, true) == 0)
             return 0;
-        return drain_take(NULL, MF_POOL_HOST, n);
+        return drain_take(NULL, MF_POOL_HOST, n, true);
     }
     for (;;) {
         atomic_store_explicit(&s->busy, 1, memory_order_relaxed);
@@ -210,18 +260,20 @@ int mf_gate_charge_slow(mf_slot_t *s, uint64_t n)
             return 0;
         }
         uint64_t need = n - s->credit;
-        if (need <= UINT64_MAX - batch && pool_take(MF_POOL_HOST, need + batch) == 0) {
+        /* a lease (with its batch of credit) never reaches into the headroom */
+        if (need <= UINT64_MAX - batch &&
+            pool_take_cap(MF_POOL_HOST, need + batch, lease_cap()) == 0) {
             s->credit = batch;
             atomic_store_explicit(&s->busy, 0, memory_order_release);
             return 0;
         }
-        if (pool_take(MF_POOL_HOST, need) == 0) {
+        if (pool_take_cap(MF_POOL_HOST, need, cap_for(MF_POOL_HOST, n, true)) == 0) {
             s->credit = 0;
             atomic_store_explicit(&s->busy, 0, memory_order_release);
             return 0;
         }
         atomic_store_explicit(&s->busy, 0, memory_order_release);
-        return drain_take(s, MF_POOL_HOST, n);
+        return drain_take(s, MF_POOL_HOST, n, true);
     }
 }
 
@@ -252,11 +304,11 @@ int mf_gate_charge_pool(unsigned p, uint64_t n)
 {
     if (p >= MF_POOL_COUNT)
         return -EINVAL;
-    if (pool_take(p, n) == 0)
+    if (pool_take(p, n, false) == 0)
         return 0;
     if (p != MF_POOL_HOST)
         return -ENOMEM;
-    return drain_take(NULL, p, n);
+    return drain_take(NULL, p, n, false);
 }
 
 void mf_gate_uncharge_pool(unsigned p, uint64_t n)
@@ -272,15 +324,31 @@ int mf_gate_set_limit(unsigned p, uint64_t limit)
     atomic_store(&pools[p].limit, limit);
     if (p == MF_POOL_HOST) {
         /* Batches small against the budget, so credit parked in idle threads stays a small
-         * fraction of it (and the drain stays rare); large when only counting. */
+         * fraction of it (and the drain stays rare); large when only counting.  Under a budget
+         * a slot's credit stays below MF_GATE_SMALL, so the pool decides every large request. */
         uint64_t b = limit == MF_UNLIMITED ? (256u << 10) : limit / 512;
         b = MF_MAX(b, 4096u);
-        b = MF_MIN(b, 256u << 10);
+        b = MF_MIN(b, limit == MF_UNLIMITED ? (256u << 10) : MF_GATE_SMALL / 4);
         batch = b;
         mf_gate_credit_high = 2 * b;
     }
     return 0;
 }
+
+void mf_gate_set_headroom(uint64_t room, uint64_t over)
+{
+    atomic_store(&headroom, room);
+    atomic_store(&overdraft, over);
+    atomic_store(&grace, 0);
+}
+
+void mf_gate_last_refusal(uint64_t *used, uint64_t *cap)
+{
+    *used = refused_used;
+    *cap = refused_cap;
+}
+
+bool mf_gate_in_grace(void) { return atomic_load_explicit(&grace, memory_order_relaxed) != 0; }
 
 uint64_t mf_gate_limit(unsigned p)
 {
@@ -386,6 +454,7 @@ void mf_gate_reset(void)
         atomic_store(&pools[p].limit, MF_UNLIMITED);
     mf_gate_set_limit(MF_POOL_HOST, MF_UNLIMITED);
     parent = NULL;
+    mf_gate_set_headroom(0, 0);
 }
 
 void mf_gate_charge_force(unsigned p, uint64_t n)

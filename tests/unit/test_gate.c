@@ -145,9 +145,64 @@ static void threads_stress(void)
     pthread_barrier_destroy(&bar);
 }
 
+/* The room for small blocks (gate.h's table): large blocks stop before the headroom, mappings
+ * halfway into it, small blocks at the limit; after a refusal small blocks may use the
+ * overdraft, and nothing ever passes limit + overdraft. */
+static void headroom_table(void)
+{
+    const uint64_t M = 1u << 20, L = 64 * M, R = 8 * M, O = 4 * M;
+    mf_gate_reset();
+    mf_gate_set_limit(MF_POOL_HOST, L);
+    mf_gate_set_headroom(R, O);
+    mf_slot_t *s = mf_gate_slot_acquire(1);
+    T_CHECK(s != NULL);
+    /* large blocks: up to L - R exactly */
+    T_EQ(mf_gate_charge(s, L - R - 2 * M), 0);
+    T_EQ(mf_gate_charge(s, 2 * M), 0);
+    T_EQU(mf_gate_used(MF_POOL_HOST), L - R);
+    T_EQ(mf_gate_charge(s, MF_GATE_SMALL + 1), -ENOMEM);
+    T_CHECK(mf_gate_in_grace());
+    uint64_t used, cap;
+    mf_gate_last_refusal(&used, &cap);
+    T_EQU(cap, L - R);
+    T_EQU(used, L - R);
+    mf_gate_set_headroom(R, O);                        /* leave the refused state */
+    /* mappings: up to L - R/2 */
+    T_EQ(mf_gate_charge_pool(MF_POOL_HOST, R / 2), 0);
+    T_EQ(mf_gate_charge_pool(MF_POOL_HOST, 4096), -ENOMEM);
+    mf_gate_set_headroom(R, O);
+    /* small blocks: up to L, not one byte more before a refusal */
+    uint64_t small = 0;
+    while (mf_gate_charge(s, 64 << 10) == 0)
+        small += 64 << 10;
+    T_EQU(mf_gate_used(MF_POOL_HOST), L);
+    T_EQU(small, R / 2);
+    T_CHECK(mf_gate_in_grace());
+    /* after it: small blocks into the overdraft, large ones and mappings still refused */
+    T_EQ(mf_gate_charge(s, MF_GATE_SMALL), 0);
+    T_EQ(mf_gate_charge(s, MF_GATE_SMALL + 1), -ENOMEM);
+    T_EQ(mf_gate_charge_pool(MF_POOL_HOST, 4096), -ENOMEM);
+    while (mf_gate_charge(s, 4096) == 0)
+        ;
+    T_EQU(mf_gate_used(MF_POOL_HOST), L + O);
+    T_CHECK(mf_gate_peak(MF_POOL_HOST) <= L + O);
+    mf_gate_uncharge(s, mf_gate_used(MF_POOL_HOST));
+    mf_gate_slot_release(s);
+    /* strict: both 0 is the old exact budget */
+    mf_gate_reset();
+    mf_gate_set_limit(MF_POOL_HOST, L);
+    s = mf_gate_slot_acquire(1);
+    T_EQ(mf_gate_charge(s, L), 0);
+    T_EQ(mf_gate_charge(s, 1), -ENOMEM);
+    T_EQ(mf_gate_charge(s, 1), -ENOMEM);
+    mf_gate_uncharge(s, L);
+    mf_gate_slot_release(s);
+}
+
 int main(void)
 {
     single_thread();
+    headroom_table();
     drain_before_refusal();
     threads_stress();
     return t_done();
