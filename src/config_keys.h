@@ -29,7 +29,7 @@
     X(log,              STR,      "stderr",    0, 0,     "where memfence writes: stderr, syslog, off, or a file path") \
     X(log_rate,         UINT,     "10",        1, 100000, "at most this many lines of one kind per second") \
     X(log_backtrace,    BOOL,     "on",        0, 0,     "add the stack of the refused call to refusal lines") \
-    X(level_inputs,     STR,      "all",       0, 0,     "what raises the pressure level: usage, rss (of the budget), host (machine or cgroup memory in use), psi, retained (rss far above usage: MODERATE); all (without a budget the default leaves out host and psi)") \
+    X(level_inputs,     STR,      "all",       0, 0,     "what raises the pressure level: usage, rss (anonymous and shmem resident memory, of the budget; never file pages), host (machine or cgroup memory in use), psi, retained (rss far above usage: MODERATE); all (without a budget the default leaves out host and psi)") \
     X(sample_interval,  DURATION, "100ms",     1, 60000, "how often the sampler thread reads the metrics") \
     X(throttle_min,     SIZE,     "64K",       0, 0,     "allocations at or above this size are delayed when throttling") \
     X(throttle_max,     DURATION, "50ms",      0, 10000, "longest delay of one throttled allocation") \
