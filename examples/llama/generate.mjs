@@ -1,7 +1,7 @@
 // Loads a GGUF model with node-llama-cpp (llama.cpp's prebuilt CPU build, the engine inside
 // ollama), creates a context, generates tokens greedily and prints what happened, so a test can
 // tell the three endings apart: generated (exit 0), a clean error from node-llama-cpp or
-// llama.cpp (an exception caught here, exit 10 + the stage), or a crash (a signal or an abort:
+// llama.cpp (an exception caught here, exit 11-13 by stage), or a crash (a signal or an abort:
 // the shell sees 128 + the signal).
 //
 //   node examples/llama/generate.mjs MODEL.gguf [--context N|auto] [--tokens N]
@@ -39,7 +39,12 @@ for (let i = 0; i < args.length; i++) {
     if (a === "--check") { check = true; continue; }
     if (a.startsWith("--") && i + 1 < args.length && a.slice(2) in opt) opt[a.slice(2)] = args[++i];
     else if (!a.startsWith("--") && model == null) model = a;
-    else { console.error(`usage: generate.mjs MODEL.gguf [--context N|auto] [--tokens N] [--prompt TEXT] [--threads N] [--mmap on|off] [--hold S] [--checks on|off]`); process.exit(2); }
+    else {
+        console.error("usage: generate.mjs MODEL.gguf [--context N|auto] [--tokens N]" +
+                      " [--prompt TEXT] [--threads N] [--mmap on|off] [--hold S]" +
+                      " [--checks on|off] | --check");
+        process.exit(2);
+    }
 }
 if (model == null && !check) { console.error("generate.mjs: no model given"); process.exit(2); }
 
@@ -69,12 +74,16 @@ try {
     });
     if (check) {
         if (llama.gpu !== false || llama.buildType !== "prebuilt")
-            throw new Error(`not the prebuilt CPU build (gpu ${llama.gpu}, build ${llama.buildType})`);
-        const v = JSON.parse(fs.readFileSync(path.join(dir, "node_modules", "node-llama-cpp", "package.json"))).version;
-        console.log(`node-llama-cpp ${v}: prebuilt CPU build of llama.cpp, ${llama.cpuMathCores} cores`);
+            throw new Error(`not the prebuilt CPU build (gpu ${llama.gpu}, ` +
+                            `build ${llama.buildType})`);
+        const pkg = path.join(dir, "node_modules", "node-llama-cpp", "package.json");
+        const v = JSON.parse(fs.readFileSync(pkg)).version;
+        console.log(`node-llama-cpp ${v}: prebuilt CPU build of llama.cpp, ` +
+                    `${llama.cpuMathCores} cores`);
         process.exit(0);
     }
-    const m = await llama.loadModel({ modelPath: model, gpuLayers: 0, useMmap: opt.mmap !== "off" });
+    const m = await llama.loadModel({ modelPath: model, gpuLayers: 0,
+                                      useMmap: opt.mmap !== "off" });
     stage = "context";
     const asked = opt.context === "auto" ? "auto" : Number(opt.context);
     const ctx = await m.createContext({ contextSize: asked, threads: Number(opt.threads),
