@@ -214,6 +214,7 @@ classify() {   # mode rc secs out err oomkills -> "class detail"
 }
 
 tsv=$tmp/runs.tsv details=$tmp/details
+declare -A shown         # the details show the first run of each program, budget and class
 : > "$tsv"; : > "$details"
 for c in "${cases[@]}"; do
     IFS='|' read -r name budgets what <<< "$c"
@@ -244,7 +245,8 @@ for c in "${cases[@]}"; do
                 read -r cls detail <<< "$(classify $mode $rc $secs "$local_out" "$local_err" "$kills")"
                 printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$budget" "$mode" "$r" "$cls" "$secs" "$detail" >> "$tsv"
                 printf '%-16s %5s %-8s run %d: %s %s (%ss)\n' "$name" "$budget" "$mode" "$r" "$cls" "$detail" "$secs" >&2
-                if [ $mode = memfence ] && [ "$cls" != a ]; then
+                if [ $mode = memfence ] && [ "$cls" != a ] && [ -z "${shown[$name $budget $cls]:-}" ]; then
+                    shown[$name $budget $cls]=1
                     {
                         echo "### $name $budget, run $r: $cls ($detail)"
                         echo
@@ -311,10 +313,11 @@ section() {
     echo "Workloads: \`bench/survival/\` (grow.py, grow.js, Grow.java, grow.sql); redis is filled by"
     echo "redis-benchmark on 127.0.0.1; gcc compiles a generated one-million-element array."
     echo
-    echo "## How each memfence run that did not carry on ended"
+    echo "## How the memfence runs that did not carry on ended"
     echo
-    echo "The last two refusal lines memfence wrote (with the allocation's call stack when the"
-    echo "profiler had one) and the program's last lines."
+    echo "For each program, budget and class, the first such run: the last two refusal lines"
+    echo "memfence wrote (with the allocation's call stack when the profiler had one) and the"
+    echo "program's last lines."
     echo
     cat "$details"
 } > "$MF_RESULTS/survival.md"
