@@ -91,6 +91,13 @@ static int init_header(mf_ledger_hdr_t *h, const char *group, size_t size)
         h->limit[i] = MF_UNLIMITED;
         atomic_store(&h->total[i], 0);
     }
+    atomic_store(&h->top, 0);
+    atomic_store(&h->turned_away, 0);
+    atomic_store(&h->sweep_ns, 0);
+    for (unsigned k = 0; k < MF_LSAY_COUNT; k++) {
+        atomic_store(&h->said_ns[k], 0);
+        atomic_store(&h->unsaid[k], 0);
+    }
     int r = init_lock(h);
     if (r == 0)
         atomic_store_explicit(&h->ready, 1, memory_order_release);
@@ -303,7 +310,7 @@ static uint64_t contrib(const mf_ledger_slot_t *s, unsigned p)
 static void repair_locked(mf_ledger_t *l)
 {
     uint64_t t[MF_POOL_COUNT] = { 0 };
-    for (unsigned i = 0; i < MF_LEDGER_SLOTS; i++) {
+    for (unsigned i = 0, top = mf_ledger_top(l); i < top; i++) {
         mf_ledger_slot_t *s = &l->slots[i];
         if (atomic_load(&s->state) != MF_LSLOT_LIVE)
             continue;
@@ -333,6 +340,44 @@ static int lock_ledger(mf_ledger_t *l)
 
 static void unlock_ledger(mf_ledger_t *l) { pthread_mutex_unlock(&l->hdr->u.lock); }
 
+unsigned mf_ledger_top(const mf_ledger_t *l)
+{
+    uint32_t t = atomic_load_explicit(&l->hdr->top, memory_order_acquire);
+    return t < MF_LEDGER_SLOTS ? t : MF_LEDGER_SLOTS;
+}
+
+/* Takes the header's timestamp `at` when interval_ns has passed since it was last taken.
+ * Return: true for the one caller that took it. */
+static bool take_turn(_Atomic uint64_t *at, uint64_t interval_ns)
+{
+    uint64_t now = mono_ns(), last = atomic_load_explicit(at, memory_order_relaxed);
+    /* (a timestamp in the future: a hostile file, or a clock from before a reboot) */
+    if (last && now >= last && now - last < interval_ns)
+        return false;
+    return atomic_compare_exchange_strong(at, &last, now ? now : 1);
+}
+
+bool mf_ledger_say(mf_ledger_t *l, unsigned kind, uint64_t *held)
+{
+    if (held)
+        *held = 0;
+    if (!l->hdr || kind >= MF_LSAY_COUNT)
+        return true;
+    if (!take_turn(&l->hdr->said_ns[kind], MF_LEDGER_SAY_NS)) {
+        atomic_fetch_add_explicit(&l->hdr->unsaid[kind], 1, memory_order_relaxed);
+        return false;
+    }
+    uint64_t h = atomic_exchange_explicit(&l->hdr->unsaid[kind], 0, memory_order_relaxed);
+    if (held)
+        *held = h;
+    return true;
+}
+
+bool mf_ledger_sweep_due(mf_ledger_t *l, uint64_t interval_ns)
+{
+    return l->hdr && take_turn(&l->hdr->sweep_ns, interval_ns);
+}
+
 /* ---- slots ----------------------------------------------------------------------------------- */
 
 static void release_locked(mf_ledger_t *l, mf_ledger_slot_t *s)
@@ -349,6 +394,15 @@ static void release_locked(mf_ledger_t *l, mf_ledger_slot_t *s)
     }
     s->reserve = 0;
     atomic_store_explicit(&s->state, MF_LSLOT_FREE, memory_order_release);
+    /* The top slot left: lower `top` past every free slot below it, so loops stay as short as
+     * the group is large now, not as it once was. */
+    unsigned top = mf_ledger_top(l);
+    if ((unsigned)(s - l->slots) + 1 == top) {
+        while (top && atomic_load_explicit(&l->slots[top - 1].state, memory_order_relaxed) !=
+                      MF_LSLOT_LIVE)
+            top--;
+        atomic_store_explicit(&l->hdr->top, top, memory_order_release);
+    }
 }
 
 void mf_ledger_release(mf_ledger_t *l, unsigned slot)
@@ -389,7 +443,7 @@ int mf_ledger_reclaim(mf_ledger_t *l)
     int dead_pid[64];
     uint64_t dead_start[64];
     unsigned dead_idx[64], nd = 0, freed = 0;
-    for (unsigned i = 0; i < MF_LEDGER_SLOTS; i++) {
+    for (unsigned i = 0, top = mf_ledger_top(l); i < top; i++) {
         mf_ledger_slot_t *s = &l->slots[i];
         if (atomic_load_explicit(&s->state, memory_order_acquire) != MF_LSLOT_LIVE)
             continue;
@@ -418,7 +472,8 @@ int mf_ledger_claim(mf_ledger_t *l, pid_t pid, uint64_t start, const char *insta
         if (r)
             return r;
         int found = -1;
-        for (unsigned i = 0; i < MF_LEDGER_SLOTS; i++) {
+        unsigned top = mf_ledger_top(l);
+        for (unsigned i = 0; i < top; i++) {
             mf_ledger_slot_t *s = &l->slots[i];
             uint32_t st = atomic_load(&s->state);
             if (st == MF_LSLOT_LIVE && s->pid == pid && s->start_time == start)
@@ -426,6 +481,9 @@ int mf_ledger_claim(mf_ledger_t *l, pid_t pid, uint64_t start, const char *insta
             if (atomic_load(&s->state) != MF_LSLOT_LIVE && found < 0)
                 found = (int)i;
         }
+        top = mf_ledger_top(l);             /* (the release may have lowered it) */
+        if (found < 0 || (unsigned)found >= top)
+            found = top < MF_LEDGER_SLOTS ? (int)top : -1;
         if (found >= 0) {
             mf_ledger_slot_t *s = &l->slots[found];
             s->flags = flags;
@@ -446,6 +504,8 @@ int mf_ledger_claim(mf_ledger_t *l, pid_t pid, uint64_t start, const char *insta
             s->last_event_ns = 0;
             atomic_store(&s->done, atomic_load(&s->req));
             atomic_store_explicit(&s->state, MF_LSLOT_LIVE, memory_order_release);
+            if ((unsigned)found >= top)
+                atomic_store_explicit(&l->hdr->top, (uint32_t)found + 1, memory_order_release);
             unlock_ledger(l);
             return found;
         }
@@ -475,7 +535,7 @@ size_t mf_ledger_admission_report(char *buf, size_t size, const char *group,
                       mf_fmt_bytes(c, sizeof c, limit), mf_fmt_bytes(d, sizeof d, total));
     unsigned members = 0;
     if (l && l->hdr) {
-        for (unsigned i = 0; i < MF_LEDGER_SLOTS; i++) {
+        for (unsigned i = 0, top = mf_ledger_top(l); i < top; i++) {
             const mf_ledger_slot_t *s = &l->slots[i];
             if (atomic_load(&s->state) != MF_LSLOT_LIVE || (int)i == self)
                 continue;
@@ -601,7 +661,7 @@ int mf_ledger_set_limit(mf_ledger_t *l, unsigned slot, unsigned pool, uint64_t l
     if (r)
         return r;
     bool others = false;
-    for (unsigned i = 0; i < MF_LEDGER_SLOTS && !others; i++)
+    for (unsigned i = 0, top = mf_ledger_top(l); i < top && !others; i++)
         others = i != slot && atomic_load(&l->slots[i].state) == MF_LSLOT_LIVE;
     uint64_t cur = l->hdr->limit[pool];
     /* Unlimited is where a ledger starts: two members joining at once each see the other live
@@ -627,7 +687,7 @@ int mf_ledger_verify(mf_ledger_t *l)
     int bad = 0;
     for (unsigned p = 0; p < MF_POOL_COUNT; p++) {
         uint64_t sum = 0;
-        for (unsigned i = 0; i < MF_LEDGER_SLOTS; i++)
+        for (unsigned i = 0, top = mf_ledger_top(l); i < top; i++)
             if (atomic_load(&l->slots[i].state) == MF_LSLOT_LIVE)
                 sum += contrib(&l->slots[i], p);
         bad |= sum != atomic_load(&l->hdr->total[p]);

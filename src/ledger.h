@@ -71,16 +71,22 @@
 #include "gate.h"
 
 #define MF_LEDGER_MAGIC    0x5247444c4d464d45ull   /* "EMFMLDGR" little-endian bytes */
-#define MF_LEDGER_VERSION  1u
-#define MF_LEDGER_SLOTS    512u
+#define MF_LEDGER_VERSION  2u
+#define MF_LEDGER_SLOTS    16384u                   /* live members of one group, at most */
 #define MF_LEDGER_EVENT    96
 #define MF_LEDGER_LOCK_NS  2000000000ull            /* give up on the lock after 2 s */
+#define MF_LEDGER_SAY_NS   10000000000ull           /* one line of a kind per group per 10 s */
+#define MF_LEDGER_SLOT_WAIT_MS 1000u                /* a joiner waits this long for a free slot */
+
+/* Kinds of group messages, rate-limited across the group (mf_ledger_say). */
+enum { MF_LSAY_FULL, MF_LSAY_LOCK, MF_LSAY_ADMISSION, MF_LSAY_LIMIT, MF_LSAY_COUNT };
 
 enum { MF_LSLOT_FREE = 0, MF_LSLOT_LIVE = 1 };
 enum { MF_LFLAG_GROUPED = 1u << 0,      /* charges the group budget */
        MF_LFLAG_REFUSED = 1u << 1,      /* admission refused: fenced by its own budget only */
        MF_LFLAG_FORKED = 1u << 2,       /* a fork child (joined without a reservation) */
-       MF_LFLAG_DETACHED = 1u << 3 };   /* gave up on the group (lock timeout) */
+       MF_LFLAG_DETACHED = 1u << 3 };   /* the group lock timed out once (charges refused
+                                           while it could not be had) */
 
 /* Published by the owner at each tick (read under the seqlock). */
 typedef struct mf_ledger_pub {
@@ -137,6 +143,12 @@ typedef struct mf_ledger_hdr {
     _Atomic uint64_t reclaimed;         /* slots of dead processes reclaimed */
     _Atomic uint64_t admissions_refused;
     char limit_by[MF_NAME_MAX];         /* the instance that set the limit */
+    _Atomic uint32_t top;               /* slots at and above top are free (set under the lock) */
+    uint32_t pad1;
+    _Atomic uint64_t turned_away;       /* joiners refused: no slot or no lock */
+    _Atomic uint64_t sweep_ns;          /* CLOCK_MONOTONIC of the last dead-member sweep */
+    _Atomic uint64_t said_ns[MF_LSAY_COUNT];    /* CLOCK_MONOTONIC of the last line per kind */
+    _Atomic uint64_t unsaid[MF_LSAY_COUNT];     /* lines of that kind held back since */
 } MF_ALIGNED mf_ledger_hdr_t;
 
 #define MF_LEDGER_HDR_SIZE  ((sizeof(mf_ledger_hdr_t) + 4095) & ~(size_t)4095)
@@ -198,6 +210,21 @@ int mf_ledger_uncharge(mf_ledger_t *l, unsigned slot, unsigned pool, uint64_t n)
 int mf_ledger_set_limit(mf_ledger_t *l, unsigned slot, unsigned pool, uint64_t limit,
                         bool force, uint64_t *kept);
 
+/* The slots worth looking at: every slot at or above this index is free.  Clamped to
+ * MF_LEDGER_SLOTS (a corrupt header costs a longer loop, never a read outside the mapping). */
+unsigned mf_ledger_top(const mf_ledger_t *l);
+
+/* The group-wide rate limit of a message of `kind` (MF_LSAY_*): true for at most one caller
+ * per MF_LEDGER_SAY_NS in the whole group, *held (when given) receiving how many lines of that
+ * kind were held back since the last one; false otherwise (the line is counted as held back:
+ * say nothing).  Lock-free (a CAS on the header's timestamp). */
+bool mf_ledger_say(mf_ledger_t *l, unsigned kind, uint64_t *held);
+
+/* The group-wide pace of the dead-member sweep: true for one caller per interval_ns in the
+ * whole group (a sweep reads /proc once per live member: with thousands of members, one
+ * sweep per member per tick would cost more than the members themselves). */
+bool mf_ledger_sweep_due(mf_ledger_t *l, uint64_t interval_ns);
+
 /* Frees the slots whose process is dead or whose pid was reused.  Return: how many. */
 int mf_ledger_reclaim(mf_ledger_t *l);
 
@@ -243,6 +270,7 @@ typedef struct mf_ledger_group {
     char path[512];
     uint64_t limit[MF_POOL_COUNT], total[MF_POOL_COUNT];
     uint64_t refusals, reclaimed, admissions_refused;
+    uint64_t turned_away;               /* joiners refused: no free slot or no lock */
     unsigned members;
 } mf_ledger_group_t;
 
