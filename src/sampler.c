@@ -703,7 +703,11 @@ static void parse_level_actions(unsigned level, const char *text, unsigned key)
 static void arm(void)
 {
     s_retries = 0;
-    atomic_store(&s_retry_at, 0);
+    /* No thread before one interval has passed: a process that lives less (a shell's helper,
+     * a wrapper that execs) has nothing to sample, and a thread of its own would cost it more
+     * than its life: its exec and exit wait until that thread is scheduled to die, which under
+     * a burst of processes on a busy machine is milliseconds each. */
+    atomic_store(&s_retry_at, mf_now_ns() + C.interval_ns);
     atomic_store(&s_stop, 0);
     atomic_store(&s_busy, 0);
     atomic_store(&s_delay_ns, 0);
