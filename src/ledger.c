@@ -43,11 +43,13 @@ int mf_ledger_path(const char *dir, unsigned uid, const char *group, char *buf, 
 {
     size_t n;
     if (!group || !*group)
-        n = mf_fmt(buf, size, "%s/memfence-%u-solo.ledger", dir, uid);
+        n = mf_fmt(buf, size, "%s/memfence-v%u-%u-solo.ledger", dir,
+                   MF_LEDGER_VERSION, uid);
     else if (!mf_ledger_group_valid(group))
         return -EINVAL;
     else
-        n = mf_fmt(buf, size, "%s/memfence-%u-g-%s.ledger", dir, uid, group);
+        n = mf_fmt(buf, size, "%s/memfence-v%u-%u-g-%s.ledger", dir,
+                   MF_LEDGER_VERSION, uid, group);
     return n + 1 >= size ? -ENAMETOOLONG : 0;
 }
 
@@ -189,8 +191,9 @@ int mf_ledger_open(const char *path, const char *group, bool create, mf_ledger_t
         return refuse(l, -EPERM, why, whylen, "%s has mode %u%u%u, must be 600: refused", path,
                       (unsigned)(st.st_mode >> 6) & 7, (unsigned)(st.st_mode >> 3) & 7,
                       (unsigned)st.st_mode & 7);
-    /* A creator may be between open and ftruncate: wait a little for the size. */
-    for (int i = 0; i < 100 && (size_t)st.st_size < want; i++) {
+    /* A creator may be between open and ftruncate: wait a little for the size (any other size
+     * is refused at once below). */
+    for (int i = 0; i < 100 && st.st_size == 0; i++) {
         sleep_ms(10);
         if (sys_fstat(fd, &st))
             return refuse(l, -EIO, why, whylen, "%s: cannot stat it", path);

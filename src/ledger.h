@@ -2,13 +2,32 @@
  *
  * Files.  One file per user and group in the ledger directory (`ledger_dir`, else
  * $XDG_RUNTIME_DIR, else /dev/shm):
- *     memfence-UID-g-GROUP.ledger   the instances of group GROUP and the group's budget
- *     memfence-UID-solo.ledger      instances without a group (listed by `memfence status`,
- *                                   no shared budget)
+ *     memfence-vV-UID-g-GROUP.ledger   the instances of group GROUP and the group's budget
+ *     memfence-vV-UID-solo.ledger      instances without a group (listed by `memfence status`,
+ *                                      no shared budget)
+ * V is MF_LEDGER_VERSION: another version of memfence (older or newer) on the same machine
+ * keeps its own files, so neither refuses nor waits on the other's.
  * Created with O_CREAT|O_EXCL|O_NOFOLLOW, mode 0600; opened with O_NOFOLLOW and refused unless
  * it is a regular file owned by this user, not group/world accessible, of the exact size, with
  * the right magic, version, geometry and group name.  A refused file costs one log line; the
  * process then fences alone (its own budget only).
+ *
+ * Size.  MF_LEDGER_SLOTS (16384) slots of under 1 KiB: a file of 13 MiB, sparse, so it costs
+ * the pages of the slots used (a group's members use the lowest free slots).  The header's `top`
+ * (one past the highest live slot, lowered as the top members leave) bounds every loop, so a
+ * scan costs the live members, not the capacity.  That is the real limit: 16384 live members
+ * of one group (helpers included: a shell wrapper's subshells and commands are members while
+ * they live).  A joiner that finds every slot live waits up to MF_LEDGER_SLOT_WAIT_MS for one
+ * (claiming reclaims the dead); if none frees, it is not admitted: the group grants it nothing
+ * (its allocations are refused, with the group named), because a member that cannot be counted
+ * must not run on its own budget alone.  `memfence run` refuses to start it (exit 2).  The same
+ * holds when the lock cannot be had at join.
+ *
+ * Messages.  Lines about the group (every slot taken, lock, admission, a differing limit) are
+ * rate-limited across the group: one line of a kind per MF_LEDGER_SAY_NS, taken with a CAS on
+ * a timestamp in the header, carrying how many were held back since.  The dead-member sweep
+ * (a /proc read per live member) is paced the same way: one member sweeps, every 2 s (every
+ * 50 ms when the group refuses a charge).
  *
  * Slots.  An instance claims one slot: pid + start time (field 22 of /proc/PID/stat, so a
  * reused pid is not mistaken for the old process), names, reservation, what it charged to the
@@ -49,7 +68,9 @@
  * next joiner sets it.
  *
  * Limits.  A member stopped (SIGSTOP) inside the few-instruction critical section makes the
- * others wait; after 2 s they give up on the group and fence alone (one line).  A process that
+ * others wait; after 2 s their charge is refused (one line for the group), and for the next
+ * second their charges are refused without waiting (what their local credit covers still
+ * goes through); they stay in the group and count again once the lock is free.  A process that
  * execs a program without memfence keeps its slot (and share) until it exits.  Processes of one
  * group must share a pid namespace (a ledger made in another one is refused) and a user.
  * setuid/setgid programs do not join any ledger.

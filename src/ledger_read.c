@@ -25,7 +25,7 @@ struct linux_dirent64 {
 static bool parse_name(const char *name, unsigned uid, char *group, size_t size)
 {
     char prefix[48];
-    size_t pl = mf_fmt(prefix, sizeof prefix, "memfence-%u-", uid);
+    size_t pl = mf_fmt(prefix, sizeof prefix, "memfence-v%u-%u-", MF_LEDGER_VERSION, uid);
     size_t n = strlen(name);
     if (strncmp(name, prefix, pl) || n < pl + 7 || strcmp(name + n - 7, ".ledger"))
         return false;

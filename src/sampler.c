@@ -600,6 +600,12 @@ static void *sampler_main(void *arg)
     (void)arg;
     mf_tls.depth = 1;                          /* everything this thread calls passes through */
     mf_tls.own_thread = 1;                     /* reads no live `environ` (see mf_getenv) */
+    /* The first sample waits one interval (at most 100 ms), before any other work: a process
+     * that lives less (a shell's helper, a wrapper that execs) has nothing worth sampling, and
+     * the set-up and first tick (a private descriptor table, a dozen /proc and cgroup reads)
+     * would cost it more CPU than its own life; a burst of thousands of such processes was
+     * several times slower for it.  (Exit never waits for this sleep.) */
+    sleep_until(mf_now_ns() + MF_MIN(C.interval_ns, 100 * MS_NS));
     private_files();
     s_tid = mf_sys_gettid();
     mf_syscall6(SYS_prctl, PR_SET_NAME, (long)"memfence", 0, 0, 0, 0);
@@ -703,11 +709,7 @@ static void parse_level_actions(unsigned level, const char *text, unsigned key)
 static void arm(void)
 {
     s_retries = 0;
-    /* No thread before one interval has passed: a process that lives less (a shell's helper,
-     * a wrapper that execs) has nothing to sample, and a thread of its own would cost it more
-     * than its life: its exec and exit wait until that thread is scheduled to die, which under
-     * a burst of processes on a busy machine is milliseconds each. */
-    atomic_store(&s_retry_at, mf_now_ns() + C.interval_ns);
+    atomic_store(&s_retry_at, 0);
     atomic_store(&s_stop, 0);
     atomic_store(&s_busy, 0);
     atomic_store(&s_delay_ns, 0);

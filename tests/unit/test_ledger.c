@@ -35,9 +35,9 @@ static void test_names(void)
     T_CHECK(!mf_ledger_group_valid("0123456789012345678901234567890123456789012345678901234567890123"));
     char buf[512];
     T_EQ(mf_ledger_path("/x", 7, "g1", buf, sizeof buf), 0);
-    T_CHECK(!strcmp(buf, "/x/memfence-7-g-g1.ledger"));
+    T_CHECK(!strcmp(buf, "/x/memfence-v2-7-g-g1.ledger"));
     T_EQ(mf_ledger_path("/x", 7, "", buf, sizeof buf), 0);
-    T_CHECK(!strcmp(buf, "/x/memfence-7-solo.ledger"));
+    T_CHECK(!strcmp(buf, "/x/memfence-v2-7-solo.ledger"));
     T_EQ(mf_ledger_path("/x", 7, "../etc", buf, sizeof buf), -EINVAL);
     T_EQ(mf_ledger_path("/x", 7, "g", buf, 10), -ENAMETOOLONG);
 }
