@@ -324,10 +324,32 @@ static void repair_locked(mf_ledger_t *l)
         atomic_store(&l->hdr->total[p], t[p]);
 }
 
+/* True when the lock's holder is running or waiting for a CPU (R), or in a page fault (D): on
+ * an overloaded machine (thousands of members on two cores) a holder preempted inside the
+ * critical section waits seconds for its turn, and that is no reason to give up on the group.
+ * A stopped (T), traced (t) or sleeping holder is stuck.  The holder's thread id is the robust
+ * mutex's owner field (glibc's public layout); a holder that died is handed over as
+ * EOWNERDEAD by the mutex itself. */
+static bool holder_runs(const mf_ledger_t *l)
+{
+    int tid = __atomic_load_n(&l->hdr->u.lock.__data.__owner, __ATOMIC_RELAXED) & 0x3fffffff;
+    char path[64], buf[256];
+    if (tid <= 0)
+        return true;
+    mf_fmt(path, sizeof path, "/proc/%d/stat", tid);
+    long n = mf_sys_read_file(path, buf, sizeof buf);
+    if (n <= 0)
+        return true;
+    const char *p = strrchr(buf, ')');
+    return p && p[1] == ' ' && (p[2] == 'R' || p[2] == 'D');
+}
+
 static int lock_ledger(mf_ledger_t *l)
 {
     int r = pthread_mutex_trylock(&l->hdr->u.lock);    /* the common case: no clock read */
-    if (r == EBUSY) {
+    for (uint64_t waited = 0; r == EBUSY || r == ETIMEDOUT; waited += MF_LEDGER_LOCK_NS) {
+        if (r == ETIMEDOUT && (waited >= MF_LEDGER_LOCK_MAX_NS || !holder_runs(l)))
+            break;
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
         ts.tv_sec += (time_t)(MF_LEDGER_LOCK_NS / 1000000000ull);
@@ -506,9 +528,11 @@ int mf_ledger_claim(mf_ledger_t *l, pid_t pid, uint64_t start, const char *insta
             s->last_event[0] = '\0';
             s->last_event_ns = 0;
             atomic_store(&s->done, atomic_load(&s->req));
-            atomic_store_explicit(&s->state, MF_LSLOT_LIVE, memory_order_release);
+            /* `top` first: a claimer killed between the two leaves a free slot under `top`
+             * (harmless), never a live one above it (invisible to every loop) */
             if ((unsigned)found >= top)
                 atomic_store_explicit(&l->hdr->top, (uint32_t)found + 1, memory_order_release);
+            atomic_store_explicit(&s->state, MF_LSLOT_LIVE, memory_order_release);
             unlock_ledger(l);
             return found;
         }

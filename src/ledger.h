@@ -51,7 +51,9 @@
  * generation and every member returns its idle credit at its next tick.  So a refusal may
  * happen while the live bytes + request fit by at most the other members' idle credit: per
  * member, 2 gate batches per thread (batch <= 256 KiB) + 2 group chunks (chunk = group limit /
- * 256, between 64 KiB and 1 MiB; host pool only, GPU pools charge the group exactly).
+ * 256, between 64 KiB and 1 MiB, and at most a quarter of the room left per live slot, so that
+ * thousands of members cannot hold the budget idle; host pool only, GPU pools charge the group
+ * exactly).
  *
  * Joining.  At initialisation every fenced process claims a slot: in its group's ledger when
  * `group` is set (and installs the group as the gate's parent budget), else in the per-user solo
@@ -68,7 +70,8 @@
  * next joiner sets it.
  *
  * Limits.  A member stopped (SIGSTOP) inside the few-instruction critical section makes the
- * others wait; after 2 s their charge is refused (one line for the group), and for the next
+ * others wait (a holder that is only preempted, on an overloaded machine, is waited for up to
+ * 30 s: it is running or runnable); after 2 s their charge is refused (one line for the group), and for the next
  * second their charges are refused without waiting (what their local credit covers still
  * goes through); they stay in the group and count again once the lock is free.  A process that
  * execs a program without memfence keeps its slot (and share) until it exits.  Processes of one
@@ -95,7 +98,8 @@
 #define MF_LEDGER_VERSION  2u
 #define MF_LEDGER_SLOTS    16384u                   /* live members of one group, at most */
 #define MF_LEDGER_EVENT    96
-#define MF_LEDGER_LOCK_NS  2000000000ull            /* give up on the lock after 2 s */
+#define MF_LEDGER_LOCK_NS  2000000000ull            /* give up on the lock after 2 s ... */
+#define MF_LEDGER_LOCK_MAX_NS 30000000000ull        /* ... or 30 s while its holder runs */
 #define MF_LEDGER_SAY_NS   10000000000ull           /* one line of a kind per group per 10 s */
 #define MF_LEDGER_SLOT_WAIT_MS 1000u                /* a joiner waits this long for a free slot */
 

@@ -94,6 +94,21 @@ static bool credit_take(uint64_t n)
     return false;
 }
 
+/* The chunk to lease now: gchunk, less when the group has many members for the room left (a
+ * chunk per member, times thousands of members, would otherwise hold the whole budget idle):
+ * at most a quarter of the room per live slot, so the idle credit of all members together stays
+ * under half the room; 0 (charge exactly) near the limit. */
+static uint64_t chunk_now(void)
+{
+    mf_ledger_hdr_t *h = me.l.hdr;
+    uint64_t lim = h->limit[MF_POOL_HOST];
+    if (lim == MF_UNLIMITED)
+        return gchunk;
+    uint64_t room = sat_sub(lim, atomic_load_explicit(&h->total[MF_POOL_HOST], memory_order_relaxed));
+    uint64_t share = room / (4 * (uint64_t)MF_MAX(mf_ledger_top(&me.l), 1u));
+    return MF_MIN(gchunk, share & ~(uint64_t)4095);
+}
+
 /* Charges the ledger for n (host: from the local credit first, refilling a chunk when it can).
  * Return: 0, -ENOMEM, or the lock's error. */
 static int group_take(unsigned pool, uint64_t n)
@@ -103,14 +118,15 @@ static int group_take(unsigned pool, uint64_t n)
     if (credit_take(n))
         return 0;
     uint64_t have = atomic_exchange_explicit(&gcredit, 0, memory_order_relaxed);
-    uint64_t need = n > have ? n - have : 0;
-    int r = need > UINT64_MAX - gchunk ? -ENOMEM
-          : mf_ledger_charge(&me.l, (unsigned)me.slot, pool, need + gchunk);
+    uint64_t need = n > have ? n - have : 0, chunk = chunk_now();
+    int r = need > UINT64_MAX - chunk ? -ENOMEM
+          : mf_ledger_charge(&me.l, (unsigned)me.slot, pool, need + chunk);
     if (r == 0) {
-        atomic_fetch_add_explicit(&gcredit, have + gchunk - (n - need), memory_order_relaxed);
+        atomic_fetch_add_explicit(&gcredit, have + chunk - (n - need), memory_order_relaxed);
         return 0;
     }
-    r = mf_ledger_charge(&me.l, (unsigned)me.slot, pool, need);   /* exactly, near the limit */
+    if (chunk)
+        r = mf_ledger_charge(&me.l, (unsigned)me.slot, pool, need);   /* exactly, near the limit */
     if (r == 0)
         atomic_fetch_add_explicit(&gcredit, have - (n - need), memory_order_relaxed);
     else
@@ -199,15 +215,16 @@ static void group_uncharge(void *ctx, unsigned pool, uint64_t n)
         return;
     if (pool == MF_POOL_HOST && gchunk) {
         uint64_t c = atomic_fetch_add_explicit(&gcredit, n, memory_order_relaxed) + n;
-        if (c <= 2 * gchunk)
+        uint64_t chunk = chunk_now();
+        if (c <= 2 * chunk)
             return;
         /* keep one chunk, give the rest back */
-        while (c > 2 * gchunk && !atomic_compare_exchange_weak_explicit(
-                   &gcredit, &c, gchunk, memory_order_relaxed, memory_order_relaxed))
+        while (c > 2 * chunk && !atomic_compare_exchange_weak_explicit(
+                   &gcredit, &c, chunk, memory_order_relaxed, memory_order_relaxed))
             ;
-        if (c <= 2 * gchunk)
+        if (c <= 2 * chunk)
             return;
-        n = c - gchunk;
+        n = c - chunk;
     }
     if (mf_ledger_uncharge(&me.l, (unsigned)me.slot, pool, n) != 0)
         atomic_fetch_add(&me.owed[pool], n);
