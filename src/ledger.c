@@ -227,6 +227,7 @@ int mf_ledger_open(const char *path, const char *group, bool create, mf_ledger_t
         if (((c > 0 && !mf_ledger_proc_start(c)) || (c <= 0 && stale)) &&
             atomic_compare_exchange_strong(&h->ready, &zero, 2)) {
             memset((char *)p + MF_LEDGER_HDR_SIZE, 0, want - MF_LEDGER_HDR_SIZE);
+            memset((void *)h->pids, 0, sizeof h->pids);
             init_header(h, group, want);
         }
         for (int i = 0; i < 100 && atomic_load_explicit(&h->ready, memory_order_acquire) != 1; i++)
@@ -315,7 +316,9 @@ static void repair_locked(mf_ledger_t *l)
     uint64_t t[MF_POOL_COUNT] = { 0 };
     for (unsigned i = 0, top = mf_ledger_top(l); i < top; i++) {
         mf_ledger_slot_t *s = &l->slots[i];
-        if (atomic_load(&s->state) != MF_LSLOT_LIVE)
+        bool live = atomic_load(&s->state) == MF_LSLOT_LIVE;
+        atomic_store(&l->hdr->pids[i], live ? (s->pid ? s->pid : -1) : 0);
+        if (!live)
             continue;
         for (unsigned p = 0; p < MF_POOL_COUNT; p++)
             t[p] = sat_add(t[p], contrib(s, p));
@@ -419,12 +422,12 @@ static void release_locked(mf_ledger_t *l, mf_ledger_slot_t *s)
     }
     s->reserve = 0;
     atomic_store_explicit(&s->state, MF_LSLOT_FREE, memory_order_release);
+    unsigned idx = (unsigned)(s - l->slots), top = mf_ledger_top(l);
+    atomic_store_explicit(&l->hdr->pids[idx], 0, memory_order_relaxed);
     /* The top slot left: lower `top` past every free slot below it, so loops stay as short as
      * the group is large now, not as it once was. */
-    unsigned top = mf_ledger_top(l);
-    if ((unsigned)(s - l->slots) + 1 == top) {
-        while (top && atomic_load_explicit(&l->slots[top - 1].state, memory_order_relaxed) !=
-                      MF_LSLOT_LIVE)
+    if (idx + 1 == top) {
+        while (top && !atomic_load_explicit(&l->hdr->pids[top - 1], memory_order_relaxed))
             top--;
         atomic_store_explicit(&l->hdr->top, top, memory_order_release);
     }
@@ -470,7 +473,8 @@ int mf_ledger_reclaim(mf_ledger_t *l)
     unsigned dead_idx[64], nd = 0, freed = 0;
     for (unsigned i = 0, top = mf_ledger_top(l); i < top; i++) {
         mf_ledger_slot_t *s = &l->slots[i];
-        if (atomic_load_explicit(&s->state, memory_order_acquire) != MF_LSLOT_LIVE)
+        if (!atomic_load_explicit(&l->hdr->pids[i], memory_order_relaxed) ||
+            atomic_load_explicit(&s->state, memory_order_acquire) != MF_LSLOT_LIVE)
             continue;
         int pid = s->pid;
         uint64_t start = s->start_time;
@@ -499,11 +503,11 @@ int mf_ledger_claim(mf_ledger_t *l, pid_t pid, uint64_t start, const char *insta
         int found = -1;
         unsigned top = mf_ledger_top(l);
         for (unsigned i = 0; i < top; i++) {
+            int32_t q = atomic_load_explicit(&l->hdr->pids[i], memory_order_relaxed);
             mf_ledger_slot_t *s = &l->slots[i];
-            uint32_t st = atomic_load(&s->state);
-            if (st == MF_LSLOT_LIVE && s->pid == pid && s->start_time == start)
+            if (q == pid && atomic_load(&s->state) == MF_LSLOT_LIVE && s->start_time == start)
                 release_locked(l, s);       /* this very process, before an exec */
-            if (atomic_load(&s->state) != MF_LSLOT_LIVE && found < 0)
+            if (!atomic_load_explicit(&l->hdr->pids[i], memory_order_relaxed) && found < 0)
                 found = (int)i;
         }
         top = mf_ledger_top(l);             /* (the release may have lowered it) */
@@ -530,6 +534,7 @@ int mf_ledger_claim(mf_ledger_t *l, pid_t pid, uint64_t start, const char *insta
             atomic_store(&s->done, atomic_load(&s->req));
             /* `top` first: a claimer killed between the two leaves a free slot under `top`
              * (harmless), never a live one above it (invisible to every loop) */
+            atomic_store_explicit(&l->hdr->pids[found], pid > 0 ? pid : -1, memory_order_relaxed);
             if ((unsigned)found >= top)
                 atomic_store_explicit(&l->hdr->top, (uint32_t)found + 1, memory_order_release);
             atomic_store_explicit(&s->state, MF_LSLOT_LIVE, memory_order_release);
@@ -689,7 +694,7 @@ int mf_ledger_set_limit(mf_ledger_t *l, unsigned slot, unsigned pool, uint64_t l
         return r;
     bool others = false;
     for (unsigned i = 0, top = mf_ledger_top(l); i < top && !others; i++)
-        others = i != slot && atomic_load(&l->slots[i].state) == MF_LSLOT_LIVE;
+        others = i != slot && atomic_load_explicit(&l->hdr->pids[i], memory_order_relaxed);
     uint64_t cur = l->hdr->limit[pool];
     /* Unlimited is where a ledger starts: two members joining at once each see the other live
      * before either set a limit, and neither must keep that start value as "theirs". */

@@ -174,6 +174,9 @@ typedef struct mf_ledger_hdr {
     _Atomic uint64_t sweep_ns;          /* CLOCK_MONOTONIC of the last dead-member sweep */
     _Atomic uint64_t said_ns[MF_LSAY_COUNT];    /* CLOCK_MONOTONIC of the last line per kind */
     _Atomic uint64_t unsaid[MF_LSAY_COUNT];     /* lines of that kind held back since */
+    /* pid of slot i while it is live, 0 when free (set under the lock): a dense index, so that
+     * a claim reads a few pages however many members there are, not one page per member */
+    _Atomic int32_t pids[MF_LEDGER_SLOTS];
 } MF_ALIGNED mf_ledger_hdr_t;
 
 #define MF_LEDGER_HDR_SIZE  ((sizeof(mf_ledger_hdr_t) + 4095) & ~(size_t)4095)

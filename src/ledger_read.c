@@ -100,7 +100,8 @@ static void scan_file(const char *path, const char *group, mf_ledger_row_t *rows
     }
     for (unsigned i = 0, top = mf_ledger_top(&l); i < top; i++) {
         const mf_ledger_slot_t *s = &l.slots[i];
-        if (atomic_load_explicit(&s->state, memory_order_acquire) != MF_LSLOT_LIVE)
+        if (!atomic_load_explicit(&l.hdr->pids[i], memory_order_relaxed) ||
+            atomic_load_explicit(&s->state, memory_order_acquire) != MF_LSLOT_LIVE)
             continue;
         if (g)
             g->members++;

@@ -253,7 +253,7 @@ size_t mf_ledger_refusal_text(char *buf, size_t size, unsigned pool)
                       "nothing is granted until it can", h->group);
     unsigned members = 0;
     for (unsigned i = 0, top = mf_ledger_top(&me.l); i < top; i++)
-        members += atomic_load(&me.l.slots[i].state) == MF_LSLOT_LIVE;
+        members += atomic_load_explicit(&me.l.hdr->pids[i], memory_order_relaxed) != 0;
     char a[32], b[32];
     return mf_fmt(buf, size, "group %s: %s of %s held by %u instance%s", h->group,
                   mf_fmt_bytes(a, sizeof a, atomic_load(&h->total[pool])),
@@ -588,7 +588,7 @@ int mf_ledger_admission_check(const mf_config_t *cfg, char *report, size_t size)
         mf_ledger_reclaim(&l);
         unsigned live = 0;
         for (unsigned i = 0, top = mf_ledger_top(&l); i < top; i++)
-            live += atomic_load(&l.slots[i].state) == MF_LSLOT_LIVE;
+            live += atomic_load_explicit(&l.hdr->pids[i], memory_order_relaxed) != 0;
         if (live >= MF_LEDGER_SLOTS) {
             mf_fmt(report, size, "admission refused: group %s has %u live members, as many as its "
                    "ledger holds; wait for some to exit", cfg->group, live);

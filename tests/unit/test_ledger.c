@@ -541,6 +541,7 @@ static void test_scale(void)
     for (unsigned i = 0; i < MF_LEDGER_SLOTS; i++) {
         l.slots[i].pid = me;
         l.slots[i].start_time = start;
+        atomic_store(&l.hdr->pids[i], me);
         atomic_store(&l.slots[i].state, MF_LSLOT_LIVE);
     }
     atomic_store(&l.hdr->top, MF_LEDGER_SLOTS);
