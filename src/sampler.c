@@ -604,7 +604,9 @@ static void *sampler_main(void *arg)
      * that lives less (a shell's helper, a wrapper that execs) has nothing worth sampling, and
      * the set-up and first tick (a private descriptor table, a dozen /proc and cgroup reads)
      * would cost it more CPU than its own life; a burst of thousands of such processes was
-     * several times slower for it.  (Exit never waits for this sleep.) */
+     * several times slower for it.  (Exit never waits for this sleep.)  The usage now is the
+     * first point of the growth history, as the first tick would have recorded it. */
+    (void)growing(mf_gate_used(MF_POOL_HOST), mf_gate_limit(MF_POOL_HOST));
     sleep_until(mf_now_ns() + MF_MIN(C.interval_ns, 100 * MS_NS));
     private_files();
     s_tid = mf_sys_gettid();

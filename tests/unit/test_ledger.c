@@ -308,6 +308,33 @@ static void test_owner_dead(void)
     T_EQ(mf_ledger_charge(&l, (unsigned)s, MF_POOL_HOST, 50), 0);  /* repaired, then charged */
     T_EQ(atomic_load(&l.hdr->total[MF_POOL_HOST]), 300);
     T_EQ(mf_ledger_verify(&l), 0);
+
+    /* a holder stopped inside the lock: given up on after MF_LEDGER_LOCK_NS, not waited for
+     * as long as a running one would be (MF_LEDGER_LOCK_MAX_NS) */
+    int go[2];
+    T_EQ(pipe(go), 0);
+    pid = fork();
+    if (pid == 0) {
+        pthread_mutex_lock(&l.hdr->u.lock);
+        if (write(go[1], "x", 1) != 1)
+            _exit(1);
+        raise(SIGSTOP);
+        pthread_mutex_unlock(&l.hdr->u.lock);
+        _exit(0);
+    }
+    char x;
+    T_EQ(read(go[0], &x, 1), 1);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    T_EQ(mf_ledger_charge(&l, (unsigned)s, MF_POOL_HOST, 1), -ETIMEDOUT);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    T_CHECK(t1.tv_sec - t0.tv_sec < 6);
+    kill(pid, SIGCONT);
+    waitpid(pid, NULL, 0);
+    T_EQ(mf_ledger_charge(&l, (unsigned)s, MF_POOL_HOST, 1), 0);
+    T_EQ(atomic_load(&l.hdr->total[MF_POOL_HOST]), 301);
+    close(go[0]);
+    close(go[1]);
     mf_ledger_release(&l, (unsigned)s);
     mf_ledger_close(&l);
 }
