@@ -156,8 +156,8 @@ int mf_ledger_open(const char *path, const char *group, bool create, mf_ledger_t
     if (why && whylen)
         why[0] = '\0';
     size_t want = MF_LEDGER_FILE_SIZE(MF_LEDGER_SLOTS);
-    int fd = -ENOENT;
-    if (create) {
+    int fd = mf_sys_open(path, O_RDWR | O_NOFOLLOW, 0);     /* the common case: it exists */
+    if (fd == -ENOENT && create) {
         fd = mf_sys_open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, 0600);
         if (fd >= 0) {
             l->fd = fd;
@@ -172,8 +172,8 @@ int mf_ledger_open(const char *path, const char *group, bool create, mf_ledger_t
         }
         if (fd != -EEXIST)
             return refuse(l, fd, why, whylen, "%s: cannot create it (error %d)", path, -fd);
+        fd = mf_sys_open(path, O_RDWR | O_NOFOLLOW, 0);    /* another joiner made it first */
     }
-    fd = mf_sys_open(path, O_RDWR | O_NOFOLLOW, 0);
     if (fd == -ELOOP)
         return refuse(l, -ELOOP, why, whylen, "%s is a symbolic link: refused", path);
     if (fd < 0)

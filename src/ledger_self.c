@@ -312,9 +312,14 @@ static int join(const mf_config_t *cfg, bool forked)
     const char *group = cfg->group;
     bool grouped = group[0] != '\0';
     char why[512];
-    mf_ledger_close(&me.l);
     char path[512];
     int r = mf_ledger_path(me.dir, sys_getuid(), group, path, sizeof path);
+    /* A fork child keeps the mapping it inherited (shared with the parent, the same file): a
+     * shell's subshells are fork children by the thousand in a burst, and a fresh open, check
+     * and map each would cost more than the claim. */
+    bool keep = forked && r == 0 && me.l.hdr && !strcmp(me.l.path, path);
+    if (!keep)
+        mf_ledger_close(&me.l);
     if (r == -EINVAL) {
         mf_log("group = %s: a group name is 1-63 letters, digits, '.', '_' or '-'; this process "
                "fences alone", group);
@@ -324,7 +329,7 @@ static int join(const mf_config_t *cfg, bool forked)
         mf_log("ledger_dir = %s: path too long; this process is not in any ledger", me.dir);
         return r;
     }
-    r = mf_ledger_open(path, group, true, &me.l, why, sizeof why);
+    r = keep ? 0 : mf_ledger_open(path, group, true, &me.l, why, sizeof why);
     if (r) {
         /* Without a group, a directory that cannot hold the file (absent, read-only, not ours)
          * only means this process is not listed: not worth a line.  A refused file is. */
@@ -443,6 +448,8 @@ void mf_ledger_fork_child(void)
      * child's debt, not charged to the group again; the child gets its own slot. */
     if (!atomic_load(&me.on) && !me.away[0])
         return;     /* (a child of a process its group turned away asks again) */
+    if (!atomic_load(&me.on))
+        mf_ledger_close(&me.l);     /* (closed already when turned away) */
     atomic_store(&me.grouped, 0);
     atomic_store(&me.on, 0);
     atomic_store(&me.lock_retry_ns, 0);
