@@ -1,14 +1,15 @@
 #!/bin/bash
 # Node at its budget with default settings (issue 15): growing 1 MiB Buffers (the issue's
 # one-liner, whose RangeError ends it with exit 1, and grow.js, which catches it and carries
-# on), and growing small objects on the JS heap, under `memfence run -l 32M` and
-# `-l 64M`, a few runs each.  Every run must end as the script or V8 intends: SURVIVED (the
-# Buffer refusal caught and the script carried on), the uncaught RangeError ("Array buffer
-# allocation failed", exit 1), or V8's own documented end ("JavaScript heap
-# out of memory", SIGABRT).  Never SIGSEGV, never another signal: after a refusal V8's garbage
-# collector allocates small blocks it does not check (Worklist::PublishPushSegment), so the
-# budget must keep room for them.  The workloads are bench/survival/grow.js (the survival
-# table's).  MF_SURVIVAL_NODE_RUNS=20 for the issue's 20 runs each.
+# on), and growing small objects on the JS heap, under 32M and 64M, a few runs each: odd runs
+# under `memfence run -l`, even runs under plain MEMFENCE_LIMIT + LD_PRELOAD as the issue ran
+# them (no `memfence run`, so node's heap is not sized to the budget).  Every run must end as
+# the script or V8 intends: SURVIVED (the Buffer refusal caught and the script carried on),
+# the uncaught RangeError ("Array buffer allocation failed", exit 1), or V8's own documented
+# end ("JavaScript heap out of memory", SIGABRT).  Never SIGSEGV, never another signal: after a
+# refusal V8's garbage collector allocates small blocks it does not check
+# (Worklist::PublishPushSegment), so the budget must keep room for them.  The workloads are
+# bench/survival/grow.js (the survival table's).  MF_SURVIVAL_NODE_RUNS=20: the issue's 20.
 . "$(dirname "$0")/lib.sh"
 command -v node >/dev/null || skip "node is not installed"
 js=$MF_ROOT/bench/survival/grow.js
@@ -20,8 +21,13 @@ for mode in oneliner buffers objects; do
         a=0 b=0
         for r in $(seq 1 "$runs"); do
             if [ $mode = oneliner ]; then set -- -e "$oneliner"; else set -- "$js" $mode; fi
-            MEMFENCE_CONFIG=none timeout -k 5 60 "$MF_BIN" run -l $budget -- node "$@" \
-                > "$MF_TMP/out" 2> "$MF_TMP/err"
+            if [ $((r % 2)) -eq 1 ]; then     # odd runs: memfence run; even: the issue's LD_PRELOAD
+                MEMFENCE_CONFIG=none timeout -k 5 60 "$MF_BIN" run -l $budget -- node "$@" \
+                    > "$MF_TMP/out" 2> "$MF_TMP/err"
+            else
+                MEMFENCE_CONFIG=none MEMFENCE_LIMIT=$budget LD_PRELOAD=$MF_LIB timeout -k 5 60 \
+                    node "$@" > "$MF_TMP/out" 2> "$MF_TMP/err"
+            fi
             rc=$?
             if [ $rc -eq 0 ] && grep -q SURVIVED "$MF_TMP/out"; then a=$((a + 1))
             elif [ $rc -eq 1 ] && grep -q 'RangeError: Array buffer allocation failed' "$MF_TMP/err"; then a=$((a + 1))
