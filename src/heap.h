@@ -62,7 +62,7 @@ static inline bool mf_heap_profile_free_rides(uint32_t f, const void *p)
 static inline size_t mf_heap_usable_glibc(const void *p)
 {
     size_t h = ((const size_t *)p)[-1];
-    return (h & ~(size_t)7) - 8 - ((h & 2) << 2);   /* IS_MMAPPED: header is 16 bytes */
+    return (h & ~(size_t)7) - ((h & 2) * 4 + 8);    /* IS_MMAPPED: header is 16 bytes */
 }
 
 extern int mf_heap_glibc_inline;

@@ -21,7 +21,7 @@ enum {
     MF_POLICY_NOT_READY = 1u << 31,    /* runtime: initialisation has not finished */
 };
 
-extern _Atomic unsigned mf_policy_flags;
+extern MF_INTERNAL _Atomic unsigned mf_policy_flags;
 
 static inline void mf_policy_set(unsigned bit, int on)
 {

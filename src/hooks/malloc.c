@@ -22,7 +22,7 @@ MF_EXPORT void *malloc(size_t n)
         if (mf_unlikely(p == NULL))
             return NULL;
         size_t u = mf_heap_usable_glibc(p);
-        if (mf_likely(mf_gate_try_charge(mf_tls.slot, u)))
+        if (mf_likely(mf_gate_try_charge(s, u)))   /* a thread's slot lives as long as it */
             return p;
         return mf_heap_grant_tail(MF_CALL_MALLOC, p, u);
     }
@@ -66,7 +66,7 @@ MF_EXPORT void *calloc(size_t n, size_t m)
         if (mf_unlikely(p == NULL))
             return NULL;
         size_t u = mf_heap_usable_glibc(p);
-        if (mf_likely(mf_gate_try_charge(mf_tls.slot, u)))
+        if (mf_likely(mf_gate_try_charge(s, u)))
             return p;
         return mf_heap_grant_tail(MF_CALL_CALLOC, p, u);
     }
