@@ -30,37 +30,6 @@ static int how(void)
 
 static unsigned flags(void) { return atomic_load_explicit(&mf_policy_flags, memory_order_relaxed); }
 
-/* The raw path (memfence's own calls, a signal handler that lands while memfence is busy on its
- * thread) skips policy, profiling and refusal, but still charges what it gets while memfence
- * counts: the block may be freed later by anyone, on the fast path, which credits it.  (An
- * uncharged block credited there would be credit from nothing: bytes granted past the budget.)
- * Never refused: over the limit it is forced, as on_limit = warn would. */
-static bool raw_counts(void)
-{
-    int st = atomic_load_explicit(&mf_state, memory_order_relaxed);
-    return st == MF_STATE_COUNTING || st == MF_STATE_READY;
-}
-
-static void raw_grant_n(size_t u)
-{
-    if (mf_gate_charge(mf_tls.slot, u) != 0)
-        mf_gate_charge_force(MF_POOL_HOST, u);
-}
-
-static void *raw_grant(void *p)
-{
-    if (p && raw_counts())
-        raw_grant_n(mf_heap_usable(p));
-    return p;
-}
-
-static void raw_free(void *p)
-{
-    if (raw_counts())
-        mf_gate_uncharge(mf_tls.slot, mf_heap_usable(p));
-    mf_backend.free(p);
-}
-
 /* Policy before the backend.  Return: 0 or -ENOMEM (reported). */
 static int admit(unsigned call, uint64_t req, const void *caller)
 {
@@ -166,7 +135,7 @@ void *mf_heap_alloc_slow(unsigned call, int kind, size_t align, size_t n, size_t
     }
     switch (how()) {
     case RAW:
-        return raw_grant(backend_alloc(kind, align, n, m));
+        return backend_alloc(kind, align, n, m);
     case BOOT:
         return mf_bootstrap_alloc(total, align ? align : 16);
     }
@@ -184,12 +153,8 @@ int mf_heap_posix_memalign_slow(void **out, size_t align, size_t n, const void *
         return EINVAL;
     void *p;
     switch (how()) {
-    case RAW: {
-        int rc = mf_backend.posix_memalign(out, align, n);
-        if (rc == 0)
-            raw_grant(*out);
-        return rc;
-    }
+    case RAW:
+        return mf_backend.posix_memalign(out, align, n);
     case BOOT:
         p = mf_bootstrap_alloc(n, align);
         if (!p)
@@ -216,11 +181,7 @@ void mf_heap_free_slow(void *p)
 {
     if (mf_bootstrap_owns(p))
         return;
-    switch (how()) {
-    case RAW:
-        raw_free(p);
-        return;
-    case BOOT:
+    if (how() != GO) {
         if (mf_backend.free)
             mf_backend.free(p);
         return;
@@ -248,22 +209,8 @@ static void note_move(void *p, size_t old_u, void *q, size_t new_u)
  * and the old block stays intact when the new one does not fit. */
 void *mf_heap_realloc(unsigned call, void *p, size_t n, const void *caller)
 {
-    switch (how()) {
-    case RAW: {
-        size_t old_u = raw_counts() ? mf_heap_usable(p) : 0;
-        void *q = mf_backend.realloc(p, n);
-        if (q && raw_counts()) {
-            size_t new_u = mf_heap_usable(q);
-            if (new_u >= old_u)
-                raw_grant_n(new_u - old_u);
-            else
-                mf_gate_uncharge(mf_tls.slot, old_u - new_u);
-        }
-        return q;
-    }
-    case BOOT:
+    if (how() != GO)
         return mf_backend.realloc(p, n);
-    }
     if (admit(call, n, caller) != 0) {
         errno = ENOMEM;
         return NULL;
