@@ -90,10 +90,43 @@ static void *realloc_common(unsigned call, void *p, size_t n, const void *caller
     return mf_heap_realloc(call, p, n, caller);
 }
 
+/* realloc's fast path, under the same conditions as malloc's (and only there: no profiling):
+ * reserve the most the block can grow to (n + the backend's slack) from the thread's credit,
+ * call the backend, settle to the exact usable size.  Anything else (the reserve does not fit
+ * the credit, bootstrap blocks, huge sizes, n == 0) goes to the general path, which is exact near
+ * the limit. */
+static void *realloc_fast(mf_slot_t *s, void *p, size_t n)
+{
+    size_t old_u = mf_heap_usable_glibc(p);
+    uint64_t est = n + mf_backend_slack(n);
+    uint64_t reserve = est > old_u ? est - old_u : 0;
+    if (reserve && !mf_gate_try_charge(s, reserve)) {
+        mf_gate_net_sub(s, (int64_t)reserve);   /* not from credit: the general path decides */
+        return realloc_common(MF_CALL_REALLOC, p, n, CALLER);
+    }
+    void *q = mf_backend.realloc(p, n);
+    if (mf_unlikely(q == NULL)) {
+        if (reserve)
+            mf_gate_uncharge(s, reserve);
+        return NULL;
+    }
+    size_t new_u = mf_heap_usable_glibc(q);
+    uint64_t charged = old_u + reserve;
+    if (mf_likely(new_u <= charged))
+        mf_gate_uncharge(s, charged - new_u);
+    else if (mf_gate_charge(s, new_u - charged) != 0)
+        mf_gate_charge_force(MF_POOL_HOST, new_u - charged);   /* as mf_heap_realloc does */
+    return q;
+}
+
 MF_EXPORT void *realloc(void *p, size_t n)
 {
     if (!p)
         return malloc(n);
+    mf_slot_t *s = mf_tls.slot;
+    if (mf_likely(s != NULL) && mf_likely(mf_heap_policy() == 0) && n - 1 < ((size_t)1 << 40) &&
+        !mf_bootstrap_owns(p))
+        return realloc_fast(s, p, n);
     return realloc_common(MF_CALL_REALLOC, p, n, CALLER);
 }
 
