@@ -3,15 +3,22 @@
 #   make test       set-up, build, unit (plain + ASan/UBSan) and integration tests
 #   make demo       the end-to-end stories on real programs
 #   make bench      benchmarks; ratios against the same work without memfence
-#   make install PREFIX=/usr/local
+#   make install PREFIX=/usr/local [DESTDIR=] [LIBDIR=]   and   make uninstall (same variables)
 # Quiet unless V=1.  Sources are discovered by wildcard so a new module is one new file.
 
 PREFIX     ?= /usr/local
+LIBDIR     ?= $(PREFIX)/lib
+BINDIR     ?= $(PREFIX)/bin
+INCLUDEDIR ?= $(PREFIX)/include
+MANDIR     ?= $(PREFIX)/share/man
+DOCDIR     ?= $(PREFIX)/share/doc/memfence
+PCDIR      ?= $(LIBDIR)/pkgconfig
 B          := build
 V          ?= 0
 Q          := $(if $(filter 1,$(V)),,@)
 CC         ?= cc
 VERSION    := 0.1.0
+SOMAJOR    := 0
 
 WARN       := -Wall -Wextra -Wshadow -Wpointer-arith -Wstrict-prototypes -Wmissing-prototypes \
               -Wno-unused-parameter -Wvla -Wformat=2
@@ -71,8 +78,8 @@ MAN_PAGES  := $(B)/man/memfence.1 $(B)/man/memfence.conf.5
 LIB        := $(B)/libmemfence.so
 CLI        := $(B)/memfence
 
-.PHONY: all setup test unit integration demo bench compat install clean fuzz man
-all: $(LIB) $(CLI) $(MAN_PAGES)
+.PHONY: all setup test unit integration demo bench compat install uninstall clean fuzz man
+all: $(LIB) $(CLI) $(MAN_PAGES) $(B)/memfence.pc
 
 setup:
 	$(Q)scripts/setup
@@ -106,10 +113,19 @@ $(B)/cli/%.o: %.c $(B)/flags
 	$(if $(filter 1,$(V)),,@echo "  CC      $<")
 	$(Q)$(CC) $(CFLAGS_BASE) -MMD -MP -c $< -o $@
 
+# The command looks for the library next to itself, then in LIBDIR where `make install` puts it.
+$(B)/libdir: FORCE
+	$(Q)mkdir -p $(B)
+	$(Q)echo '$(LIBDIR)' | cmp -s - $@ || echo '$(LIBDIR)' > $@
+$(B)/cli/src/cli/main.o: src/cli/main.c $(B)/flags $(B)/libdir
+	@mkdir -p $(dir $@)
+	$(if $(filter 1,$(V)),,@echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS_BASE) -DMF_LIBDIR=\"$(LIBDIR)\" -MMD -MP -c $< -o $@
+
 $(LIB): $(CORE_OBJ) $(HOOK_OBJ) $(B)/memfence.map
 	$(if $(filter 1,$(V)),,@echo "  LD      $@")
 	$(Q)$(CC) -shared -Wl,--version-script=$(B)/memfence.map -Wl,-z,nodelete -Wl,-z,now \
-	    -o $@ $(CORE_OBJ) $(HOOK_OBJ) $(LIB_LDLIBS)
+	    -Wl,-soname,libmemfence.so.$(SOMAJOR) $(LDFLAGS) -o $@ $(CORE_OBJ) $(HOOK_OBJ) $(LIB_LDLIBS)
 
 $(B)/libmfcore.a: $(UCORE_OBJ)
 	$(Q)ar rcs $@ $^
@@ -119,7 +135,13 @@ $(B)/libmfcore-san.a: $(SCORE_OBJ)
 # The command links the parts of the core it needs (config, size, ledger, report readers).
 $(CLI): $(CLI_OBJ) $(B)/libmfcore.a
 	$(if $(filter 1,$(V)),,@echo "  LD      $@")
-	$(Q)$(CC) -o $@ $(CLI_OBJ) $(B)/libmfcore.a $(LIB_LDLIBS) -lm
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(B)/libmfcore.a $(LIB_LDLIBS) -lm
+
+# pkg-config: the header only; the declarations are weak, so nothing is linked (a program that
+# linked libmemfence would load the fence in every run).
+$(B)/memfence.pc: memfence.pc.in $(B)/libdir
+	$(Q)sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
+	    -e 's|@VERSION@|$(VERSION)|' $< > $@
 
 $(B)/tests/unit/%: tests/unit/%.c tests/unit/t.h $(B)/libmfcore.a
 	@mkdir -p $(dir $@)
@@ -212,14 +234,38 @@ compat: setup
 	$(Q)$(MAKE) --no-print-directory test-bins
 	$(Q)tests/compat/run
 
+# The library as libmemfence.so.VERSION with its soname link (what LD_PRELOAD and the command
+# use) and the development link; the header, pkg-config file, man pages, example configuration
+# and the Kubernetes and systemd examples.
+DOC_FILES  := conf/memfence.conf conf/kubernetes/README.md conf/kubernetes/configmap.yaml \
+              conf/kubernetes/pod.yaml $(wildcard conf/systemd/*) conf/grafana/memfence-dashboard.json
 install: all
-	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include \
-	    $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5
-	install -m 0755 $(LIB) $(DESTDIR)$(PREFIX)/lib/
-	install -m 0755 $(CLI) $(DESTDIR)$(PREFIX)/bin/
-	install -m 0644 include/memfence.h $(DESTDIR)$(PREFIX)/include/
-	install -m 0644 $(B)/man/memfence.1 $(DESTDIR)$(PREFIX)/share/man/man1/
-	install -m 0644 $(B)/man/memfence.conf.5 $(DESTDIR)$(PREFIX)/share/man/man5/
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PCDIR) \
+	    $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(DOCDIR)/kubernetes \
+	    $(DESTDIR)$(DOCDIR)/systemd $(DESTDIR)$(DOCDIR)/grafana
+	install -m 0644 $(LIB) $(DESTDIR)$(LIBDIR)/libmemfence.so.$(VERSION)
+	ln -sf libmemfence.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libmemfence.so.$(SOMAJOR)
+	ln -sf libmemfence.so.$(SOMAJOR) $(DESTDIR)$(LIBDIR)/libmemfence.so
+	install -m 0755 $(CLI) $(DESTDIR)$(BINDIR)/
+	install -m 0644 include/memfence.h $(DESTDIR)$(INCLUDEDIR)/
+	install -m 0644 $(B)/memfence.pc $(DESTDIR)$(PCDIR)/
+	install -m 0644 $(B)/man/memfence.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 0644 $(B)/man/memfence.conf.5 $(DESTDIR)$(MANDIR)/man5/
+	install -m 0644 conf/memfence.conf $(DESTDIR)$(DOCDIR)/memfence.conf.example
+	install -m 0644 $(filter conf/kubernetes/%,$(DOC_FILES)) $(DESTDIR)$(DOCDIR)/kubernetes/
+	install -m 0644 $(filter conf/systemd/%,$(DOC_FILES)) $(DESTDIR)$(DOCDIR)/systemd/
+	install -m 0644 $(filter conf/grafana/%,$(DOC_FILES)) $(DESTDIR)$(DOCDIR)/grafana/
+
+uninstall:
+	rm -f $(DESTDIR)$(LIBDIR)/libmemfence.so $(DESTDIR)$(LIBDIR)/libmemfence.so.$(SOMAJOR) \
+	    $(DESTDIR)$(LIBDIR)/libmemfence.so.$(VERSION) $(DESTDIR)$(BINDIR)/memfence \
+	    $(DESTDIR)$(INCLUDEDIR)/memfence.h $(DESTDIR)$(PCDIR)/memfence.pc \
+	    $(DESTDIR)$(MANDIR)/man1/memfence.1 $(DESTDIR)$(MANDIR)/man5/memfence.conf.5 \
+	    $(DESTDIR)$(DOCDIR)/memfence.conf.example \
+	    $(patsubst conf/%,$(DESTDIR)$(DOCDIR)/%,$(filter-out conf/memfence.conf,$(DOC_FILES)))
+	-rmdir $(DESTDIR)$(DOCDIR)/kubernetes $(DESTDIR)$(DOCDIR)/systemd $(DESTDIR)$(DOCDIR)/grafana \
+	    $(DESTDIR)$(DOCDIR) \
+	    $(DESTDIR)$(PCDIR) 2>/dev/null
 
 clean:
 	rm -rf $(B)

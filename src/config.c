@@ -576,6 +576,16 @@ static void env_name(const char *key, char *buf, size_t size)
     buf[n] = 0;
 }
 
+static const char *flag_of[MF_K_COUNT];
+
+void mf_config_flag(unsigned k, const char *flag)
+{
+    if (k < MF_K_COUNT)
+        flag_of[k] = flag;
+}
+
+const char *mf_config_origin_flag(unsigned k) { return k < MF_K_COUNT ? flag_of[k] : NULL; }
+
 static int apply_env(mf_config_t *cfg)
 {
     int problems = 0;
@@ -591,16 +601,20 @@ static int apply_env(mf_config_t *cfg)
             continue;
         if (k >= MF_K_COUNT)
             mf_fmt(key, sizeof key, "gpu_limit.%u", k - MF_K_COUNT);
+        const char *flag = k < MF_K_COUNT ? flag_of[k] : NULL;
         int dev, kk = mf_config_key_find(key, &dev);
         if (kk >= 0 && mf_config_check((unsigned)kk, v, why, sizeof why) == 0 &&
             mf_config_set(cfg, key, v, why, sizeof why) == 0) {
             if (k < MF_K_COUNT) {
-                cfg->origin[k] = MF_FROM_ENV;
+                cfg->origin[k] = flag ? MF_FROM_FLAG : MF_FROM_ENV;
                 cfg->origin_line[k] = 0;
             } else {
                 cfg->gpu_dev_origin[k - MF_K_COUNT] = MF_FROM_ENV;
                 cfg->gpu_dev_line[k - MF_K_COUNT] = 0;
             }
+        } else if (flag) {
+            mf_config_report("%s %s: %s; ignored", flag, v, why);
+            problems++;
         } else {
             mf_config_report("%s=%s: %s; ignored", name, v, why);
             problems++;
@@ -609,15 +623,109 @@ static int apply_env(mf_config_t *cfg)
     return problems;
 }
 
-static const char *origin_text(const mf_config_t *cfg, unsigned k, char *buf, size_t size)
+/* The variables of MF_ENV_VARS, as written after MEMFENCE_. */
+static const char *const env_vars[] = {
+#define MF_ENV_NAME(name, help) #name,
+    MF_ENV_VARS(MF_ENV_NAME)
+#undef MF_ENV_NAME
+};
+
+/* Is NAME (the len bytes after MEMFENCE_, in lower case) one of ours: a key, gpu_limit's
+ * per-device form, or a variable of MF_ENV_VARS? */
+static int env_known(const char *low, size_t len)
 {
-    if (cfg->origin[k] == MF_FROM_ENV)
-        mf_fmt(buf, size, "MEMFENCE_%s", keys[k].name);
-    else if (cfg->origin[k] == MF_FROM_DEFAULT)
-        mf_fmt(buf, size, "the default");
-    else
-        mf_fmt(buf, size, "%s:%u", cfg->file, cfg->origin_line[k]);
+    for (unsigned k = 0; k < MF_K_COUNT; k++)
+        if (!strcmp(low, keys[k].name))
+            return 1;
+    if (len > 10 && !strncmp(low, "gpu_limit_", 10)) {
+        unsigned d = 0;
+        const char *p = low + 10;
+        for (; *p >= '0' && *p <= '9' && d < 1000; p++)
+            d = d * 10 + (unsigned)(*p - '0');
+        return !*p && d < MF_GPU_MAX;
+    }
+    for (size_t i = 0; i < MF_ARRAY_LEN(env_vars); i++)
+        if (!strcasecmp(low, env_vars[i]))
+            return 1;
+    return 0;
+}
+
+/* One line for each MEMFENCE_* variable memfence does not read, with the closest name of the
+ * key table (as MEMFENCE_<KEY>) or of MF_ENV_VARS.  Return: how many. */
+static int check_unknown_env(void)
+{
+    static const char pre[] = "MEMFENCE_";
+    int problems = 0;
+    size_t pos = 0;
+    for (const char *e; (e = mf_env_next(&pos));) {
+        if (strncmp(e, pre, sizeof pre - 1))
+            continue;
+        const char *n = e + sizeof pre - 1, *eq = strchr(n, '=');
+        size_t len = eq ? (size_t)(eq - n) : strlen(n);
+        char low[64], shown[64], up[80] = "";
+        cut(shown, sizeof shown, n, len);
+        cut(low, sizeof low, n, len);
+        for (char *c = low; *c; c++)
+            if (*c >= 'A' && *c <= 'Z')
+                *c = (char)(*c + 32);
+        if (len < sizeof low && env_known(low, len))
+            continue;
+        const char *best = mf_config_suggest(low);
+        unsigned bd = best ? mf_config_distance(low, best) : (unsigned)MF_MAX(2, len / 3) + 1;
+        for (size_t i = 0; i < MF_ARRAY_LEN(env_vars); i++) {
+            unsigned d = mf_config_distance(low, env_vars[i]);
+            if (d < bd)
+                bd = d, best = env_vars[i];
+        }
+        if (best && !strcmp(best, "gpu_limit.N"))
+            mf_fmt(up, sizeof up, "MEMFENCE_GPU_LIMIT_N");
+        else if (best)
+            env_name(best, up, sizeof up);
+        if (up[0])
+            mf_config_report("%s%s: not a memfence variable (did you mean %s?); ignored", pre,
+                             shown, up);
+        else
+            mf_config_report("%s%s: not a memfence variable (see memfence.conf(5)); ignored", pre,
+                             shown);
+        problems++;
+    }
+    return problems;
+}
+
+const char *mf_config_origin_text(const mf_config_t *cfg, unsigned k, char *buf, size_t size)
+{
+    switch (cfg->origin[k]) {
+    case MF_FROM_ENV: {
+        char key[32];
+        mf_fmt(key, sizeof key, "%s", keys[k].name);
+        env_name(key, buf, size);
+        break;
+    }
+    case MF_FROM_FLAG: mf_fmt(buf, size, "%s", flag_of[k] ? flag_of[k] : "a flag"); break;
+    case MF_FROM_RUN: mf_fmt(buf, size, "the budget memfence run computed"); break;
+    case MF_FROM_DEFAULT: mf_fmt(buf, size, "the default"); break;
+    default: mf_fmt(buf, size, "%s:%u", cfg->file, cfg->origin_line[k]); break;
+    }
     return buf;
+}
+
+/* The file could not be read: keep the budget `memfence run` computed for this command
+ * (MEMFENCE_RUN_LIMIT, MEMFENCE_RUN_GPU_LIMIT) where nothing else set one. */
+static void keep_run_budget(mf_config_t *cfg, const char *path)
+{
+    static const struct { const char *var; unsigned k; } run[] = {
+        { "MEMFENCE_RUN_LIMIT", MF_K_limit },
+        { "MEMFENCE_RUN_GPU_LIMIT", MF_K_gpu_limit },
+    };
+    for (size_t i = 0; i < MF_ARRAY_LEN(run); i++) {
+        const char *v = mf_getenv(run[i].var, 0);
+        if (!v || cfg->origin[run[i].k] != MF_FROM_DEFAULT ||
+            mf_config_set(cfg, keys[run[i].k].name, v, NULL, 0) != 0)
+            continue;
+        cfg->origin[run[i].k] = MF_FROM_RUN;
+        mf_config_report("%s: not read; keeping the %s memfence run computed: %s", path,
+                         keys[run[i].k].name, v);
+    }
 }
 
 /* moderate < high < critical: otherwise the three fall back to their defaults. */
@@ -628,9 +736,9 @@ static int check_levels(mf_config_t *cfg)
     char a[300], b[300], c[300];
     mf_config_report("moderate (%u%%, from %s), high (%u%%, from %s) and critical (%u%%, from %s) "
                      "must increase; the three keep their defaults",
-                     (unsigned)cfg->moderate, origin_text(cfg, MF_K_moderate, a, sizeof a),
-                     (unsigned)cfg->high, origin_text(cfg, MF_K_high, b, sizeof b),
-                     (unsigned)cfg->critical, origin_text(cfg, MF_K_critical, c, sizeof c));
+                     (unsigned)cfg->moderate, mf_config_origin_text(cfg, MF_K_moderate, a, 300),
+                     (unsigned)cfg->high, mf_config_origin_text(cfg, MF_K_high, b, 300),
+                     (unsigned)cfg->critical, mf_config_origin_text(cfg, MF_K_critical, c, 300));
     reset_key(cfg, MF_K_moderate);
     reset_key(cfg, MF_K_high);
     reset_key(cfg, MF_K_critical);
@@ -660,7 +768,7 @@ int mf_config_compose(mf_config_t *cfg, const mf_cfg_file_t *f, int proc, const 
         mf_cfg_file_groups(f, cfg);
     }
     if (env)
-        problems += apply_env(cfg);
+        problems += apply_env(cfg) + check_unknown_env();
     problems += check_levels(cfg);
     return problems;
 }
@@ -677,11 +785,13 @@ int mf_config_build(mf_config_t *cfg, const char *path, const char *instance, co
         path = mf_cfg_file_locate(found, sizeof found) == 0 ? found : "";
     mf_cfg_file_t f;
     memset(&f, 0, sizeof f);
-    if (*path && mf_cfg_file_load(&f, path) < 0)
-        problems++;
+    bool unread = *path && mf_cfg_file_load(&f, path) < 0;
+    problems += unread;
     problems += (int)f.errors;
     problems += mf_config_compose(cfg, &f, f.mem ? mf_cfg_file_match(&f, program, exe) : -1,
                                   instance, env);
+    if (unread && env)
+        keep_run_budget(cfg, path);
     mf_cfg_file_free(&f);
     cfg->errors = (unsigned)problems;
     return problems;

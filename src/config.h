@@ -30,7 +30,10 @@ enum mf_key {
     MF_K_COUNT
 };
 
-enum mf_origin { MF_FROM_DEFAULT, MF_FROM_GLOBAL, MF_FROM_PROCESS, MF_FROM_INSTANCE, MF_FROM_ENV };
+/* MF_FROM_FLAG: the environment variable was set by a `memfence run` flag (mf_config_flag);
+ * MF_FROM_RUN: the file could not be read and the budget `memfence run` computed was kept. */
+enum mf_origin { MF_FROM_DEFAULT, MF_FROM_GLOBAL, MF_FROM_PROCESS, MF_FROM_INSTANCE, MF_FROM_ENV,
+                 MF_FROM_FLAG, MF_FROM_RUN };
 
 #define MF_GROUPS_MAX 32
 
@@ -86,6 +89,18 @@ int mf_config_load(const char *instance, const char *exe);
  * `env` is true.  Return: the number of problems reported. */
 int mf_config_build(mf_config_t *cfg, const char *path, const char *instance, const char *program,
                     const char *exe, bool env);
+
+/* Says that key k's MEMFENCE_<KEY> variable holds the value of the command-line flag `flag`
+ * ("--allocator"): messages and origins then name the flag.  NULL forgets it.  For the command
+ * line; not thread-safe: call it before building. */
+void mf_config_flag(unsigned k, const char *flag);
+
+/* The flag mf_config_flag named for key k, or NULL. */
+const char *mf_config_origin_flag(unsigned k);
+
+/* Where key k's value came from, as a user would look for it: "--limit", "MEMFENCE_LIMIT",
+ * "FILE:LINE", "the budget memfence run computed" or "the default". */
+const char *mf_config_origin_text(const mf_config_t *cfg, unsigned k, char *buf, size_t size);
 
 /* The [group NAME] section of cfg's file, or NULL when the file has none by that name. */
 const mf_group_cfg_t *mf_config_group(const mf_config_t *cfg, const char *name);

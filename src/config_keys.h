@@ -23,11 +23,13 @@
     X(high_actions,     STR,      "trim,throttle,log", 0, 0, "actions at HIGH") \
     X(critical_actions, STR,      "trim,throttle,log,refuse-large", 0, 0, "actions at CRITICAL") \
     X(on_limit,         STR,      "refuse",    0, 0,     "at the hard limit: refuse (fail the allocation) or warn (log and grant)") \
+    X(headroom,         SIZE,     "3%",        0, 0,     "the last part of the budget kept for blocks of at most 1 MiB from the malloc family: larger blocks stop before it, mappings halfway into it, so a program refused one can still unwind (bytes, or N% of the budget: at least 8 MiB, at most a quarter); 0 for none") \
+    X(overdraft,        SIZE,     "1%",        0, 0,     "after a refusal, blocks of at most 1 MiB from the malloc family may go this far past the budget (bytes, or N% of the budget: at least 4 MiB, at most a quarter); 0 for a strict budget") \
     X(allocator,        STR,      "system",    0, 0,     "allocator under memfence for `memfence run`: system, jemalloc, tcmalloc, mimalloc") \
     X(log,              STR,      "stderr",    0, 0,     "where memfence writes: stderr, syslog, off, or a file path") \
     X(log_rate,         UINT,     "10",        1, 100000, "at most this many lines of one kind per second") \
     X(log_backtrace,    BOOL,     "on",        0, 0,     "add the stack of the refused call to refusal lines") \
-    X(level_inputs,     STR,      "all",       0, 0,     "what raises the pressure level: usage, rss (of the budget), host (machine or cgroup memory in use), psi, retained (rss far above usage: MODERATE); all (without a budget the default leaves out host and psi)") \
+    X(level_inputs,     STR,      "all",       0, 0,     "what raises the pressure level: usage, rss (anonymous and shmem resident memory, of the budget; never file pages), host (machine or cgroup memory in use), psi, retained (rss far above usage: MODERATE); all (without a budget the default leaves out host and psi)") \
     X(sample_interval,  DURATION, "100ms",     1, 60000, "how often the sampler thread reads the metrics") \
     X(throttle_min,     SIZE,     "64K",       0, 0,     "allocations at or above this size are delayed when throttling") \
     X(throttle_max,     DURATION, "50ms",      0, 10000, "longest delay of one throttled allocation") \
@@ -37,7 +39,7 @@
     X(map_check,        BOOL,     "on",        0, 0,     "pre-flight check of large file mappings") \
     X(map_check_min,    SIZE,     "64M",       0, 0,     "file mappings at least this large are checked") \
     X(map_factor,       FLOAT,    "1.0",       0, 64,    "bytes a file mapping is expected to need, per byte of file") \
-    X(virtualize,       BOOL,     "off",       0, 0,     "answer sysinfo, sysconf, /proc/meminfo, cgroup files and GPU memory info from the budget") \
+    X(virtualize,       BOOL,     "on",        0, 0,     "answer sysinfo, sysconf, /proc/meminfo, cgroup files and GPU memory info from the budget (only where a budget is set)") \
     X(profile,          BOOL,     "off",       0, 0,     "sample allocation sites with libunwind") \
     X(profile_rate,     SIZE,     "512K",      0, 0,     "mean bytes between two sampled allocations") \
     X(profile_at_exit,  STR,      "",          0, 0,     "write the allocation-site report to this file at exit") \
@@ -50,3 +52,16 @@
  * In a group they describe the shared budget: limit and gpu_limit (and gpu_limit.N) are the
  * group's total; reserve is the reservation of a member that sets none of its own. */
 #define MF_GROUP_KEYS(X) X(limit) X(gpu_limit) X(reserve)
+
+/* The MEMFENCE_* variables that are not MEMFENCE_<KEY> of the table above (nor
+ * MEMFENCE_GPU_LIMIT_<N>, gpu_limit.N's form): E(NAME after MEMFENCE_, help).  An unknown
+ * MEMFENCE_* variable is reported with the closest name of both lists. */
+#define MF_ENV_VARS(E)                                                                           \
+    E(CONFIG,           "the configuration file (none: no file)")                                \
+    E(INSTANCE,         "the instance name ([instance NAME] sections, the ledger)")              \
+    E(RUN_LIMIT,        "set by memfence run: its host budget, kept when the file is unreadable") \
+    E(RUN_GPU_LIMIT,    "set by memfence run: its GPU budget, kept when the file is unreadable")  \
+    E(FAIL_REPORT,      "set by --fail-sweep: the file where the counting run counts calls")     \
+    E(FAIL_EXE,         "set by --fail-sweep: fault injection only in this executable's processes") \
+    E(TEST_GPU_MEM,     "tests: device sizes memfence check assumes (\"80G,80G\")")              \
+    E(TEST_CGROUP_ROOT, "tests: the directory read as /sys/fs/cgroup")

@@ -535,6 +535,27 @@ static void report_open(void)
     }
     fail_report = p;
     atomic_fetch_add_explicit(&fail_report->processes, 1, memory_order_relaxed);
+    if (atomic_load_explicit(&fail_report->top_pid, memory_order_relaxed) == (int32_t)mf_pid()) {
+        /* an image of the command's own process: the last one is the program it finally runs */
+        char exe[sizeof fail_report->top_exe];
+        long n = mf_syscall6(SYS_readlinkat, AT_FDCWD, (long)"/proc/self/exe", (long)exe,
+                             sizeof exe - 1, 0, 0);
+        exe[n > 0 ? n : 0] = '\0';
+        memcpy(fail_report->top_exe, exe, (size_t)(n > 0 ? n : 0) + 1);
+        atomic_fetch_add_explicit(&fail_report->top_images, 1, memory_order_release);
+    }
+}
+
+/* MEMFENCE_FAIL_EXE: true when it is unset or names this process's executable. */
+static bool exe_targeted(void)
+{
+    const char *want = mf_getenv("MEMFENCE_FAIL_EXE", 1);
+    if (!want || !*want) return true;
+    char exe[512];
+    long n = mf_syscall6(SYS_readlinkat, AT_FDCWD, (long)"/proc/self/exe", (long)exe,
+                         sizeof exe - 1, 0, 0);
+    exe[n > 0 ? n : 0] = '\0';
+    return n > 0 && !strcmp(exe, want);
 }
 
 /* ---- lifecycle -------------------------------------------------------------------------- */
@@ -555,6 +576,7 @@ int mf_fail_init(const mf_config_t *cfg)
                (unsigned long long)s.seed);
     }
     report_open();
+    if (!exe_targeted()) return 0;      /* a wrapper on the way to the program swept */
     if (cfg->fail_log) {
         char text[256];
         mf_fail_format(&s, text, sizeof text);

@@ -23,6 +23,10 @@
  * mapping, so a process that crashes, calls _exit or execs has counted too): the highest
  * eligible-call count any process reached, the failures injected, the processes armed.
  * `memfence run --fail-sweep` creates it for its counting run.
+ *
+ * MEMFENCE_FAIL_EXE=PATH (read by the module, not a config key): fault injection is armed only in
+ * processes whose executable is PATH; the others neither count nor fail.  The sweep sets it to
+ * the program the command finally runs when the command reaches it through wrappers.
  */
 #ifndef MF_FAIL_H
 #define MF_FAIL_H
@@ -59,6 +63,13 @@ typedef struct mf_fail_report {
     _Atomic uint64_t max_eligible;  /* highest eligible-call count of any process */
     _Atomic uint64_t injected;      /* failures injected, all processes */
     _Atomic uint64_t processes;     /* processes that armed fault injection */
+    /* The command's own process, whose last image is the program the command finally runs
+     * (a shell-script wrapper such as a pyenv shim execs it): written by the sweep's child
+     * before it execs the command; each image of that pid counts itself in top_images and
+     * writes its executable's path into top_exe (the last one wins). */
+    _Atomic int32_t top_pid;
+    _Atomic uint32_t top_images;
+    char top_exe[256];
 } mf_fail_report_t;
 
 /* Parses a spec.  Pure; no allocation.  Return: 0, or -EINVAL with a one-line reason in `why`

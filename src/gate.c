@@ -1,14 +1,19 @@
 /* gate.c — pools, per-thread credit and the exact refusal decision (design in gate.h).
  *
  * Invariants:
- *  - pool.used <= pool.limit at all times (every increase is a CAS that checks the limit);
+ *  - pool.used <= the cap of every increase (a CAS that checks it): the limit, less the
+ *    headroom (or half of it) for a large block or a mapping, plus the overdraft for a small
+ *    block after a refusal (host pool only, see gate.h), so pool.used <= limit + overdraft;
+ *  - credit is leased only below limit - headroom, and a slot holds at most
+ *    mf_gate_credit_high < MF_GATE_SMALL after its owner's last free (a free returns the excess),
+ *    so every large request is decided by the pool;
  *  - pool.used == Σ over slots of lease + what was charged to the pool directly (mappings,
  *    threads without a slot, slots given back); live bytes == Σ net + the direct part, so a
  *    slot's unused credit is lease - net;
  *  - a charge is refused only by drain_take(), which holds the drain lock, has revoked every
  *    lease, waited for every owner inside the slow path and taken back every lease - net: at that
  *    moment pool.used is exactly the live usage (charges in flight excluded), so the refusal
- *    means usage + request > limit.
+ *    means usage + request > its cap.
  */
 #include <errno.h>
 #include <linux/membarrier.h>
@@ -36,6 +41,9 @@ static _Atomic unsigned slots_in_use;
 static uint64_t batch = 256 << 10;
 uint64_t mf_gate_credit_high = 512 << 10;
 static const mf_gate_parent_t *parent;
+/* The host pool's room for small requests (see gate.h). */
+static _Atomic uint64_t headroom, overdraft;
+static _Atomic int grace;                    /* a host request has been refused */
 static int barrier_kind;                     /* 0 unknown, 1 membarrier, 2 mprotect */
 static void *barrier_page;
 
@@ -83,13 +91,41 @@ static void process_barrier(void)
     atomic_thread_fence(memory_order_seq_cst);
 }
 
-static int pool_take(unsigned p, uint64_t n)
+/* The most pool p may hold after granting a request of n bytes, from the malloc family (heap)
+ * or a mapping (the table in gate.h): refusals land first on what programs check (large blocks,
+ * then a runtime's own pages), last on the small blocks they allocate unchecked. */
+static uint64_t cap_for(unsigned p, uint64_t n, bool heap)
+{
+    uint64_t lim = atomic_load_explicit(&pools[p].limit, memory_order_relaxed);
+    if (p != MF_POOL_HOST || lim == MF_UNLIMITED)
+        return lim;
+    if (heap && n <= MF_GATE_SMALL) {
+        uint64_t o = atomic_load_explicit(&grace, memory_order_relaxed)
+                         ? atomic_load_explicit(&overdraft, memory_order_relaxed) : 0;
+        return o < MF_UNLIMITED - 1 - lim ? lim + o : MF_UNLIMITED - 1;
+    }
+    uint64_t r = atomic_load_explicit(&headroom, memory_order_relaxed);
+    if (!heap)
+        r /= 2;
+    return lim > r ? lim - r : 0;
+}
+
+/* Credit is leased only below the headroom: a slot's credit (less than MF_GATE_SMALL) serves
+ * small requests without a look at the pool. */
+static uint64_t lease_cap(void)
+{
+    uint64_t lim = atomic_load_explicit(&pools[MF_POOL_HOST].limit, memory_order_relaxed);
+    uint64_t r = atomic_load_explicit(&headroom, memory_order_relaxed);
+    return lim == MF_UNLIMITED ? lim : lim > r ? lim - r : 0;
+}
+
+/* Adds n to pool p's usage unless that takes it past `cap`.  Return: 0 or -ENOMEM. */
+static int pool_take_cap(unsigned p, uint64_t n, uint64_t cap)
 {
     pool_t *pl = &pools[p];
-    uint64_t lim = atomic_load_explicit(&pl->limit, memory_order_relaxed);
     uint64_t u = atomic_load_explicit(&pl->used, memory_order_relaxed);
     do {
-        if (n > lim || u > lim - n)
+        if (n > cap || u > cap - n)
             return -ENOMEM;
     } while (!atomic_compare_exchange_weak_explicit(&pl->used, &u, u + n, memory_order_relaxed,
                                                     memory_order_relaxed));
@@ -103,6 +139,12 @@ static int pool_take(unsigned p, uint64_t n)
                                                               memory_order_relaxed))
         ;
     return 0;
+}
+
+/* A request of n bytes against its cap. */
+static int pool_take(unsigned p, uint64_t n, bool heap)
+{
+    return pool_take_cap(p, n, cap_for(p, n, heap));
 }
 
 static void pool_give(unsigned p, uint64_t n)
@@ -190,15 +232,24 @@ static void drain_release_locked(mf_slot_t *own, int64_t own_extra)
             set_lease(&slots[i], kept[i] + (&slots[i] == own ? own_extra : 0));
 }
 
+/* What this thread's last refusal saw, for its report (mf_gate_last_refusal). */
+static __thread uint64_t refused_used, refused_cap;
+
 /* The refusal path: drain every credit, then decide exactly.  own: the caller's slot, whose net
  * holds the request n (granted: its lease covers it; refused: the caller takes n back out). */
-static int drain_take(mf_slot_t *own, unsigned p, uint64_t n)
+static int drain_take(mf_slot_t *own, unsigned p, uint64_t n, bool heap)
 {
     lock_mine();
     drain_locked(own, own ? n : 0);
-    int rc = pool_take(p, n);
+    int rc = pool_take(p, n, heap);
+    if (rc != 0) {
+        refused_cap = cap_for(p, n, heap);
+        refused_used = atomic_load_explicit(&pools[p].used, memory_order_relaxed);
+    }
     drain_release_locked(own, own && rc == 0 ? (int64_t)n : 0);
     unlock_mine();
+    if (rc != 0 && p == MF_POOL_HOST)
+        atomic_store_explicit(&grace, 1, memory_order_relaxed);
     return rc;
 }
 
@@ -219,15 +270,15 @@ void mf_gate_drain(void)
 static int charge_nested(mf_slot_t *s, uint64_t n)
 {
     mf_gate_net_add(s, -(int64_t)n);
-    return pool_take(MF_POOL_HOST, n);
+    return pool_take(MF_POOL_HOST, n, true);
 }
 
 int mf_gate_charge_slow(mf_slot_t *s, uint64_t n)
 {
     if (!s) {
-        if (pool_take(MF_POOL_HOST, n) == 0)
+        if (pool_take(MF_POOL_HOST, n, true) == 0)
             return 0;
-        return lock_held ? -ENOMEM : drain_take(NULL, MF_POOL_HOST, n);
+        return lock_held ? -ENOMEM : drain_take(NULL, MF_POOL_HOST, n, true);
     }
     if (atomic_load_explicit(&s->slow, memory_order_relaxed) || lock_held)
         return charge_nested(s, n);
@@ -245,18 +296,19 @@ int mf_gate_charge_slow(mf_slot_t *s, uint64_t n)
             return 0;
         }
         uint64_t need = (uint64_t)(net - lease);
-        uint64_t take = need <= UINT64_MAX - batch ? need + batch : need;
-        if (pool_take(MF_POOL_HOST, take) != 0) {
-            take = need;
-            if (pool_take(MF_POOL_HOST, take) != 0) {
-                /* not counted as inside the slow path while it waits for the lock: a drainer that
-                 * holds it waits for every slot's slow path to end */
-                atomic_fetch_sub(&s->slow, 1);
-                int rc = drain_take(s, MF_POOL_HOST, n);
-                if (rc != 0)
-                    mf_gate_net_add(s, -(int64_t)n);
-                return rc;
-            }
+        uint64_t take = need;
+        /* a lease (with its batch of credit) never reaches into the headroom */
+        if (need <= UINT64_MAX - batch &&
+            pool_take_cap(MF_POOL_HOST, need + batch, lease_cap()) == 0) {
+            take = need + batch;
+        } else if (pool_take_cap(MF_POOL_HOST, need, cap_for(MF_POOL_HOST, n, true)) != 0) {
+            /* not counted as inside the slow path while it waits for the lock: a drainer that
+             * holds it waits for every slot's slow path to end */
+            atomic_fetch_sub(&s->slow, 1);
+            int rc = drain_take(s, MF_POOL_HOST, n, true);
+            if (rc != 0)
+                mf_gate_net_add(s, -(int64_t)n);
+            return rc;
         }
         int64_t expect = lease;
         if (atomic_compare_exchange_strong(&s->lease, &expect, lease + (int64_t)take)) {
@@ -304,11 +356,11 @@ int mf_gate_charge_pool(unsigned p, uint64_t n)
 {
     if (p >= MF_POOL_COUNT)
         return -EINVAL;
-    if (pool_take(p, n) == 0)
+    if (pool_take(p, n, false) == 0)
         return 0;
     if (p != MF_POOL_HOST || lock_held)
         return -ENOMEM;
-    return drain_take(NULL, p, n);
+    return drain_take(NULL, p, n, false);
 }
 
 void mf_gate_uncharge_pool(unsigned p, uint64_t n)
@@ -324,15 +376,31 @@ int mf_gate_set_limit(unsigned p, uint64_t limit)
     atomic_store(&pools[p].limit, limit);
     if (p == MF_POOL_HOST) {
         /* Batches small against the budget, so credit parked in idle threads stays a small
-         * fraction of it (and the drain stays rare); large when only counting. */
+         * fraction of it (and the drain stays rare); large when only counting.  Under a budget
+         * a slot's credit stays below MF_GATE_SMALL, so the pool decides every large request. */
         uint64_t b = limit == MF_UNLIMITED ? (256u << 10) : limit / 512;
         b = MF_MAX(b, 4096u);
-        b = MF_MIN(b, 256u << 10);
+        b = MF_MIN(b, limit == MF_UNLIMITED ? (256u << 10) : MF_GATE_SMALL / 4);
         batch = b;
         mf_gate_credit_high = 2 * b;
     }
     return 0;
 }
+
+void mf_gate_set_headroom(uint64_t room, uint64_t over)
+{
+    atomic_store(&headroom, room);
+    atomic_store(&overdraft, over);
+    atomic_store(&grace, 0);
+}
+
+void mf_gate_last_refusal(uint64_t *used, uint64_t *cap)
+{
+    *used = refused_used;
+    *cap = refused_cap;
+}
+
+bool mf_gate_in_grace(void) { return atomic_load_explicit(&grace, memory_order_relaxed) != 0; }
 
 uint64_t mf_gate_limit(unsigned p)
 {
@@ -441,6 +509,7 @@ void mf_gate_reset(void)
         atomic_store(&pools[p].limit, MF_UNLIMITED);
     mf_gate_set_limit(MF_POOL_HOST, MF_UNLIMITED);
     parent = NULL;
+    mf_gate_set_headroom(0, 0);
 }
 
 void mf_gate_charge_force(unsigned p, uint64_t n)

@@ -17,12 +17,28 @@
  * owner skips between its `net` update and its `lease` read (an asymmetric Dekker handshake),
  * waits for owners inside the slow path, reads each `net`, and takes back lease - net.
  *
+ * Room for small blocks (host pool).  Runtimes allocate on their error paths (a garbage
+ * collector's work lists and vectors, an exception object, an out-of-memory report) and do not
+ * check those allocations; what they do check is a large block (a Buffer, a KV cache, a
+ * bytearray) and their own pages (V8's and CPython's heaps are mappings).  So, like the kernel's
+ * watermarks, refusals land on those first, and, like the kernel's OOM victim, a process that
+ * was refused may go deeper from then on (like the victim, it is expected to unwind or end):
+ *
+ *     request                                   normally              after a refusal
+ *     malloc family, at most MF_GATE_SMALL      limit                 limit + overdraft
+ *     a mapping (mmap, mprotect, pinned)        limit - headroom/2    limit - headroom/2
+ *     malloc family, larger                     limit - headroom      limit - headroom
+ *
+ * (a realloc's request is its growth).  Usage therefore never passes limit + overdraft, and
+ * passes the limit only after a refusal; headroom and overdraft 0 is the strict budget.
+ *
  * Error convention: 0 or a negative errno (-ENOMEM when a charge does not fit).
  */
 #ifndef MF_GATE_H
 #define MF_GATE_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stddef.h>
 
@@ -30,6 +46,9 @@
 #include "size.h"
 
 enum { MF_POOL_HOST = 0, MF_POOL_GPU0 = 1, MF_POOL_COUNT = 1 + MF_GPU_MAX };
+
+/* The largest small block of the table above. */
+#define MF_GATE_SMALL (1u << 20)
 
 /* A parent budget a pool also charges (a group in the shared ledger).  charge returns 0 or
  * -ENOMEM; uncharge cannot fail.  Called at lease granularity, never per allocation. */
@@ -57,6 +76,17 @@ typedef struct mf_slot {
  * later charges are refused until it falls below.  Return: 0 or -EINVAL (bad pool). */
 int mf_gate_set_limit(unsigned pool, uint64_t limit);
 uint64_t mf_gate_limit(unsigned pool);
+
+/* Sets the host pool's headroom and overdraft (the table above) and leaves the refused state.
+ * Both 0: a strict budget. */
+void mf_gate_set_headroom(uint64_t headroom, uint64_t overdraft);
+
+/* What the calling thread's last refusal by a pool saw: the usage then (exact: every credit
+ * drained) and the cap the request met (the table above). */
+void mf_gate_last_refusal(uint64_t *used, uint64_t *cap);
+
+/* True once a host request has been refused (the overdraft is open). */
+bool mf_gate_in_grace(void);
 
 /* Live bytes granted in a pool (credit excluded).  Exact when no allocation is in flight. */
 uint64_t mf_gate_used(unsigned pool);

@@ -301,10 +301,26 @@ void mf_metrics_discover(mf_metrics_src_t *src)
     }
 }
 
+int mf_metrics_parse_status(const char *text, uint64_t *rss, uint64_t *rss_anon)
+{
+    uint64_t anon, file, shmem;
+    if (mf_metrics_parse_kv(text, "RssAnon", 1024, &anon) < 0 ||
+        mf_metrics_parse_kv(text, "RssFile", 1024, &file) < 0 ||
+        mf_metrics_parse_kv(text, "RssShmem", 1024, &shmem) < 0)
+        return -EINVAL;
+    *rss = anon + file + shmem;
+    *rss_anon = anon + shmem;
+    return 0;
+}
+
 int mf_metrics_rss(const mf_metrics_src_t *src, uint64_t *rss, uint64_t *rss_anon)
 {
-    char text[256];
-    long n = mf_sys_read_file("/proc/self/statm", text, sizeof text);
+    char text[2048];     /* the Rss lines come early; this also runs on a program's thread */
+    long n = mf_sys_read_file("/proc/self/status", text, sizeof text);
+    if (n > 0 && mf_metrics_parse_status(text, rss, rss_anon) == 0)
+        return 0;
+    /* before Linux 4.5: statm's "shared" is file and shmem pages together */
+    n = mf_sys_read_file("/proc/self/statm", text, sizeof text);
     if (n < 0) return (int)n;
     return mf_metrics_parse_statm(text, src->page_size ? src->page_size : 4096, rss, rss_anon);
 }

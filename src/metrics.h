@@ -33,7 +33,8 @@ typedef struct mf_metrics_src {
 /* One sample.  Fields that could not be read are MF_UNKNOWN (PSI: -1). */
 typedef struct mf_metrics {
     uint64_t rss;               /* resident set size, bytes */
-    uint64_t rss_anon;          /* resident minus shared (file-backed) pages: ~RssAnon */
+    uint64_t rss_anon;          /* anonymous and shmem resident pages (RssAnon + RssShmem): what
+                                 * the budget can count; never file pages (a mapped model, text) */
     uint64_t mem_total;         /* host MemTotal, bytes */
     uint64_t mem_avail;         /* host MemAvailable, bytes */
     uint64_t cg_usage;          /* cgroup working set (usage - inactive_file), bytes */
@@ -53,6 +54,10 @@ int mf_metrics_read(const mf_metrics_src_t *src, mf_metrics_t *m);
 int mf_metrics_rss(const mf_metrics_src_t *src, uint64_t *rss, uint64_t *rss_anon);
 
 /* ---- pure parsers (unit-tested) --------------------------------------------------------- */
+
+/* /proc/PID/status: rss = RssAnon + RssFile + RssShmem, rss_anon = RssAnon + RssShmem.
+ * Return: 0 or -EINVAL (a kernel without those lines). */
+int mf_metrics_parse_status(const char *text, uint64_t *rss, uint64_t *rss_anon);
 
 /* "size resident shared text lib data dt" in pages.  Return: 0 or -EINVAL. */
 int mf_metrics_parse_statm(const char *text, uint64_t page, uint64_t *rss, uint64_t *rss_anon);

@@ -47,11 +47,22 @@ static void report(enum kind kind, unsigned call, unsigned pool, uint64_t req, c
                        name, MF_BYTES(req), inst, pid, grp, MF_BYTES(used), detail ? "; " : "",
                        detail ? detail : "", at, bt);
     } else {
+        /* the cap this request met (gate.h): the budget, less the headroom for a large block
+         * (half of it for a mapping), plus the overdraft for a small block after a refusal */
+        uint64_t cap = limit;
+        if (pool == MF_POOL_HOST)
+            mf_gate_last_refusal(&used, &cap);
+        char capw[112] = "";
+        if (cap < limit)
+            mf_fmt(capw, sizeof capw, " less %s of headroom (kept for blocks up to %s)",
+                   MF_BYTES(limit - cap), MF_BYTES(MF_GATE_SMALL));
+        else if (cap > limit)
+            mf_fmt(capw, sizeof capw, " + overdraft %s (after a refusal)", MF_BYTES(cap - limit));
         mf_log_limited(MF_RL_REFUSE, rate,
                        "refused %s(%s) in %s (pid %d): %s memory in use %s + %s asked > budget "
-                       "%s%s%s%s%s",
+                       "%s%s%s%s%s%s",
                        name, MF_BYTES(req), inst, pid, where, MF_BYTES(used), MF_BYTES(req),
-                       MF_BYTES(limit), detail ? "; " : "", detail ? detail : "", at, bt);
+                       MF_BYTES(limit), capw, detail ? "; " : "", detail ? detail : "", at, bt);
     }
     char ev[96];
     mf_fmt(ev, sizeof ev, "%s %s(%s)", kind == WARN ? "over budget" : "refused", name,

@@ -101,6 +101,22 @@ const char *mf_getenv(const char *name, int path_like)
     return NULL;
 }
 
+const char *mf_env_next(size_t *pos)
+{
+    if (environ && !mf_tls.own_thread) {
+        const char *e = environ[*pos];
+        if (e)
+            (*pos)++;
+        return e;
+    }
+    const char *snap = __atomic_load_n(&env_snapshot, __ATOMIC_ACQUIRE);
+    if (!snap || *pos >= env_snapshot_len)
+        return NULL;
+    const char *e = snap + *pos;
+    *pos += strnlen(e, env_snapshot_len - *pos) + 1;
+    return *e ? e : NULL;
+}
+
 /* ---- identity --------------------------------------------------------------------------- */
 
 static void read_identity(void)
@@ -296,6 +312,8 @@ static void apply_config(const mf_config_t *cfg)
     if (cfg->limit.is_pct && limit == MF_UNLIMITED)
         mf_log("limit = %s: the memory of this machine is unknown; counting only", "N%");
     mf_gate_set_limit(MF_POOL_HOST, limit);
+    mf_gate_set_headroom(mf_size_share(&cfg->headroom, limit, 8u << 20),
+                         mf_size_share(&cfg->overdraft, limit, 4u << 20));
     mf_heap_big = limit;
     mf_heap_warn_only = !strcmp(cfg->on_limit, "warn");
     if (!mf_heap_warn_only && strcmp(cfg->on_limit, "refuse"))

@@ -59,6 +59,10 @@ pid_t mf_pid(void);
  * `environ` strings at any moment (bash does, all the time). */
 const char *mf_getenv(const char *name, int path_like);
 
+/* The environment's entries ("NAME=value") in turn, from the same place mf_getenv reads: *pos
+ * starts at 0.  Return: the next entry, or NULL after the last. */
+const char *mf_env_next(size_t *pos);
+
 /* Monotonic clock in nanoseconds. */
 uint64_t mf_now_ns(void);
 

@@ -78,6 +78,7 @@ static _Atomic int s_stop;
 static _Atomic int s_busy;                 /* the thread is inside a tick (a futex word) */
 static _Atomic uint64_t s_delay_ns;        /* current throttle delay; 0 = none */
 static _Atomic unsigned s_cause;           /* the input that set the current level */
+static _Atomic uint32_t s_value;           /* its value, ppm */
 static _Atomic uint64_t s_retry_at;
 static int s_retries;
 static int s_tid;
@@ -129,6 +130,16 @@ static uint32_t ratio_ppm(uint64_t a, uint64_t b)
     return r > 4e9 ? 4000000000u : (uint32_t)r;
 }
 
+/* What raised the level, as a refusal or level line says it. */
+static const char *cause_text(unsigned cause)
+{
+    switch (cause) {
+    case MF_IN_RSS: return "anon rss";          /* anonymous + shmem: never file pages */
+    case MF_IN_HOST: return "host memory in use";
+    default: return mf_input_name(cause);
+    }
+}
+
 static const char *pct(char *buf, size_t size, uint32_t ppm)
 {
     mf_fmt(buf, size, "%u.%u%%", ppm / 10000, (ppm / 1000) % 10);
@@ -156,8 +167,8 @@ static MF_COLD bool still_above(uint64_t req, uint32_t floor)
     if (cause == MF_IN_USAGE) {
         now = mf_gate_used(MF_POOL_HOST);
     } else if (cause == MF_IN_RSS) {
-        uint64_t anon;
-        if (mf_metrics_rss(&T.src, &now, &anon) < 0) return true;
+        uint64_t all;
+        if (mf_metrics_rss(&T.src, &all, &now) < 0) return true;
     } else {
         return true;
     }
@@ -179,8 +190,12 @@ int mf_sampler_admit(unsigned call, unsigned pool, uint64_t req)
     unsigned flags = atomic_load_explicit(&mf_policy_flags, memory_order_relaxed);
     if ((flags & MF_POLICY_REFUSE_LARGE) && req >= C.refuse_min &&
         still_above(req, level_floor(MF_LEVEL_CRITICAL))) {
+        char why[96], p[16];
+        mf_fmt(why, sizeof why, "refuse-large at CRITICAL, by %s %s",
+               cause_text(atomic_load_explicit(&s_cause, memory_order_relaxed)),
+               pct(p, sizeof p, atomic_load_explicit(&s_value, memory_order_relaxed)));
         mf_stat_add(&mf_stats.refused_large, 1);
-        mf_report_refused_large(call, pool, req, "refuse-large at CRITICAL");
+        mf_report_refused_large(call, pool, req, why);
         return -ENOMEM;
     }
     if ((flags & MF_POLICY_THROTTLE) && req >= C.throttle_min) {
@@ -372,12 +387,34 @@ static void do_trim(uint64_t now, uint64_t used)
     }
 }
 
+/* True when the program has a handler for signo, or the signal's default action is to ignore
+ * it: only then is it safe to send (a SIGUSR2 without a handler ends the process). */
+static bool signal_safe(int signo)
+{
+    struct { void *handler; unsigned long flags; void *restorer; uint64_t mask; } ks;
+    if (mf_syscall6(SYS_rt_sigaction, signo, 0, (long)&ks, 8, 0, 0) != 0)
+        return false;
+    if (ks.handler == (void *)SIG_IGN)
+        return false;                       /* nothing would happen: do not pretend */
+    if (ks.handler != (void *)SIG_DFL)
+        return true;
+    return signo == SIGCHLD || signo == SIGURG || signo == SIGWINCH || signo == SIGCONT;
+}
+
 static void send_signal(int signo, unsigned level)
 {
     char name[32];
+    static _Atomic uint64_t warned;          /* one line per signal number and process */
+    mf_levels_format_actions(MF_ACT_SIGNAL, signo, name, sizeof name);
+    if (!signal_safe(signo)) {
+        uint64_t bit = 1ull << (signo & 63);
+        if (!(atomic_fetch_or(&warned, bit) & bit))
+            mf_log("%s at level %s skipped: the program has no handler for it (its default action "
+                   "would end or stop the process, or it is ignored)", name, mf_level_name(level));
+        return;
+    }
     if (mf_syscall6(SYS_kill, mf_sys_getpid(), signo, 0, 0, 0, 0) == 0) {
         mf_stat_add(&mf_stats.signals, 1);
-        mf_levels_format_actions(MF_ACT_SIGNAL, signo, name, sizeof name);
         mf_log_limited(MF_RL_LEVEL, 5, "%s sent to the process at level %s", name, mf_level_name(level));
     }
 }
@@ -393,17 +430,17 @@ static void log_level(const char *what, unsigned old, const mf_metrics_t *m, uin
     if (T.st.cause == MF_IN_RETAINED)
         mf_fmt(by, sizeof by, "retained memory (rss far above usage)");
     else
-        mf_fmt(by, sizeof by, "%s %s", mf_input_name(T.st.cause), pct(p1, sizeof p1, T.st.value));
+        mf_fmt(by, sizeof by, "%s %s", cause_text(T.st.cause), pct(p1, sizeof p1, T.st.value));
     mf_log_limited(MF_RL_LEVEL, 5,
-                   "%s %s%s%s%s by %s: usage %s of %s, rss %s (%s%s, anon %s), host %s, "
-                   "psi %s; actions %s",
+                   "%s %s%s%s%s by %s: usage %s of %s, anon rss %s (%s%s; rss %s with files), "
+                   "host %s, psi %s; actions %s",
                    what, mf_level_name(lvl), old == lvl ? "" : " (was ", old == lvl ? "" : mf_level_name(old),
                    old == lvl ? "" : ")", by, bytes(b1, sizeof b1, used),
                    limit == MF_UNLIMITED ? "no limit" : bytes(b2, sizeof b2, limit),
-                   bytes(b3, sizeof b3, m->rss),
+                   bytes(b4, sizeof b4, m->rss_anon),
                    limit == MF_UNLIMITED ? "no budget" : pct(p2, sizeof p2, in->ppm[MF_IN_RSS]),
                    limit == MF_UNLIMITED ? "" : " of budget",
-                   bytes(b4, sizeof b4, m->rss_anon), pct(p3, sizeof p3, in->ppm[MF_IN_HOST]),
+                   bytes(b3, sizeof b3, m->rss), pct(p3, sizeof p3, in->ppm[MF_IN_HOST]),
                    pct(p4, sizeof p4, in->ppm[MF_IN_PSI]), acts);
 }
 
@@ -482,7 +519,9 @@ static void tick(uint64_t now)
     uint64_t used = mf_gate_used(MF_POOL_HOST), limit = mf_gate_limit(MF_POOL_HOST);
 
     in.ppm[MF_IN_USAGE] = ratio_ppm(used, limit);
-    in.ppm[MF_IN_RSS] = ratio_ppm(m.rss, limit);
+    /* resident memory the budget can count: file pages (a mapped model, the program's text)
+     * are not pressure */
+    in.ppm[MF_IN_RSS] = ratio_ppm(m.rss_anon, limit);
     uint32_t host = 0;
     if (m.mem_total != MF_UNKNOWN && m.mem_avail != MF_UNKNOWN && m.mem_avail <= m.mem_total)
         host = ratio_ppm(m.mem_total - m.mem_avail, m.mem_total);
@@ -518,6 +557,7 @@ static void tick(uint64_t now)
     }
     unsigned lvl = T.st.level, acts = C.lc.actions[lvl];
     atomic_store_explicit(&s_cause, T.st.cause, memory_order_relaxed);
+    atomic_store_explicit(&s_value, T.st.value, memory_order_relaxed);
     if (m.rss != MF_UNKNOWN) atomic_store_explicit(&mf_stats.rss, m.rss, memory_order_relaxed);
     atomic_store_explicit(&mf_stats.level, lvl, memory_order_relaxed);
 

@@ -128,6 +128,19 @@ uint64_t mf_size_resolve(const mf_size_t *sz, uint64_t base)
     return (uint64_t)v & ~(uint64_t)4095;
 }
 
+uint64_t mf_size_share(const mf_size_t *sz, uint64_t budget, uint64_t floor)
+{
+    if (budget == MF_UNLIMITED)
+        return 0;
+    if (!sz->is_pct)
+        return sz->bytes == MF_UNLIMITED || sz->bytes > budget ? budget : sz->bytes;
+    if (sz->ppm == 0)
+        return 0;
+    uint64_t v = mf_size_resolve(sz, budget);
+    v = v > floor ? v : floor;
+    return v < budget / 4 ? v : budget / 4;
+}
+
 int mf_duration_parse(const char *s, uint64_t *ns)
 {
     if (!s || !ns)

@@ -25,6 +25,10 @@ int mf_size_parse(const char *s, mf_size_t *out);
 /* Resolves a parsed size against base (bytes); a percentage rounds down to a page.  */
 uint64_t mf_size_resolve(const mf_size_t *sz, uint64_t base);
 
+/* Resolves a share of a budget: a percentage of `budget`, at least `floor` and at most a
+ * quarter of it; a size as given, at most the budget.  0 without a budget (MF_UNLIMITED). */
+uint64_t mf_size_share(const mf_size_t *sz, uint64_t budget, uint64_t floor);
+
 /* Parses a duration: "100ms", "2s", "1.5s", "10m", "1h", "250us"; a bare number is milliseconds.
  * Return: 0 with *ns set, or -EINVAL / -ERANGE. */
 int mf_duration_parse(const char *s, uint64_t *ns);

@@ -127,6 +127,8 @@ static const char *where(const mf_config_t *cfg, unsigned k, char *buf, size_t s
         snprintf(buf, size, "env MEMFENCE_%s", up);
         break;
     }
+    case MF_FROM_FLAG:
+    case MF_FROM_RUN: mf_config_origin_text(cfg, k, buf, size); break;
     case MF_FROM_DEFAULT: snprintf(buf, size, "default"); break;
     case MF_FROM_GLOBAL: snprintf(buf, size, "%s:%u [global]", cfg->file, cfg->origin_line[k]); break;
     case MF_FROM_PROCESS:
@@ -527,6 +529,24 @@ static void man_keys(FILE *out)
             fputs(" Also in [group] sections.", out);
         fputc('\n', out);
     }
+    fputs(".TP\n.BI gpu_limit. N \" = \" size\nthe GPU budget of device\n.I N\n(0 to 15), over\n"
+          ".BR gpu_limit .\nEnvironment:\n.BI MEMFENCE_GPU_LIMIT_ N\\fR.\n", out);
+    /* the variables that are not keys: MF_ENV_VARS */
+    fputs(".SH ENVIRONMENT\nBesides\n.BI MEMFENCE_ KEY\nfor each key above, memfence reads:\n", out);
+    static const char *const env[][2] = {
+#define MF_ENV_ROW(name, help) { #name, help },
+        MF_ENV_VARS(MF_ENV_ROW)
+#undef MF_ENV_ROW
+    };
+    for (size_t i = 0; i < sizeof env / sizeof env[0]; i++) {
+        fputs(".TP\n.B MEMFENCE_", out);
+        roff(out, env[i][0]);
+        fputs("\n\\&", out);
+        roff(out, env[i][1]);
+        fputs(".\n", out);
+    }
+    fputs(".PP\nAny other\n.B MEMFENCE_*\nvariable is reported once, with the closest known name "
+          "(did you mean), and ignored; under\n.B memfence run\nit is an error.\n", out);
 }
 
 /* ---- the command ----------------------------------------------------------------------------- */

@@ -14,9 +14,9 @@
                "run a command fenced by memfence")                                \
     X(check,   "check [-c FILE] [--show] [--for PROGRAM | --instance NAME]",      \
                "validate a configuration file and print a pre-flight report")     \
-    X(status,  "status [--watch] [--json] [--group NAME]",                        \
+    X(status,  "status [--watch] [--json] [--group NAME] [--dir DIR]",           \
                "show the live fenced processes")                                  \
-    X(metrics, "metrics [--group NAME]",                                          \
+    X(metrics, "metrics [--group NAME] [--dir DIR] [-o FILE]",                   \
                "print Prometheus metrics of the live fenced processes")           \
     X(report,  "report PID|FILE [--top N] [--json] [--folded] [--timeout S]",      \
                "print a live process's allocation-site report")
@@ -32,8 +32,11 @@ MF_SUBCOMMANDS(MF_CMD_DECL)
 int mf_cmd_fail_sweep(int argc, char **argv);
 
 /* The absolute path of libmemfence.so that belongs to this command (next to the binary, or
- * PREFIX/lib); NULL when not found. */
+ * ../lib, LIBDIR of `make install`), libmemfence.so or libmemfence.so.0; NULL when not found. */
 const char *mf_cli_library_path(void);
+
+/* Where mf_cli_library_path looked, for a message ("next to this program, ..."). */
+const char *mf_cli_library_places(void);
 
 /* The pre-flight check of one process's configuration (src/cli/check.c): does its budget fit in
  * the memory of this machine less the safety margin, its group's budget too, its reserve in its

@@ -27,27 +27,48 @@ void mf_cli_error(const char *fmt, ...)
     va_end(ap);
 }
 
+#ifndef MF_LIBDIR
+#define MF_LIBDIR "/usr/local/lib"
+#endif
+
+/* Where the library may be, relative to the command's directory ("." prefix) or absolute: next to
+ * it (the build tree), ../lib and the multiarch ../lib (an installed tree, also when copied
+ * with its lib/), then the LIBDIR `make install` was given.  libmemfence.so.0 is the runtime
+ * package's name (libmemfence.so is only in the development package). */
+static const char *const lib_places[] = { "./", "./../lib/", "./../lib/x86_64-linux-gnu/",
+                                          MF_LIBDIR "/", "/usr/lib/x86_64-linux-gnu/" };
+static const char *const lib_names[] = { "libmemfence.so", "libmemfence.so.0" };
+
 const char *mf_cli_library_path(void)
 {
     static char path[PATH_MAX];
     char exe[PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n <= 0)
-        return NULL;
-    exe[n] = 0;
+    exe[n > 0 ? n : 0] = 0;
     char *slash = strrchr(exe, '/');
-    if (!slash)
-        return NULL;
-    *slash = 0;
-    static const char *rel[] = { "/libmemfence.so", "/../lib/libmemfence.so",
-                                 "/../lib/x86_64-linux-gnu/libmemfence.so" };
-    for (size_t i = 0; i < sizeof rel / sizeof rel[0]; i++) {
-        char cand[PATH_MAX];
-        snprintf(cand, sizeof cand, "%s%s", exe, rel[i]);
-        if (access(cand, R_OK) == 0 && realpath(cand, path))
-            return path;
+    if (slash)
+        *slash = 0;
+    for (size_t i = 0; i < sizeof lib_places / sizeof lib_places[0]; i++) {
+        if (lib_places[i][0] == '.' && !slash)
+            continue;
+        for (size_t j = 0; j < sizeof lib_names / sizeof lib_names[0]; j++) {
+            char cand[PATH_MAX + 64];
+            const char *place = lib_places[i];
+            int len = place[0] == '.'
+                          ? snprintf(cand, sizeof cand, "%s/%s%s", exe, place + 2, lib_names[j])
+                          : snprintf(cand, sizeof cand, "%s%s", place, lib_names[j]);
+            if (len <= 0 || (size_t)len >= sizeof cand)
+                continue;
+            if (access(cand, R_OK) == 0 && realpath(cand, path))
+                return path;
+        }
     }
     return NULL;
+}
+
+const char *mf_cli_library_places(void)
+{
+    return "next to this program, in ../lib, or in " MF_LIBDIR;
 }
 
 static void usage(FILE *f)

@@ -591,9 +591,21 @@ static char *ask(long pid, double timeout_s)
     return text;
 }
 
+static void usage_text(FILE *f)
+{
+    fprintf(f, "usage: memfence report PID|FILE [--top N] [--json] [--folded] [--timeout S]\n\n"
+               "  PID                a live fenced process (profile = on): asks it for its report\n"
+               "  FILE               a report written by profile_at_exit or an earlier run\n"
+               "      --top N        the N largest allocation sites (default 10)\n"
+               "      --json         print JSON\n"
+               "      --folded       print folded stacks (for flamegraph.pl or speedscope)\n"
+               "      --timeout S    wait at most S seconds for a live process (default 5)\n"
+               "  -h, --help         this text\n");
+}
+
 static int usage(void)
 {
-    fprintf(stderr, "usage: memfence report PID|FILE [--top N] [--json] [--folded] [--timeout S]\n");
+    usage_text(stderr);
     return 2;
 }
 
@@ -613,7 +625,7 @@ int mf_cmd_report(int argc, char **argv)
         else if (strcmp(argv[i], "--timeout") == 0 && i + 1 < argc)
             timeout_s = strtod(argv[++i], NULL);
         else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0)
-            return usage(), 0;
+            return usage_text(stdout), 0;
         else if (argv[i][0] == '-' || target)
             return usage();
         else

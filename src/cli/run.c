@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +51,52 @@ static int find_allocator(const char *name, char *out, size_t size)
     return -EINVAL;
 }
 
+/* MEMFENCE_CONFIG as an absolute path: a child that changes directory still finds the file. */
+static int export_config_path(const char *path)
+{
+    if (!path || !*path || path[0] == '/' || !strcmp(path, "none"))
+        return path ? setenv("MEMFENCE_CONFIG", path, 1) : 0;
+    char abs[PATH_MAX], cwd[PATH_MAX];
+    if (!realpath(path, abs)) {       /* not there (yet): the child says so, with its path */
+        if (!getcwd(cwd, sizeof cwd) ||
+            (size_t)snprintf(abs, sizeof abs, "%s/%s", cwd, path) >= sizeof abs)
+            return -1;
+    }
+    return setenv("MEMFENCE_CONFIG", abs, 1);
+}
+
+/* The budget computed here, for a child that cannot read the file (see keep_run_budget in
+ * src/config.c): only what the file set; variables and flags reach the child themselves. */
+static void export_run_budget(const mf_config_t *cfg)
+{
+    static const unsigned ks[] = { MF_K_limit, MF_K_gpu_limit };
+    static const char *vars[] = { "MEMFENCE_RUN_LIMIT", "MEMFENCE_RUN_GPU_LIMIT" };
+    for (size_t i = 0; i < sizeof ks / sizeof ks[0]; i++) {
+        uint8_t o = cfg->origin[ks[i]];
+        if (o == MF_FROM_GLOBAL || o == MF_FROM_PROCESS || o == MF_FROM_INSTANCE ||
+            o == MF_FROM_RUN) {
+            char v[64];
+            mf_config_format(cfg, ks[i], v, sizeof v);
+            setenv(vars[i], v, 1);
+        } else {
+            unsetenv(vars[i]);
+        }
+    }
+}
+
+/* No budget from any source: say once (here, not in every process) that memfence only counts. */
+static int has_budget(const mf_config_t *cfg)
+{
+    if (!cfg->limit.is_pct && cfg->limit.bytes == MF_UNLIMITED &&
+        !cfg->gpu_limit.is_pct && cfg->gpu_limit.bytes == MF_UNLIMITED && !cfg->group[0]) {
+        for (int d = 0; d < MF_GPU_MAX; d++)
+            if (cfg->gpu_limit_dev_set[d])
+                return 1;
+        return 0;
+    }
+    return 1;
+}
+
 static void run_usage(FILE *f)
 {
     fprintf(f,
@@ -84,7 +131,7 @@ int mf_cmd_run(int argc, char **argv)
     char *sweep_argv[8];
     int sweep_argc = 0;
     sweep_argv[sweep_argc++] = "fail-sweep";
-    const char *limit = NULL, *gpu_limit = NULL, *alloc = NULL, *fail = NULL;
+    const char *limit = NULL, *gpu_limit = NULL, *alloc = NULL, *fail = NULL, *config = NULL;
     int sweep = 0, c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "+l:g:i:c:a:h", opts, NULL)) != -1) {
@@ -92,7 +139,7 @@ int mf_cmd_run(int argc, char **argv)
         case 'l': limit = optarg; break;
         case 'g': gpu_limit = optarg; break;
         case 'i': setenv("MEMFENCE_INSTANCE", optarg, 1); break;
-        case 'c': setenv("MEMFENCE_CONFIG", optarg, 1); break;
+        case 'c': config = optarg; break;
         case 'a': alloc = optarg; break;
         case 'F': fail = optarg; break;
         case 'S': sweep = 1; break;
@@ -124,6 +171,7 @@ int mf_cmd_run(int argc, char **argv)
             return 2;
         }
         setenv("MEMFENCE_LIMIT", limit, 1);
+        mf_config_flag(MF_K_limit, "--limit");
     }
     if (gpu_limit) {
         if (mf_size_parse(gpu_limit, &sz) != 0) {
@@ -131,11 +179,21 @@ int mf_cmd_run(int argc, char **argv)
             return 2;
         }
         setenv("MEMFENCE_GPU_LIMIT", gpu_limit, 1);
+        mf_config_flag(MF_K_gpu_limit, "--gpu-limit");
     }
-    if (fail)
+    if (fail) {
         setenv("MEMFENCE_FAIL", fail, 1);
-    if (alloc)
+        mf_config_flag(MF_K_fail, "--fail");
+    }
+    if (alloc) {
         setenv("MEMFENCE_ALLOCATOR", alloc, 1);
+        mf_config_flag(MF_K_allocator, "--allocator");
+    }
+    if (export_config_path(config ? config : getenv("MEMFENCE_CONFIG")) != 0) {
+        mf_cli_error("run: configuration path '%s' too long",
+                     config ? config : getenv("MEMFENCE_CONFIG"));
+        return 2;
+    }
 
     /* The same configuration the library will build; under `run` any problem is fatal. */
     const char *prog = strrchr(argv[optind], '/');
@@ -146,6 +204,10 @@ int mf_cmd_run(int argc, char **argv)
         return 2;
     }
     const mf_config_t *cfg = mf_config();
+    export_run_budget(cfg);
+    if (!sweep && !cfg->fail[0] && !has_budget(cfg))
+        fprintf(stderr, "memfence: run: no budget (no --limit, MEMFENCE_LIMIT, or limit in %s): "
+                "memfence only counts\n", cfg->file[0] ? cfg->file : "a configuration file");
     char why[200];
     mf_fail_spec_t spec;
     if (!sweep && cfg->fail[0] && mf_fail_parse(cfg->fail, &spec, why, sizeof why) != 0) {
@@ -166,7 +228,7 @@ int mf_cmd_run(int argc, char **argv)
 
     const char *lib = mf_cli_library_path();
     if (!lib) {
-        mf_cli_error("run: cannot find libmemfence.so next to this program");
+        mf_cli_error("run: cannot find libmemfence.so (looked %s)", mf_cli_library_places());
         return 2;
     }
     char alloc_lib[512] = "";

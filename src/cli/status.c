@@ -1,8 +1,9 @@
 /* status.c — `memfence status [--watch] [--json] [--group NAME] [--dir DIR]`: one row per live
- * fenced instance (pid, name, group, host used/budget, GPU used/budget, RSS, level, refusals,
- * trims, last event) and a total row per group, read from the shared ledgers (src/ledger.h).
- * Reading reclaims the slots of dead instances.  --watch redraws in place every second; --json
- * prints one JSON document (one per line with --watch) for scripts.
+ * fenced instance (pid, name, group, host used/budget, GPU used/budget, RSS, level, allocation
+ * refusals, trims, last event) and a total row per group (with the lease requests its budget
+ * refused), read from the shared ledgers (src/ledger.h).  Reading reclaims the slots of dead
+ * instances.  --watch redraws in place every second on a terminal and prints plain snapshots
+ * one after another otherwise; --json prints one JSON document (one per line with --watch).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -137,9 +138,11 @@ static void used_of(char *out, size_t size, uint64_t used, uint64_t budget)
 static void print_table(FILE *f, const mf_ledger_row_t *rows, int n, const mf_ledger_group_t *g,
                         size_t ng, int colour)
 {
-    fprintf(f, "%-8s %-16s %-12s %-21s %-21s %-10s %-9s %8s %6s  %s\n", "PID", "NAME", "GROUP",
-            "HOST USED/BUDGET", "GPU USED/BUDGET", "RSS", "LEVEL", "REFUSALS", "TRIMS",
-            "LAST EVENT");
+    /* REFUSED: allocations a budget refused (instance rows); LEASES REFUSED: lease requests the
+     * group budget refused (total rows).  Two counts of different things, two columns. */
+    fprintf(f, "%-8s %-16s %-12s %-21s %-21s %-10s %-9s %7s %14s %6s  %s\n", "PID", "NAME",
+            "GROUP", "HOST USED/BUDGET", "GPU USED/BUDGET", "RSS", "LEVEL", "REFUSED",
+            "LEASES REFUSED", "TRIMS", "LAST EVENT");
     for (int i = 0; i < n; i++) {
         const mf_ledger_row_t *r = &rows[i];
         char host[64], gpu[64] = "-", rss[32], grp[MF_NAME_MAX + 4];
@@ -168,11 +171,11 @@ static void print_table(FILE *f, const mf_ledger_row_t *rows, int n, const mf_le
             strftime(when, sizeof when, "%H:%M:%S", &tm);
             snprintf(ev, sizeof ev, "%s %s", when, r->last_event);
         }
-        fprintf(f, "%-8d %-16.16s %-12.12s %-21s %-21s %-10s %s%-9s%s %8llu %6llu  %s\n", r->pid,
-                r->instance, grp, host, gpu,
+        fprintf(f, "%-8d %-16.16s %-12.12s %-21s %-21s %-10s %s%-9s%s %7llu %14s %6llu  %s\n",
+                r->pid, r->instance, grp, host, gpu,
                 r->pub.updated_ns ? mf_fmt_bytes(rss, sizeof rss, r->pub.rss) : "-",
                 colour ? level_colour[r->pub.level & 3] : "", lv, colour ? "\033[0m" : "",
-                (unsigned long long)r->pub.refusals, (unsigned long long)r->pub.trims, ev);
+                (unsigned long long)r->pub.refusals, "-", (unsigned long long)r->pub.trims, ev);
     }
     for (size_t i = 0; i < ng; i++) {
         if (!g[i].group[0])
@@ -197,8 +200,8 @@ static void print_table(FILE *f, const mf_ledger_row_t *rows, int n, const mf_le
         snprintf(what, sizeof what, "%u instance%s", g[i].members, g[i].members == 1 ? "" : "s");
         if (g[i].reclaimed)
             snprintf(note, sizeof note, "%llu dead reclaimed", (unsigned long long)g[i].reclaimed);
-        fprintf(f, "%-8s %-16s %-12.12s %-21s %-21s %-10s %-9s %8llu %6s  %s\n", "total", what,
-                g[i].group, host, gpu, "", "", (unsigned long long)g[i].refusals, "", note);
+        fprintf(f, "%-8s %-16s %-12.12s %-21s %-21s %-10s %-9s %7s %14llu %6s  %s\n", "total", what,
+                g[i].group, host, gpu, "", "", "-", (unsigned long long)g[i].refusals, "", note);
     }
     if (!n)
         fprintf(f, "(no fenced process of this user is running)\n");
@@ -207,12 +210,15 @@ static void print_table(FILE *f, const mf_ledger_row_t *rows, int n, const mf_le
 static void usage(FILE *f)
 {
     fprintf(f, "usage: memfence status [--watch] [--json] [--group NAME] [--dir DIR]\n\n"
-               "  -w, --watch        redraw every second (Ctrl-C to stop)\n"
+               "  -w, --watch        a snapshot every second (Ctrl-C to stop): redrawn in place on a\n"
+               "                     terminal, one after another, plain, into a pipe or file\n"
                "  -j, --json         print JSON (one document per line with --watch)\n"
                "  -g, --group NAME   only this group\n"
                "  -d, --dir DIR      the ledger directory (default: MEMFENCE_LEDGER_DIR, else\n"
                "                     $XDG_RUNTIME_DIR and /dev/shm)\n"
-               "A '!' after the group: the instance was refused admission and fences alone.\n");
+               "REFUSED: allocations a budget refused; LEASES REFUSED (group total rows): lease\n"
+               "requests the group budget refused.  A '!' after the group: the instance was\n"
+               "refused admission and fences alone.\n");
 }
 
 int mf_cmd_status(int argc, char **argv)
@@ -244,16 +250,26 @@ int mf_cmd_status(int argc, char **argv)
         return 2;
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
-    int colour = !json && isatty(STDOUT_FILENO) && !getenv("NO_COLOR");
-    int rc = 0;
+    int tty = isatty(STDOUT_FILENO);
+    int colour = !json && tty && !getenv("NO_COLOR");
+    int rc = 0, shown = 0;
     do {
         if (mf_cli_ledger_scan(&l) < 0) {
             mf_cli_error("status: no ledger directory (%s)", dir && *dir ? dir : "/dev/shm");
             rc = 1;
             break;
         }
-        if (watch && !json)
+        if (watch && !json && tty) {
             fputs("\033[H\033[2J", stdout);
+        } else if (watch && !json) {
+            /* not a terminal: one plain snapshot after another, each headed by its time */
+            time_t now = time(NULL);
+            struct tm tm;
+            char when[32];
+            localtime_r(&now, &tm);
+            strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
+            printf("%s# memfence status at %s\n", shown++ ? "\n" : "", when);
+        }
         if (json)
             print_json(stdout, l.rows, (int)l.n, l.groups, l.ng);
         else

@@ -18,6 +18,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +46,7 @@ typedef struct sweep_opts {
     bool markdown;
     bool quiet;             /* no progress line */
     char **cmd;
+    const char *target;     /* the program swept when CMD reaches it through wrappers, or NULL */
 } sweep_opts_t;
 
 typedef struct run_result {
@@ -56,6 +58,8 @@ typedef struct run_result {
     uint64_t processes;
     char message[160];      /* last stderr line of CMD */
     char failed[512];       /* the injected-failure line from memfence's log */
+    uint32_t top_images;    /* images of the command's own process (> 1: it exec'd) */
+    char top_exe[256];      /* the last of them: the program the command finally runs */
 } run_result_t;
 
 static char tmpdir[256];
@@ -95,6 +99,9 @@ static void report_read(run_result_t *res)
     res->eligible = r.max_eligible;
     res->injected = r.injected;
     res->processes = r.processes;
+    res->top_images = r.top_images;
+    memcpy(res->top_exe, r.top_exe, sizeof res->top_exe);
+    res->top_exe[sizeof res->top_exe - 1] = '\0';
 }
 
 /* Copies a line of a file (of its last 64 KiB): with `must_have`, the first line containing it;
@@ -135,6 +142,13 @@ static int run_once(const sweep_opts_t *o, const char *spec, const char *lib, do
     if (pid < 0) return -errno;
     if (pid == 0) {
         setpgid(0, 0);
+        /* this process is the command's own: its images record themselves (fail.h) */
+        int32_t me = (int32_t)getpid();
+        int rfd = open(report_path, O_WRONLY | O_CLOEXEC);
+        if (rfd >= 0) {
+            if (pwrite(rfd, &me, sizeof me, offsetof(mf_fail_report_t, top_pid)) != sizeof me) {}
+            close(rfd);
+        }
         int in = open("/dev/null", O_RDONLY);
         int out = open("/dev/null", O_WRONLY);
         int err = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
@@ -152,6 +166,8 @@ static int run_once(const sweep_opts_t *o, const char *spec, const char *lib, do
         setenv("MEMFENCE_FAIL_LOG", "on", 1);
         setenv("MEMFENCE_LOG", log_path, 1);
         setenv("MEMFENCE_FAIL_REPORT", report_path, 1);
+        if (o->target) setenv("MEMFENCE_FAIL_EXE", o->target, 1);
+        else unsetenv("MEMFENCE_FAIL_EXE");
         if (o->limit) setenv("MEMFENCE_LIMIT", o->limit, 1);
         execvp(o->cmd[0], o->cmd);
         fprintf(stderr, "memfence: cannot run %s: %s\n", o->cmd[0], strerror(errno));
@@ -335,7 +351,7 @@ int mf_cmd_fail_sweep(int argc, char **argv)
     }
     const char *lib = mf_cli_library_path();
     if (!lib) {
-        mf_cli_error("cannot find libmemfence.so next to this command");
+        mf_cli_error("cannot find libmemfence.so (looked %s)", mf_cli_library_places());
         return 2;
     }
     const char *t = getenv("TMPDIR");
@@ -367,6 +383,22 @@ int mf_cmd_fail_sweep(int argc, char **argv)
                      "would tell nothing", outcome_name[r.out]);
         goto out;
     }
+    /* A command that reaches its program through wrappers (a pyenv shim: bash scripts that
+     * exec python): sweep that program, the last image of the command's own process, and not
+     * the wrappers' processes; count again with only it armed. */
+    char target[sizeof r.top_exe] = "";
+    unsigned wrappers = r.top_images > 1 ? r.top_images - 1 : 0;
+    uint64_t all_processes = r.processes;
+    if (wrappers && r.top_exe[0]) {
+        snprintf(target, sizeof target, "%s", r.top_exe);
+        o.target = target;
+        double clean = r.secs;
+        if (run_once(&o, spec, lib, count_timeout, &r) != 0) {
+            mf_cli_error("cannot run %s", o.cmd[0]);
+            goto out;
+        }
+        r.secs = MF_MAX(r.secs, clean);
+    }
     double timeout_s = o.timeout_s > 0 ? o.timeout_s : MF_MAX(5.0, 10 * r.secs);
     uint64_t total = r.eligible;
     uint64_t upto = o.max && o.max < total ? o.max : total;
@@ -374,10 +406,16 @@ int mf_cmd_fail_sweep(int argc, char **argv)
     printf("%smemfence fail-sweep: %s%s%s\n", o.markdown ? "### " : "", o.cmd[0],
            base[0] ? " with " : "", base);
     if (o.markdown) printf("\n");
-    printf("clean run: exit %d in %.2f s, %llu eligible allocation calls in its busiest process "
-           "(%llu process%s); failing %llu of calls 1..%llu, timeout %.1f s\n\n",
-           r.code, r.secs, (unsigned long long)total, (unsigned long long)r.processes,
-           r.processes == 1 ? "" : "es", (unsigned long long)tries, (unsigned long long)upto,
+    if (o.target)
+        printf("swept: %s, the program %s finally runs (through %u wrapper image%s, e.g. a shell "
+               "script; their processes are not failed)\n", o.target, o.cmd[0], wrappers,
+               wrappers == 1 ? "" : "s");
+    else
+        printf("swept: every process of %s\n", o.cmd[0]);
+    printf("clean run: exit %d in %.2f s, %llu eligible allocation calls in its busiest swept "
+           "process (%llu process%s in all); failing %llu of calls 1..%llu, timeout %.1f s\n\n",
+           r.code, r.secs, (unsigned long long)total, (unsigned long long)all_processes,
+           all_processes == 1 ? "" : "es", (unsigned long long)tries, (unsigned long long)upto,
            timeout_s);
     if (tries == 0) {
         printf("nothing to sweep: no eligible call\n");

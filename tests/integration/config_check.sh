@@ -47,7 +47,7 @@ out=$(MEMFENCE_CONFIG=none "$MF_BIN" run -l 64T -- touch "$MF_TMP/started" 2>&1)
 echo "$out"
 expect_eq "$rc" 1 "memfence run with a 64T budget"
 [ -e "$MF_TMP/started" ] && fail "run started a process whose budget cannot fit"
-echo "$out" | grep -q 'lower limit (64.0 TiB, env MEMFENCE_LIMIT) to at most' || fail "no recommendation from run"
+echo "$out" | grep -q 'lower limit (64.0 TiB, --limit) to at most' || fail "no recommendation from run"
 MEMFENCE_CONFIG=none "$MF_BIN" run -l 64M -- touch "$MF_TMP/started" || fail "run with a small budget"
 [ -e "$MF_TMP/started" ] || fail "run did not start the command"
 

@@ -13,4 +13,7 @@ for k in $(sed -nE 's/^ +X\(([a-z_]+),.*/\1/p' "$MF_ROOT/src/config_keys.h"); do
     up=$(echo "$k" | tr a-z A-Z)
     echo "$text" | grep -q "MEMFENCE_$up\b" || fail "memfence.conf(5) lacks MEMFENCE_$up"
 done
-pass "both pages render cleanly; every key is in memfence.conf(5)"
+for v in $(sed -nE 's/^ +E\(([A-Z_]+),.*/\1/p' "$MF_ROOT/src/config_keys.h"); do
+    echo "$text" | grep -q "MEMFENCE_$v\b" || fail "memfence.conf(5) lacks the variable MEMFENCE_$v"
+done
+pass "both pages render cleanly; every key and variable is in memfence.conf(5)"

@@ -4,17 +4,19 @@
 # the gate's exactness alone: the sampler's pressure actions (throttle, refuse-large at
 # CRITICAL, which refuses large requests that would still fit) are off here
 quiet=(MEMFENCE_HIGH_ACTIONS=none MEMFENCE_CRITICAL_ACTIONS=none)
-out=$(fenced MEMFENCE_LIMIT=64M "${quiet[@]}" -- "$MF_PROGS/core_edge" 2>&1) || fail "core_edge: $out"
+# and the strict budget (no headroom, no overdraft): exact to the byte
+strict=(MEMFENCE_HEADROOM=0 MEMFENCE_OVERDRAFT=0)
+out=$(fenced MEMFENCE_LIMIT=64M "${quiet[@]}" "${strict[@]}" -- "$MF_PROGS/core_edge" 2>&1) || fail "core_edge: $out"
 echo "$out" | grep -q "refused malloc(100.0 MiB) in core_edge" || fail "no refusal line: $out"
 
-out=$(fenced MEMFENCE_LIMIT=32M "${quiet[@]}" -- "$MF_PROGS/core_stress" 4 10 2>/dev/null) || fail "stress: $out"
+out=$(fenced MEMFENCE_LIMIT=32M "${quiet[@]}" "${strict[@]}" -- "$MF_PROGS/core_stress" 4 10 2>/dev/null) || fail "stress: $out"
 echo "$out"
 echo "$out" | grep -q "over-limit=0 bad-refusals=0" || fail "stress: $out"
-out=$(fenced MEMFENCE_LIMIT=16M "${quiet[@]}" -- "$MF_PROGS/core_stress" 2 10 2>/dev/null) || fail "stress 2: $out"
+out=$(fenced MEMFENCE_LIMIT=16M "${quiet[@]}" "${strict[@]}" -- "$MF_PROGS/core_stress" 2 10 2>/dev/null) || fail "stress 2: $out"
 
-out=$(fenced MEMFENCE_LIMIT=64M "${quiet[@]}" -- "$MF_PROGS/core_lifecycle" "$MF_TLIB" 2>&1) || fail "lifecycle: $out"
+out=$(fenced MEMFENCE_LIMIT=64M "${quiet[@]}" "${strict[@]}" -- "$MF_PROGS/core_lifecycle" "$MF_TLIB" 2>&1) || fail "lifecycle: $out"
 
-out=$(fenced MEMFENCE_LIMIT=64M "${quiet[@]}" -- "$MF_PROGS/core_cxx" 2>&1)
+out=$(fenced MEMFENCE_LIMIT=64M "${quiet[@]}" "${strict[@]}" -- "$MF_PROGS/core_cxx" 2>&1)
 rc=$?
 [ $rc -eq 0 ] || fail "core_cxx exit $rc: $out"
 echo "$out" | grep -q "bad_alloc after" || fail "no bad_alloc: $out"

@@ -27,7 +27,7 @@ else
 fi
 
 # 2. virtualize off: sized from the machine, refused at the budget, cleanly
-out=$("$MF_BIN" run -l 256M -- "$R" -C -m small.gguf 2>&1); rc=$?
+out=$(MEMFENCE_VIRTUALIZE=off "$MF_BIN" run -l 256M -- "$R" -C -m small.gguf 2>&1); rc=$?
 expect_eq "$rc" 3 "runner exit, virtualize off (KV cache refused)"
 grep -q "refused malloc(1.0 GiB) in runner" <<<"$out" || fail "no refusal of the KV cache: $out"
 # 3. virtualize on: sized from the budget, runs

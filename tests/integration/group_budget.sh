@@ -6,6 +6,8 @@
 W=$MF_PROGS/ledger_worker
 [ -x "$W" ] || skip "build/tests/progs/ledger_worker missing (make test-bins)"
 export MEMFENCE_LEDGER_DIR=$MF_TMP MEMFENCE_GROUP=models MEMFENCE_GROUP_LIMIT=64M MEMFENCE_LIMIT=48M
+# the strict budget (no headroom): this test is about the group's arithmetic
+export MEMFENCE_HEADROOM=0 MEMFENCE_OVERDRAFT=0
 
 coproc A { fenced MEMFENCE_INSTANCE=a -- "$W" cmd 2>"$MF_TMP/a.err"; }
 coproc B { fenced MEMFENCE_INSTANCE=b -- "$W" cmd 2>"$MF_TMP/b.err"; }

@@ -32,8 +32,8 @@ rc=$?
 [ $rc -eq 0 ] || fail "Alloc under 4G exited $rc: $(cat fenced.out)"
 cmp -s plain.out fenced.out || fail "Alloc differs under memfence: $(diff plain.out fenced.out)"
 
-# tight budgets: the default heap (1/64 of the machine) cannot be committed, and a heap allowed
-# to grow past the budget stops when it tries
+# tight budgets: without virtualize the default heap (1/64 of the machine) cannot be committed,
+# and a heap allowed to grow past the budget stops when it tries
 check_clean() {    # what, rc, output file
     [ "$2" -ne 0 ] || fail "$1: expected a failure"
     [ "$2" -lt 128 ] || fail "$1: killed by a signal (exit $2): $(head -20 "$3")"
@@ -41,8 +41,11 @@ check_clean() {    # what, rc, output file
         fail "$1: no out-of-memory error from the JVM: $(head -20 "$3")"
     grep -q 'memfence\[[0-9]*\]: refused' "$3" || fail "$1: no refusal line from memfence"
 }
-fenced MEMFENCE_LIMIT=48M -- java -version > tight.out 2>&1
-check_clean "java -version under 48M" $? tight.out
+fenced MEMFENCE_LIMIT=48M MEMFENCE_VIRTUALIZE=off -- java -version > tight.out 2>&1
+check_clean "java -version under 48M, virtualize off" $? tight.out
+# virtualize (the default under a budget): the JVM sizes its heap from the budget and runs
+fenced MEMFENCE_LIMIT=48M -- java -version > tight.out 2>&1 ||
+    fail "java -version under 48M with virtualize on: $(head -20 tight.out)"
 fenced MEMFENCE_LIMIT=160M -- java -Xms16m -Xmx1g -XX:-UseAdaptiveSizePolicy Alloc 400 > tight.out 2>&1
 check_clean "Alloc 400 MiB under 160M" $? tight.out
 rm -f hs_err_pid*.log

@@ -15,7 +15,9 @@ int main(void)
     T_EQU(c.sample_interval, 100000000ull);
     T_CHECK(c.moderate == 60 && c.high == 75 && c.critical == 90);
     T_CHECK(!strcmp(c.log, "stderr"));
-    T_CHECK(!c.virtualize);
+    T_CHECK(c.virtualize);                       /* on by default: it acts only under a budget */
+    T_CHECK(c.headroom.is_pct && c.headroom.ppm == 30000);
+    T_CHECK(c.overdraft.is_pct && c.overdraft.ppm == 10000);
 
     /* every default parses with its own type (a typo in config_keys.h fails here) */
     for (unsigned k = 0; k < MF_K_COUNT; k++) {
@@ -37,6 +39,8 @@ int main(void)
     T_EQ(mf_config_set(&c, "limitt", "1G", why, sizeof why), -ENOENT);
     T_EQ(mf_config_set(&c, "high", "101", why, sizeof why), -ERANGE);
     T_EQ(mf_config_set(&c, "log_rate", "0", why, sizeof why), -ERANGE);
+    T_EQ(mf_config_set(&c, "virtualize", "no", why, sizeof why), 0);
+    T_CHECK(!c.virtualize);
     T_EQ(mf_config_set(&c, "virtualize", "yes", why, sizeof why), 0);
     T_CHECK(c.virtualize);
     T_EQ(mf_config_set(&c, "virtualize", "maybe", why, sizeof why), -EINVAL);

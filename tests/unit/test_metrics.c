@@ -16,6 +16,17 @@ static void test_statm(void)
     T_EQ(mf_metrics_parse_statm("garbage", 4096, &rss, &anon), -EINVAL);
 }
 
+static void test_status(void)
+{
+    uint64_t rss, anon;
+    const char *st = "Name:\tnode\nVmRSS:\t  100000 kB\nRssAnon:\t   40000 kB\n"
+                     "RssFile:\t   59000 kB\nRssShmem:\t    1000 kB\nVmData:\t 5 kB\n";
+    T_EQ(mf_metrics_parse_status(st, &rss, &anon), 0);
+    T_EQU(rss, 100000 * 1024ULL);
+    T_EQU(anon, 41000 * 1024ULL);          /* anonymous + shmem: never the mapped files */
+    T_EQ(mf_metrics_parse_status("Name:\tx\nVmRSS:\t 5 kB\n", &rss, &anon), -EINVAL);
+}
+
 static void test_meminfo_and_stat(void)
 {
     const char *mi = "MemTotal:       24681984 kB\nMemFree:        24226524 kB\n"
@@ -120,6 +131,7 @@ static void test_live(void)
 int main(void)
 {
     test_statm();
+    test_status();
     test_meminfo_and_stat();
     test_psi();
     test_limits();
