@@ -92,7 +92,7 @@ void *mf_heap_grant_tail(unsigned call, void *p, size_t usable)
 void mf_heap_free_tail(void *p, size_t usable)
 {
     mf_gate_uncharge_slow(mf_tls.slot, usable);
-    mf_backend.free(p);
+    MF_BACKEND_VOID(mf_backend.free(p));
 }
 
 void *mf_heap_refuse(unsigned call, void *p, uint64_t req, uint64_t usable)
@@ -324,7 +324,7 @@ void *mf_heap_malloc_other(size_t n, const void *caller)
         return mf_heap_alloc_slow(MF_CALL_MALLOC, MF_ALLOC_MALLOC, 0, n, 1, caller);
     bool sample = countdown(f, n);
     mf_tls.req = n;
-    void *p = mf_backend.malloc(n);
+    void *p = MF_BACKEND(mf_backend.malloc(n));   /* a chained allocator's own mmaps are its own */
     if (!p)
         return NULL;
     size_t u = mf_heap_usable(p);
@@ -343,7 +343,7 @@ void *mf_heap_calloc_other(size_t n, size_t m, const void *caller)
         return mf_heap_alloc_slow(MF_CALL_CALLOC, MF_ALLOC_CALLOC, 0, n, m, caller);
     bool sample = countdown(f, n * m);
     mf_tls.req = n * m;
-    void *p = mf_backend.calloc(n, m);
+    void *p = MF_BACKEND(mf_backend.calloc(n, m));
     if (!p)
         return NULL;
     size_t u = mf_heap_usable(p);
@@ -366,7 +366,7 @@ void mf_heap_free_other(void *p)
         mf_profile_free_fast(p);
     size_t u = mf_heap_usable(p);
     if (mf_gate_try_uncharge(s, u))
-        mf_backend.free(p);
+        MF_BACKEND_VOID(mf_backend.free(p));
     else
         mf_heap_free_tail(p, u);
 }
