@@ -90,12 +90,12 @@ static void *realloc_common(unsigned call, void *p, size_t n, const void *caller
     return mf_heap_realloc(call, p, n, caller);
 }
 
-/* realloc's fast path, under the same conditions as malloc's (and only there: no profiling):
+/* realloc's fast path, under the same conditions as malloc's (profiling sees the move):
  * reserve the most the block can grow to (n + the backend's slack) from the thread's credit,
  * call the backend, settle to the exact usable size.  Anything else (the reserve does not fit
  * the credit, bootstrap blocks, huge sizes, n == 0) goes to the general path, which is exact near
  * the limit. */
-static void *realloc_fast(mf_slot_t *s, void *p, size_t n)
+static void *realloc_fast(mf_slot_t *s, uint32_t f, void *p, size_t n)
 {
     size_t old_u = mf_heap_usable_glibc(p);
     uint64_t est = n + mf_backend_slack(n);
@@ -116,6 +116,10 @@ static void *realloc_fast(mf_slot_t *s, void *p, size_t n)
         mf_gate_uncharge(s, charged - new_u);
     else if (mf_gate_charge(s, new_u - charged) != 0)
         mf_gate_charge_force(MF_POOL_HOST, new_u - charged);   /* as mf_heap_realloc does */
+    if (mf_unlikely(f != 0)) {          /* profiling: the block moved, as mf_heap_realloc says */
+        mf_profile_free(p, old_u);
+        mf_profile_alloc(q, new_u);
+    }
     return q;
 }
 
@@ -124,9 +128,10 @@ MF_EXPORT void *realloc(void *p, size_t n)
     if (!p)
         return malloc(n);
     mf_slot_t *s = mf_tls.slot;
-    if (mf_likely(s != NULL) && mf_likely(mf_heap_policy() == 0) && n - 1 < ((size_t)1 << 40) &&
-        !mf_bootstrap_owns(p))
-        return realloc_fast(s, p, n);
+    uint32_t f = mf_heap_policy();
+    if (mf_likely(s != NULL) && (f & ~(uint32_t)MF_POLICY_PROFILE) == 0 &&
+        n - 1 < ((size_t)1 << 40) && !mf_bootstrap_owns(p))
+        return realloc_fast(s, f, p, n);
     return realloc_common(MF_CALL_REALLOC, p, n, CALLER);
 }
 
