@@ -43,11 +43,13 @@ int mf_ledger_path(const char *dir, unsigned uid, const char *group, char *buf, 
 {
     size_t n;
     if (!group || !*group)
-        n = mf_fmt(buf, size, "%s/memfence-%u-solo.ledger", dir, uid);
+        n = mf_fmt(buf, size, "%s/memfence-v%u-%u-solo.ledger", dir,
+                   MF_LEDGER_VERSION, uid);
     else if (!mf_ledger_group_valid(group))
         return -EINVAL;
     else
-        n = mf_fmt(buf, size, "%s/memfence-%u-g-%s.ledger", dir, uid, group);
+        n = mf_fmt(buf, size, "%s/memfence-v%u-%u-g-%s.ledger", dir,
+                   MF_LEDGER_VERSION, uid, group);
     return n + 1 >= size ? -ENAMETOOLONG : 0;
 }
 
@@ -90,6 +92,13 @@ static int init_header(mf_ledger_hdr_t *h, const char *group, size_t size)
     for (unsigned i = 0; i < MF_POOL_COUNT; i++) {
         h->limit[i] = MF_UNLIMITED;
         atomic_store(&h->total[i], 0);
+    }
+    atomic_store(&h->top, 0);
+    atomic_store(&h->turned_away, 0);
+    atomic_store(&h->sweep_ns, 0);
+    for (unsigned k = 0; k < MF_LSAY_COUNT; k++) {
+        atomic_store(&h->said_ns[k], 0);
+        atomic_store(&h->unsaid[k], 0);
     }
     int r = init_lock(h);
     if (r == 0)
@@ -147,8 +156,8 @@ int mf_ledger_open(const char *path, const char *group, bool create, mf_ledger_t
     if (why && whylen)
         why[0] = '\0';
     size_t want = MF_LEDGER_FILE_SIZE(MF_LEDGER_SLOTS);
-    int fd = -ENOENT;
-    if (create) {
+    int fd = mf_sys_open(path, O_RDWR | O_NOFOLLOW, 0);     /* the common case: it exists */
+    if (fd == -ENOENT && create) {
         fd = mf_sys_open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, 0600);
         if (fd >= 0) {
             l->fd = fd;
@@ -163,8 +172,8 @@ int mf_ledger_open(const char *path, const char *group, bool create, mf_ledger_t
         }
         if (fd != -EEXIST)
             return refuse(l, fd, why, whylen, "%s: cannot create it (error %d)", path, -fd);
+        fd = mf_sys_open(path, O_RDWR | O_NOFOLLOW, 0);    /* another joiner made it first */
     }
-    fd = mf_sys_open(path, O_RDWR | O_NOFOLLOW, 0);
     if (fd == -ELOOP)
         return refuse(l, -ELOOP, why, whylen, "%s is a symbolic link: refused", path);
     if (fd < 0)
@@ -182,8 +191,9 @@ int mf_ledger_open(const char *path, const char *group, bool create, mf_ledger_t
         return refuse(l, -EPERM, why, whylen, "%s has mode %u%u%u, must be 600: refused", path,
                       (unsigned)(st.st_mode >> 6) & 7, (unsigned)(st.st_mode >> 3) & 7,
                       (unsigned)st.st_mode & 7);
-    /* A creator may be between open and ftruncate: wait a little for the size. */
-    for (int i = 0; i < 100 && (size_t)st.st_size < want; i++) {
+    /* A creator may be between open and ftruncate: wait a little for the size (any other size
+     * is refused at once below). */
+    for (int i = 0; i < 100 && st.st_size == 0; i++) {
         sleep_ms(10);
         if (sys_fstat(fd, &st))
             return refuse(l, -EIO, why, whylen, "%s: cannot stat it", path);
@@ -217,6 +227,7 @@ int mf_ledger_open(const char *path, const char *group, bool create, mf_ledger_t
         if (((c > 0 && !mf_ledger_proc_start(c)) || (c <= 0 && stale)) &&
             atomic_compare_exchange_strong(&h->ready, &zero, 2)) {
             memset((char *)p + MF_LEDGER_HDR_SIZE, 0, want - MF_LEDGER_HDR_SIZE);
+            memset((void *)h->pids, 0, sizeof h->pids);
             init_header(h, group, want);
         }
         for (int i = 0; i < 100 && atomic_load_explicit(&h->ready, memory_order_acquire) != 1; i++)
@@ -303,9 +314,11 @@ static uint64_t contrib(const mf_ledger_slot_t *s, unsigned p)
 static void repair_locked(mf_ledger_t *l)
 {
     uint64_t t[MF_POOL_COUNT] = { 0 };
-    for (unsigned i = 0; i < MF_LEDGER_SLOTS; i++) {
+    for (unsigned i = 0, top = mf_ledger_top(l); i < top; i++) {
         mf_ledger_slot_t *s = &l->slots[i];
-        if (atomic_load(&s->state) != MF_LSLOT_LIVE)
+        bool live = atomic_load(&s->state) == MF_LSLOT_LIVE;
+        atomic_store(&l->hdr->pids[i], live ? (s->pid ? s->pid : -1) : 0);
+        if (!live)
             continue;
         for (unsigned p = 0; p < MF_POOL_COUNT; p++)
             t[p] = sat_add(t[p], contrib(s, p));
@@ -314,10 +327,39 @@ static void repair_locked(mf_ledger_t *l)
         atomic_store(&l->hdr->total[p], t[p]);
 }
 
+/* True when the lock's holder is running or waiting for a CPU (R), or in a page fault (D): on
+ * an overloaded machine (thousands of members on two cores) a holder preempted inside the
+ * critical section waits seconds for its turn, and that is no reason to give up on the group.
+ * A stopped (T), traced (t) or sleeping holder is stuck.  The holder's thread id is the robust
+ * mutex's owner field (glibc's public layout); a holder that died is handed over as
+ * EOWNERDEAD by the mutex itself. */
+static bool holder_runs(const mf_ledger_t *l)
+{
+#ifdef __GLIBC__
+    int tid = __atomic_load_n(&l->hdr->u.lock.__data.__owner, __ATOMIC_RELAXED) & 0x3fffffff;
+#else
+    int tid = -1;       /* the holder cannot be named: give up after MF_LEDGER_LOCK_NS */
+    (void)l;
+    if (tid < 0)
+        return false;
+#endif
+    char path[64], buf[256];
+    if (tid <= 0)
+        return true;
+    mf_fmt(path, sizeof path, "/proc/%d/stat", tid);
+    long n = mf_sys_read_file(path, buf, sizeof buf);
+    if (n <= 0)
+        return true;
+    const char *p = strrchr(buf, ')');
+    return p && p[1] == ' ' && (p[2] == 'R' || p[2] == 'D');
+}
+
 static int lock_ledger(mf_ledger_t *l)
 {
     int r = pthread_mutex_trylock(&l->hdr->u.lock);    /* the common case: no clock read */
-    if (r == EBUSY) {
+    for (uint64_t waited = 0; r == EBUSY || r == ETIMEDOUT; waited += MF_LEDGER_LOCK_NS) {
+        if (r == ETIMEDOUT && (waited >= MF_LEDGER_LOCK_MAX_NS || !holder_runs(l)))
+            break;
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
         ts.tv_sec += (time_t)(MF_LEDGER_LOCK_NS / 1000000000ull);
@@ -332,6 +374,44 @@ static int lock_ledger(mf_ledger_t *l)
 }
 
 static void unlock_ledger(mf_ledger_t *l) { pthread_mutex_unlock(&l->hdr->u.lock); }
+
+unsigned mf_ledger_top(const mf_ledger_t *l)
+{
+    uint32_t t = atomic_load_explicit(&l->hdr->top, memory_order_acquire);
+    return t < MF_LEDGER_SLOTS ? t : MF_LEDGER_SLOTS;
+}
+
+/* Takes the header's timestamp `at` when interval_ns has passed since it was last taken.
+ * Return: true for the one caller that took it. */
+static bool take_turn(_Atomic uint64_t *at, uint64_t interval_ns)
+{
+    uint64_t now = mono_ns(), last = atomic_load_explicit(at, memory_order_relaxed);
+    /* (a timestamp in the future: a hostile file, or a clock from before a reboot) */
+    if (last && now >= last && now - last < interval_ns)
+        return false;
+    return atomic_compare_exchange_strong(at, &last, now ? now : 1);
+}
+
+bool mf_ledger_say(mf_ledger_t *l, unsigned kind, uint64_t *held)
+{
+    if (held)
+        *held = 0;
+    if (!l->hdr || kind >= MF_LSAY_COUNT)
+        return true;
+    if (!take_turn(&l->hdr->said_ns[kind], MF_LEDGER_SAY_NS)) {
+        atomic_fetch_add_explicit(&l->hdr->unsaid[kind], 1, memory_order_relaxed);
+        return false;
+    }
+    uint64_t h = atomic_exchange_explicit(&l->hdr->unsaid[kind], 0, memory_order_relaxed);
+    if (held)
+        *held = h;
+    return true;
+}
+
+bool mf_ledger_sweep_due(mf_ledger_t *l, uint64_t interval_ns)
+{
+    return l->hdr && take_turn(&l->hdr->sweep_ns, interval_ns);
+}
 
 /* ---- slots ----------------------------------------------------------------------------------- */
 
@@ -349,6 +429,15 @@ static void release_locked(mf_ledger_t *l, mf_ledger_slot_t *s)
     }
     s->reserve = 0;
     atomic_store_explicit(&s->state, MF_LSLOT_FREE, memory_order_release);
+    unsigned idx = (unsigned)(s - l->slots), top = mf_ledger_top(l);
+    atomic_store_explicit(&l->hdr->pids[idx], 0, memory_order_relaxed);
+    /* The top slot left: lower `top` past every free slot below it, so loops stay as short as
+     * the group is large now, not as it once was. */
+    if (idx + 1 == top) {
+        while (top && !atomic_load_explicit(&l->hdr->pids[top - 1], memory_order_relaxed))
+            top--;
+        atomic_store_explicit(&l->hdr->top, top, memory_order_release);
+    }
 }
 
 void mf_ledger_release(mf_ledger_t *l, unsigned slot)
@@ -389,9 +478,10 @@ int mf_ledger_reclaim(mf_ledger_t *l)
     int dead_pid[64];
     uint64_t dead_start[64];
     unsigned dead_idx[64], nd = 0, freed = 0;
-    for (unsigned i = 0; i < MF_LEDGER_SLOTS; i++) {
+    for (unsigned i = 0, top = mf_ledger_top(l); i < top; i++) {
         mf_ledger_slot_t *s = &l->slots[i];
-        if (atomic_load_explicit(&s->state, memory_order_acquire) != MF_LSLOT_LIVE)
+        if (!atomic_load_explicit(&l->hdr->pids[i], memory_order_relaxed) ||
+            atomic_load_explicit(&s->state, memory_order_acquire) != MF_LSLOT_LIVE)
             continue;
         int pid = s->pid;
         uint64_t start = s->start_time;
@@ -418,14 +508,18 @@ int mf_ledger_claim(mf_ledger_t *l, pid_t pid, uint64_t start, const char *insta
         if (r)
             return r;
         int found = -1;
-        for (unsigned i = 0; i < MF_LEDGER_SLOTS; i++) {
+        unsigned top = mf_ledger_top(l);
+        for (unsigned i = 0; i < top; i++) {
+            int32_t q = atomic_load_explicit(&l->hdr->pids[i], memory_order_relaxed);
             mf_ledger_slot_t *s = &l->slots[i];
-            uint32_t st = atomic_load(&s->state);
-            if (st == MF_LSLOT_LIVE && s->pid == pid && s->start_time == start)
+            if (q == pid && atomic_load(&s->state) == MF_LSLOT_LIVE && s->start_time == start)
                 release_locked(l, s);       /* this very process, before an exec */
-            if (atomic_load(&s->state) != MF_LSLOT_LIVE && found < 0)
+            if (!atomic_load_explicit(&l->hdr->pids[i], memory_order_relaxed) && found < 0)
                 found = (int)i;
         }
+        top = mf_ledger_top(l);             /* (the release may have lowered it) */
+        if (found < 0 || (unsigned)found >= top)
+            found = top < MF_LEDGER_SLOTS ? (int)top : -1;
         if (found >= 0) {
             mf_ledger_slot_t *s = &l->slots[found];
             s->flags = flags;
@@ -445,6 +539,11 @@ int mf_ledger_claim(mf_ledger_t *l, pid_t pid, uint64_t start, const char *insta
             s->last_event[0] = '\0';
             s->last_event_ns = 0;
             atomic_store(&s->done, atomic_load(&s->req));
+            /* `top` first: a claimer killed between the two leaves a free slot under `top`
+             * (harmless), never a live one above it (invisible to every loop) */
+            atomic_store_explicit(&l->hdr->pids[found], pid > 0 ? pid : -1, memory_order_relaxed);
+            if ((unsigned)found >= top)
+                atomic_store_explicit(&l->hdr->top, (uint32_t)found + 1, memory_order_release);
             atomic_store_explicit(&s->state, MF_LSLOT_LIVE, memory_order_release);
             unlock_ledger(l);
             return found;
@@ -475,7 +574,7 @@ size_t mf_ledger_admission_report(char *buf, size_t size, const char *group,
                       mf_fmt_bytes(c, sizeof c, limit), mf_fmt_bytes(d, sizeof d, total));
     unsigned members = 0;
     if (l && l->hdr) {
-        for (unsigned i = 0; i < MF_LEDGER_SLOTS; i++) {
+        for (unsigned i = 0, top = mf_ledger_top(l); i < top; i++) {
             const mf_ledger_slot_t *s = &l->slots[i];
             if (atomic_load(&s->state) != MF_LSLOT_LIVE || (int)i == self)
                 continue;
@@ -601,8 +700,8 @@ int mf_ledger_set_limit(mf_ledger_t *l, unsigned slot, unsigned pool, uint64_t l
     if (r)
         return r;
     bool others = false;
-    for (unsigned i = 0; i < MF_LEDGER_SLOTS && !others; i++)
-        others = i != slot && atomic_load(&l->slots[i].state) == MF_LSLOT_LIVE;
+    for (unsigned i = 0, top = mf_ledger_top(l); i < top && !others; i++)
+        others = i != slot && atomic_load_explicit(&l->hdr->pids[i], memory_order_relaxed);
     uint64_t cur = l->hdr->limit[pool];
     /* Unlimited is where a ledger starts: two members joining at once each see the other live
      * before either set a limit, and neither must keep that start value as "theirs". */
@@ -627,7 +726,7 @@ int mf_ledger_verify(mf_ledger_t *l)
     int bad = 0;
     for (unsigned p = 0; p < MF_POOL_COUNT; p++) {
         uint64_t sum = 0;
-        for (unsigned i = 0; i < MF_LEDGER_SLOTS; i++)
+        for (unsigned i = 0, top = mf_ledger_top(l); i < top; i++)
             if (atomic_load(&l->slots[i].state) == MF_LSLOT_LIVE)
                 sum += contrib(&l->slots[i], p);
         bad |= sum != atomic_load(&l->hdr->total[p]);

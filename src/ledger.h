@@ -2,13 +2,32 @@
  *
  * Files.  One file per user and group in the ledger directory (`ledger_dir`, else
  * $XDG_RUNTIME_DIR, else /dev/shm):
- *     memfence-UID-g-GROUP.ledger   the instances of group GROUP and the group's budget
- *     memfence-UID-solo.ledger      instances without a group (listed by `memfence status`,
- *                                   no shared budget)
+ *     memfence-vV-UID-g-GROUP.ledger   the instances of group GROUP and the group's budget
+ *     memfence-vV-UID-solo.ledger      instances without a group (listed by `memfence status`,
+ *                                      no shared budget)
+ * V is MF_LEDGER_VERSION: another version of memfence (older or newer) on the same machine
+ * keeps its own files, so neither refuses nor waits on the other's.
  * Created with O_CREAT|O_EXCL|O_NOFOLLOW, mode 0600; opened with O_NOFOLLOW and refused unless
  * it is a regular file owned by this user, not group/world accessible, of the exact size, with
  * the right magic, version, geometry and group name.  A refused file costs one log line; the
  * process then fences alone (its own budget only).
+ *
+ * Size.  MF_LEDGER_SLOTS (16384) slots of under 1 KiB: a file of 13 MiB, sparse, so it costs
+ * the pages of the slots used (a group's members use the lowest free slots).  The header's `top`
+ * (one past the highest live slot, lowered as the top members leave) bounds every loop, so a
+ * scan costs the live members, not the capacity.  That is the real limit: 16384 live members
+ * of one group (helpers included: a shell wrapper's subshells and commands are members while
+ * they live).  A joiner that finds every slot live waits up to MF_LEDGER_SLOT_WAIT_MS for one
+ * (claiming reclaims the dead); if none frees, it is not admitted: the group grants it nothing
+ * (its allocations are refused, with the group named), because a member that cannot be counted
+ * must not run on its own budget alone.  `memfence run` refuses to start it (exit 2).  The same
+ * holds when the lock cannot be had at join.
+ *
+ * Messages.  Lines about the group (every slot taken, lock, admission, a differing limit) are
+ * rate-limited across the group: one line of a kind per MF_LEDGER_SAY_NS, taken with a CAS on
+ * a timestamp in the header, carrying how many were held back since.  The dead-member sweep
+ * (a /proc read per live member) is paced the same way: one member sweeps, every 2 s (every
+ * 50 ms when the group refuses a charge).
  *
  * Slots.  An instance claims one slot: pid + start time (field 22 of /proc/PID/stat, so a
  * reused pid is not mistaken for the old process), names, reservation, what it charged to the
@@ -32,7 +51,9 @@
  * generation and every member returns its idle credit at its next tick.  So a refusal may
  * happen while the live bytes + request fit by at most the other members' idle credit: per
  * member, 2 gate batches per thread (batch <= 256 KiB) + 2 group chunks (chunk = group limit /
- * 256, between 64 KiB and 1 MiB; host pool only, GPU pools charge the group exactly).
+ * 256, between 64 KiB and 1 MiB, and at most a quarter of the room left per live slot, so that
+ * thousands of members cannot hold the budget idle; host pool only, GPU pools charge the group
+ * exactly).
  *
  * Joining.  At initialisation every fenced process claims a slot: in its group's ledger when
  * `group` is set (and installs the group as the gate's parent budget), else in the per-user solo
@@ -49,7 +70,10 @@
  * next joiner sets it.
  *
  * Limits.  A member stopped (SIGSTOP) inside the few-instruction critical section makes the
- * others wait; after 2 s they give up on the group and fence alone (one line).  A process that
+ * others wait (a holder that is only preempted, on an overloaded machine, is waited for up to
+ * 30 s: it is running or runnable); after 2 s their charge is refused (one line for the group), and for the next
+ * second their charges are refused without waiting (what their local credit covers still
+ * goes through); they stay in the group and count again once the lock is free.  A process that
  * execs a program without memfence keeps its slot (and share) until it exits.  Processes of one
  * group must share a pid namespace (a ledger made in another one is refused) and a user.
  * setuid/setgid programs do not join any ledger.
@@ -71,16 +95,23 @@
 #include "gate.h"
 
 #define MF_LEDGER_MAGIC    0x5247444c4d464d45ull   /* "EMFMLDGR" little-endian bytes */
-#define MF_LEDGER_VERSION  1u
-#define MF_LEDGER_SLOTS    512u
+#define MF_LEDGER_VERSION  2u
+#define MF_LEDGER_SLOTS    16384u                   /* live members of one group, at most */
 #define MF_LEDGER_EVENT    96
-#define MF_LEDGER_LOCK_NS  2000000000ull            /* give up on the lock after 2 s */
+#define MF_LEDGER_LOCK_NS  2000000000ull            /* give up on the lock after 2 s ... */
+#define MF_LEDGER_LOCK_MAX_NS 30000000000ull        /* ... or 30 s while its holder runs */
+#define MF_LEDGER_SAY_NS   10000000000ull           /* one line of a kind per group per 10 s */
+#define MF_LEDGER_SLOT_WAIT_MS 1000u                /* a joiner waits this long for a free slot */
+
+/* Kinds of group messages, rate-limited across the group (mf_ledger_say). */
+enum { MF_LSAY_FULL, MF_LSAY_LOCK, MF_LSAY_ADMISSION, MF_LSAY_LIMIT, MF_LSAY_COUNT };
 
 enum { MF_LSLOT_FREE = 0, MF_LSLOT_LIVE = 1 };
 enum { MF_LFLAG_GROUPED = 1u << 0,      /* charges the group budget */
        MF_LFLAG_REFUSED = 1u << 1,      /* admission refused: fenced by its own budget only */
        MF_LFLAG_FORKED = 1u << 2,       /* a fork child (joined without a reservation) */
-       MF_LFLAG_DETACHED = 1u << 3 };   /* gave up on the group (lock timeout) */
+       MF_LFLAG_DETACHED = 1u << 3 };   /* the group lock timed out once (charges refused
+                                           while it could not be had) */
 
 /* Published by the owner at each tick (read under the seqlock). */
 typedef struct mf_ledger_pub {
@@ -137,6 +168,15 @@ typedef struct mf_ledger_hdr {
     _Atomic uint64_t reclaimed;         /* slots of dead processes reclaimed */
     _Atomic uint64_t admissions_refused;
     char limit_by[MF_NAME_MAX];         /* the instance that set the limit */
+    _Atomic uint32_t top;               /* slots at and above top are free (set under the lock) */
+    uint32_t pad1;
+    _Atomic uint64_t turned_away;       /* joiners refused: no slot or no lock */
+    _Atomic uint64_t sweep_ns;          /* CLOCK_MONOTONIC of the last dead-member sweep */
+    _Atomic uint64_t said_ns[MF_LSAY_COUNT];    /* CLOCK_MONOTONIC of the last line per kind */
+    _Atomic uint64_t unsaid[MF_LSAY_COUNT];     /* lines of that kind held back since */
+    /* pid of slot i while it is live, 0 when free (set under the lock): a dense index, so that
+     * a claim reads a few pages however many members there are, not one page per member */
+    _Atomic int32_t pids[MF_LEDGER_SLOTS];
 } MF_ALIGNED mf_ledger_hdr_t;
 
 #define MF_LEDGER_HDR_SIZE  ((sizeof(mf_ledger_hdr_t) + 4095) & ~(size_t)4095)
@@ -198,6 +238,21 @@ int mf_ledger_uncharge(mf_ledger_t *l, unsigned slot, unsigned pool, uint64_t n)
 int mf_ledger_set_limit(mf_ledger_t *l, unsigned slot, unsigned pool, uint64_t limit,
                         bool force, uint64_t *kept);
 
+/* The slots worth looking at: every slot at or above this index is free.  Clamped to
+ * MF_LEDGER_SLOTS (a corrupt header costs a longer loop, never a read outside the mapping). */
+unsigned mf_ledger_top(const mf_ledger_t *l);
+
+/* The group-wide rate limit of a message of `kind` (MF_LSAY_*): true for at most one caller
+ * per MF_LEDGER_SAY_NS in the whole group, *held (when given) receiving how many lines of that
+ * kind were held back since the last one; false otherwise (the line is counted as held back:
+ * say nothing).  Lock-free (a CAS on the header's timestamp). */
+bool mf_ledger_say(mf_ledger_t *l, unsigned kind, uint64_t *held);
+
+/* The group-wide pace of the dead-member sweep: true for one caller per interval_ns in the
+ * whole group (a sweep reads /proc once per live member: with thousands of members, one
+ * sweep per member per tick would cost more than the members themselves). */
+bool mf_ledger_sweep_due(mf_ledger_t *l, uint64_t interval_ns);
+
 /* Frees the slots whose process is dead or whose pid was reused.  Return: how many. */
 int mf_ledger_reclaim(mf_ledger_t *l);
 
@@ -243,6 +298,7 @@ typedef struct mf_ledger_group {
     char path[512];
     uint64_t limit[MF_POOL_COUNT], total[MF_POOL_COUNT];
     uint64_t refusals, reclaimed, admissions_refused;
+    uint64_t turned_away;               /* joiners refused: no free slot or no lock */
     unsigned members;
 } mf_ledger_group_t;
 

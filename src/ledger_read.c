@@ -25,7 +25,7 @@ struct linux_dirent64 {
 static bool parse_name(const char *name, unsigned uid, char *group, size_t size)
 {
     char prefix[48];
-    size_t pl = mf_fmt(prefix, sizeof prefix, "memfence-%u-", uid);
+    size_t pl = mf_fmt(prefix, sizeof prefix, "memfence-v%u-%u-", MF_LEDGER_VERSION, uid);
     size_t n = strlen(name);
     if (strncmp(name, prefix, pl) || n < pl + 7 || strcmp(name + n - 7, ".ledger"))
         return false;
@@ -96,10 +96,12 @@ static void scan_file(const char *path, const char *group, mf_ledger_row_t *rows
         g->refusals = atomic_load(&l.hdr->refusals);
         g->reclaimed = atomic_load(&l.hdr->reclaimed);
         g->admissions_refused = atomic_load(&l.hdr->admissions_refused);
+        g->turned_away = atomic_load(&l.hdr->turned_away);
     }
-    for (unsigned i = 0; i < MF_LEDGER_SLOTS; i++) {
+    for (unsigned i = 0, top = mf_ledger_top(&l); i < top; i++) {
         const mf_ledger_slot_t *s = &l.slots[i];
-        if (atomic_load_explicit(&s->state, memory_order_acquire) != MF_LSLOT_LIVE)
+        if (!atomic_load_explicit(&l.hdr->pids[i], memory_order_relaxed) ||
+            atomic_load_explicit(&s->state, memory_order_acquire) != MF_LSLOT_LIVE)
             continue;
         if (g)
             g->members++;
@@ -181,6 +183,36 @@ static int scan_visit(const char *dir, const char *path, const char *group, void
     return 0;
 }
 
+static void swap_rows(mf_ledger_row_t *a, mf_ledger_row_t *b)
+{
+    mf_ledger_row_t t;
+    memcpy(&t, a, sizeof t);
+    memcpy(a, b, sizeof t);
+    memcpy(b, &t, sizeof t);
+}
+
+static void sift_down(mf_ledger_row_t *rows, size_t i, size_t n)
+{
+    for (size_t c; (c = 2 * i + 1) < n; i = c) {
+        if (c + 1 < n && row_cmp(&rows[c], &rows[c + 1]) < 0)
+            c++;
+        if (row_cmp(&rows[i], &rows[c]) >= 0)
+            return;
+        swap_rows(&rows[i], &rows[c]);
+    }
+}
+
+/* Heapsort: no qsort (it may allocate), and n log n for a group of thousands of members. */
+static void sort_rows(mf_ledger_row_t *rows, size_t n)
+{
+    for (size_t i = n / 2; i-- > 0;)
+        sift_down(rows, i, n);
+    for (size_t end = n; end > 1; end--) {
+        swap_rows(&rows[0], &rows[end - 1]);
+        sift_down(rows, 0, end - 1);
+    }
+}
+
 int mf_ledger_scan(const char *dir, const char *group, mf_ledger_row_t *rows, size_t max_rows,
                    mf_ledger_group_t *groups, size_t max_groups, size_t *ngroups,
                    char *warn, size_t warnlen)
@@ -190,15 +222,7 @@ int mf_ledger_scan(const char *dir, const char *group, mf_ledger_row_t *rows, si
     *ngroups = 0;
     struct scan_arg a = { group, rows, max_rows, 0, groups, max_groups, ngroups, warn, warnlen };
     int r = each_ledger(dir, scan_visit, &a);
-    /* insertion sort: no qsort (it may allocate) */
-    for (size_t i = 1; i < a.nrows; i++) {
-        mf_ledger_row_t t;
-        memcpy(&t, &rows[i], sizeof t);
-        size_t j = i;
-        for (; j > 0 && row_cmp(&rows[j - 1], &t) > 0; j--)
-            memcpy(&rows[j], &rows[j - 1], sizeof t);
-        memcpy(&rows[j], &t, sizeof t);
-    }
+    sort_rows(rows, a.nrows);
     return r < 0 ? r : (int)a.nrows;
 }
 
@@ -444,7 +468,7 @@ static int request_visit(const char *dir, const char *lp, const char *group, voi
     mf_ledger_t l;
     if (mf_ledger_open(lp, group, false, &l, NULL, 0))
         return 0;
-    for (unsigned i = 0; i < MF_LEDGER_SLOTS; i++) {
+    for (unsigned i = 0, top = mf_ledger_top(&l); i < top; i++) {
         mf_ledger_slot_t *s = &l.slots[i];
         if (atomic_load(&s->state) != MF_LSLOT_LIVE || s->pid != a->pid ||
             s->start_time != a->start)

@@ -3,6 +3,7 @@
  * process-level credit, the tick the sampler calls (publish, squeeze, reclaim, mailbox),
  * the refusal text and the admission pre-flight of `memfence run`. */
 #include <errno.h>
+#include <stdarg.h>
 #include <sys/auxv.h>
 
 #include "gate.h"
@@ -24,7 +25,8 @@ static struct {
     pid_t pid;                  /* the process the slot belongs to (a fork child re-attaches) */
     uint64_t start;
     uint32_t squeeze_seen;
-    uint64_t next_reclaim_ns, next_refusal_reclaim_ns;
+    _Atomic uint64_t lock_retry_ns; /* after a lock timeout: charges are refused until then */
+    char away[MF_NAME_MAX];     /* the group that turned this process away ("" : none) */
     _Atomic uint64_t debt[MF_POOL_COUNT];   /* granted before joining: not charged to the group */
     _Atomic uint64_t owed[MF_POOL_COUNT];   /* uncharges that could not take the lock */
     mf_ledger_answer_fn answer;
@@ -34,15 +36,36 @@ static struct {
 static void publish(mf_ledger_slot_t *s);
 static __thread int refused_by_group __attribute__((tls_model("initial-exec")));
 
-static void detach(int err)
+/* Writes a line about the group (fmt) when the group-wide rate limit lets it, with how many
+ * lines of that kind the group held back since the last one. */
+static void say(mf_ledger_t *l, unsigned kind, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void say(mf_ledger_t *l, unsigned kind, const char *fmt, ...)
 {
-    if (!atomic_exchange(&me.grouped, 0))
+    uint64_t held = 0;
+    if (!mf_ledger_say(l, kind, &held))
         return;
-    mf_log_limited(MF_RL_LEDGER, 1,
-                   "ledger %s: the group lock cannot be had (error %d: a stopped or stuck "
-                   "member?); this process fences alone from now on", me.l.path, -err);
+    char line[768];
+    va_list ap;
+    va_start(ap, fmt);
+    size_t n = mf_vfmt(line, sizeof line, fmt, ap);
+    va_end(ap);
+    if (held)
+        mf_fmt(line + n, sizeof line - n, " (and %llu more like it in this group since the last "
+               "such line)", (unsigned long long)held);
+    mf_log("%s", line);
+}
+
+/* The group lock could not be had within MF_LEDGER_LOCK_NS (a member stopped inside the
+ * critical section): what cannot be counted is refused, for the next second without waiting
+ * again.  The process stays in the group: once the lock is free its charges go through. */
+static void lock_trouble(int err)
+{
+    atomic_store(&me.lock_retry_ns, mono_ns() + 1000000000ull);
     if (me.slot >= 0)
         me.l.slots[me.slot].flags |= MF_LFLAG_DETACHED;
+    say(&me.l, MF_LSAY_LOCK, "ledger %s: the group lock cannot be had (error %d: a stopped or "
+        "stuck member?); charges to the group are refused until it can", me.l.path, -err);
 }
 
 static void settle_owed(void)
@@ -71,6 +94,21 @@ static bool credit_take(uint64_t n)
     return false;
 }
 
+/* The chunk to lease now: gchunk, less when the group has many members for the room left (a
+ * chunk per member, times thousands of members, would otherwise hold the whole budget idle):
+ * at most a quarter of the room per live slot, so the idle credit of all members together stays
+ * under half the room; 0 (charge exactly) near the limit. */
+static uint64_t chunk_now(void)
+{
+    mf_ledger_hdr_t *h = me.l.hdr;
+    uint64_t lim = h->limit[MF_POOL_HOST];
+    if (lim == MF_UNLIMITED)
+        return gchunk;
+    uint64_t room = sat_sub(lim, atomic_load_explicit(&h->total[MF_POOL_HOST], memory_order_relaxed));
+    uint64_t share = room / (4 * (uint64_t)MF_MAX(mf_ledger_top(&me.l), 1u));
+    return MF_MIN(gchunk, share & ~(uint64_t)4095);
+}
+
 /* Charges the ledger for n (host: from the local credit first, refilling a chunk when it can).
  * Return: 0, -ENOMEM, or the lock's error. */
 static int group_take(unsigned pool, uint64_t n)
@@ -80,14 +118,15 @@ static int group_take(unsigned pool, uint64_t n)
     if (credit_take(n))
         return 0;
     uint64_t have = atomic_exchange_explicit(&gcredit, 0, memory_order_relaxed);
-    uint64_t need = n > have ? n - have : 0;
-    int r = need > UINT64_MAX - gchunk ? -ENOMEM
-          : mf_ledger_charge(&me.l, (unsigned)me.slot, pool, need + gchunk);
+    uint64_t need = n > have ? n - have : 0, chunk = chunk_now();
+    int r = need > UINT64_MAX - chunk ? -ENOMEM
+          : mf_ledger_charge(&me.l, (unsigned)me.slot, pool, need + chunk);
     if (r == 0) {
-        atomic_fetch_add_explicit(&gcredit, have + gchunk - (n - need), memory_order_relaxed);
+        atomic_fetch_add_explicit(&gcredit, have + chunk - (n - need), memory_order_relaxed);
         return 0;
     }
-    r = mf_ledger_charge(&me.l, (unsigned)me.slot, pool, need);   /* exactly, near the limit */
+    if (chunk)
+        r = mf_ledger_charge(&me.l, (unsigned)me.slot, pool, need);   /* exactly, near the limit */
     if (r == 0)
         atomic_fetch_add_explicit(&gcredit, have - (n - need), memory_order_relaxed);
     else
@@ -108,28 +147,55 @@ static int group_charge(void *ctx, unsigned pool, uint64_t n)
     (void)ctx;
     if (mf_unlikely(me.pid != mf_pid()) || !atomic_load_explicit(&me.grouped, memory_order_relaxed))
         return 0;
+    uint64_t retry = atomic_load_explicit(&me.lock_retry_ns, memory_order_relaxed);
+    if (mf_unlikely(retry)) {
+        if (mono_ns() < retry) {
+            if (pool == MF_POOL_HOST && gchunk && credit_take(n))
+                return 0;   /* from the local credit: already counted */
+            refused_by_group = (int)pool + 1;
+            return -ENOMEM;
+        }
+        atomic_store_explicit(&me.lock_retry_ns, 0, memory_order_relaxed);
+    }
     int r = group_take(pool, n);
     if (mf_likely(r == 0)) {
         refused_by_group = 0;
         return 0;
     }
     if (r == -ENOMEM) {
-        /* Dead members may hold what is missing: look, at most every 50 ms. */
-        uint64_t now = mono_ns();
-        if (now >= me.next_refusal_reclaim_ns) {
-            me.next_refusal_reclaim_ns = now + 50000000ull;
-            if (mf_ledger_reclaim(&me.l) > 0 && group_take(pool, n) == 0) {
-                refused_by_group = 0;
-                return 0;
-            }
+        /* Dead members may hold what is missing: look, at most every 50 ms in the group. */
+        if (mf_ledger_sweep_due(&me.l, 50000000ull) && mf_ledger_reclaim(&me.l) > 0 &&
+            group_take(pool, n) == 0) {
+            refused_by_group = 0;
+            return 0;
         }
         refused_by_group = (int)pool + 1;
         return -ENOMEM;
     }
     if (r == -EDEADLK)
         return -ENOMEM;     /* re-entered from a signal handler inside the critical section */
-    detach(r);
-    return 0;
+    lock_trouble(r);
+    refused_by_group = (int)pool + 1;
+    return -ENOMEM;
+}
+
+/* The parent of a process its group turned away (no slot, or no lock, when it joined): it
+ * cannot be counted, so the group gives it nothing; it never runs on its own budget alone. */
+static int away_charge(void *ctx, unsigned pool, uint64_t n)
+{
+    (void)ctx;
+    (void)n;
+    if (mf_unlikely(me.pid != mf_pid()))
+        return 0;
+    refused_by_group = (int)pool + 1;
+    return -ENOMEM;
+}
+
+static void away_uncharge(void *ctx, unsigned pool, uint64_t n)
+{
+    (void)ctx;
+    (void)pool;
+    (void)n;
 }
 
 static void group_uncharge(void *ctx, unsigned pool, uint64_t n)
@@ -149,21 +215,23 @@ static void group_uncharge(void *ctx, unsigned pool, uint64_t n)
         return;
     if (pool == MF_POOL_HOST && gchunk) {
         uint64_t c = atomic_fetch_add_explicit(&gcredit, n, memory_order_relaxed) + n;
-        if (c <= 2 * gchunk)
+        uint64_t chunk = chunk_now();
+        if (c <= 2 * chunk)
             return;
         /* keep one chunk, give the rest back */
-        while (c > 2 * gchunk && !atomic_compare_exchange_weak_explicit(
-                   &gcredit, &c, gchunk, memory_order_relaxed, memory_order_relaxed))
+        while (c > 2 * chunk && !atomic_compare_exchange_weak_explicit(
+                   &gcredit, &c, chunk, memory_order_relaxed, memory_order_relaxed))
             ;
-        if (c <= 2 * gchunk)
+        if (c <= 2 * chunk)
             return;
-        n = c - gchunk;
+        n = c - chunk;
     }
     if (mf_ledger_uncharge(&me.l, (unsigned)me.slot, pool, n) != 0)
         atomic_fetch_add(&me.owed[pool], n);
 }
 
 static const mf_gate_parent_t group_parent = { group_charge, group_uncharge, NULL };
+static const mf_gate_parent_t away_parent = { away_charge, away_uncharge, NULL };
 
 size_t mf_ledger_refusal_text(char *buf, size_t size, unsigned pool)
 {
@@ -172,12 +240,20 @@ size_t mf_ledger_refusal_text(char *buf, size_t size, unsigned pool)
     buf[0] = '\0';
     int was = refused_by_group;
     refused_by_group = 0;
-    if (was != (int)pool + 1 || !me.l.hdr)
+    if (was != (int)pool + 1)
+        return 0;
+    if (me.away[0])
+        return mf_fmt(buf, size, "group %s: this process was not admitted (the group could not "
+                      "count it when it started: no free slot, or no lock)", me.away);
+    if (!me.l.hdr)
         return 0;
     mf_ledger_hdr_t *h = me.l.hdr;
+    if (atomic_load(&me.lock_retry_ns))
+        return mf_fmt(buf, size, "group %s: its lock cannot be had (a stopped member?); "
+                      "nothing is granted until it can", h->group);
     unsigned members = 0;
-    for (unsigned i = 0; i < MF_LEDGER_SLOTS; i++)
-        members += atomic_load(&me.l.slots[i].state) == MF_LSLOT_LIVE;
+    for (unsigned i = 0, top = mf_ledger_top(&me.l); i < top; i++)
+        members += atomic_load_explicit(&me.l.hdr->pids[i], memory_order_relaxed) != 0;
     char a[32], b[32];
     return mf_fmt(buf, size, "group %s: %s of %s held by %u instance%s", h->group,
                   mf_fmt_bytes(a, sizeof a, atomic_load(&h->total[pool])),
@@ -236,9 +312,14 @@ static int join(const mf_config_t *cfg, bool forked)
     const char *group = cfg->group;
     bool grouped = group[0] != '\0';
     char why[512];
-    mf_ledger_close(&me.l);
     char path[512];
     int r = mf_ledger_path(me.dir, sys_getuid(), group, path, sizeof path);
+    /* A fork child keeps the mapping it inherited (shared with the parent, the same file): a
+     * shell's subshells are fork children by the thousand in a burst, and a fresh open, check
+     * and map each would cost more than the claim. */
+    bool keep = forked && r == 0 && me.l.hdr && !strcmp(me.l.path, path);
+    if (!keep)
+        mf_ledger_close(&me.l);
     if (r == -EINVAL) {
         mf_log("group = %s: a group name is 1-63 letters, digits, '.', '_' or '-'; this process "
                "fences alone", group);
@@ -248,7 +329,7 @@ static int join(const mf_config_t *cfg, bool forked)
         mf_log("ledger_dir = %s: path too long; this process is not in any ledger", me.dir);
         return r;
     }
-    r = mf_ledger_open(path, group, true, &me.l, why, sizeof why);
+    r = keep ? 0 : mf_ledger_open(path, group, true, &me.l, why, sizeof why);
     if (r) {
         /* Without a group, a directory that cannot hold the file (absent, read-only, not ours)
          * only means this process is not listed: not worth a line.  A refused file is. */
@@ -263,10 +344,32 @@ static int join(const mf_config_t *cfg, bool forked)
     me.start = mf_ledger_proc_start(me.pid);
     uint32_t flags = (grouped ? MF_LFLAG_GROUPED : 0) | (forked ? MF_LFLAG_FORKED : 0);
     r = mf_ledger_claim(&me.l, me.pid, me.start, mf_instance_name(), mf_program_name(), flags);
+    /* Every slot live: members leave all the time (a burst of short-lived helpers), so wait a
+     * little for one (claim reclaims dead members itself). */
+    for (unsigned waited = 0; r == -ENOSPC && waited < MF_LEDGER_SLOT_WAIT_MS; waited += 20) {
+        sleep_ms(20);
+        r = mf_ledger_claim(&me.l, me.pid, me.start, mf_instance_name(), mf_program_name(), flags);
+    }
     if (r < 0) {
-        mf_log("ledger %s: %s; this process %s", path,
-               r == -ENOSPC ? "every slot is taken" : "its lock cannot be had",
-               grouped ? "fences alone (its own budget only)" : "is not listed by memfence status");
+        atomic_fetch_add(&me.l.hdr->turned_away, 1);
+        if (grouped) {
+            /* Not counted, so not admitted: the group grants it nothing (never its own budget
+             * alone, which would let the group pass its limit). */
+            if (r == -ENOSPC)
+                say(&me.l, MF_LSAY_FULL, "group %s: every slot of its ledger is taken (%u live "
+                    "members); this process is not admitted: the group grants it nothing "
+                    "(allocations are refused)", group, MF_LEDGER_SLOTS);
+            else
+                say(&me.l, MF_LSAY_LOCK, "group %s: its ledger's lock cannot be had (error %d); "
+                    "this process is not admitted: the group grants it nothing (allocations are "
+                    "refused)", group, -r);
+            copy_name(me.away, sizeof me.away, group);
+            mf_gate_drain();
+            mf_gate_set_parent(&away_parent);
+        } else {
+            say(&me.l, MF_LSAY_FULL, "ledger %s: %s; this process is not listed by memfence "
+                "status", path, r == -ENOSPC ? "every slot is taken" : "its lock cannot be had");
+        }
         mf_ledger_close(&me.l);
         return r;
     }
@@ -284,10 +387,10 @@ static int join(const mf_config_t *cfg, bool forked)
         if (mf_ledger_set_limit(&me.l, (unsigned)me.slot, p, want, false, &kept) == -EEXIST &&
             p == MF_POOL_HOST) {
             char a[32], b[32];
-            mf_log_limited(MF_RL_LEDGER, 1, "group %s: this instance's group limit %s differs "
-                           "from the one its live members use (%s, set by %s); theirs is kept",
-                           group, want == MF_UNLIMITED ? "unlimited" : mf_fmt_bytes(a, sizeof a, want),
-                           mf_fmt_bytes(b, sizeof b, kept), me.l.hdr->limit_by);
+            say(&me.l, MF_LSAY_LIMIT, "group %s: this instance's group limit %s differs from "
+                "the one its live members use (%s, set by %s); theirs is kept", group,
+                want == MF_UNLIMITED ? "unlimited" : mf_fmt_bytes(a, sizeof a, want),
+                mf_fmt_bytes(b, sizeof b, kept), me.l.hdr->limit_by);
         }
     }
     uint64_t reserve = forked ? 0 : reserve_of(cfg);
@@ -300,14 +403,15 @@ static int join(const mf_config_t *cfg, bool forked)
             if (r == -ENOSPC) {
                 mf_ledger_hdr_t *h = me.l.hdr;
                 uint64_t lim = h->limit[MF_POOL_HOST], held = atomic_load(&h->total[MF_POOL_HOST]);
-                mf_log("group %s: admission refused: reserve %s > available %s (group limit %s, "
-                       "%s held); this instance runs fenced by its own budget only "
-                       "(`memfence run` shows the pre-flight report)", group, MF_BYTES(reserve),
-                       MF_BYTES(sat_sub(lim, held)), MF_BYTES(lim), MF_BYTES(held));
+                say(&me.l, MF_LSAY_ADMISSION, "group %s: admission refused: reserve %s > "
+                    "available %s (group limit %s, %s held); this instance runs fenced by its "
+                    "own budget only (`memfence run` shows the pre-flight report)", group,
+                    MF_BYTES(reserve), MF_BYTES(sat_sub(lim, held)), MF_BYTES(lim),
+                    MF_BYTES(held));
             }
             else
-                mf_log("group %s: admission could not be decided (error %d); this instance "
-                       "runs fenced by its own budget only", group, -r);
+                say(&me.l, MF_LSAY_ADMISSION, "group %s: admission could not be decided (error "
+                    "%d); this instance runs fenced by its own budget only", group, -r);
             return 0;
         }
     }
@@ -342,10 +446,14 @@ void mf_ledger_fork_child(void)
 {
     /* The gate's pools hold what the parent held (shared copy-on-write): that becomes this
      * child's debt, not charged to the group again; the child gets its own slot. */
+    if (!atomic_load(&me.on) && !me.away[0])
+        return;     /* (a child of a process its group turned away asks again) */
     if (!atomic_load(&me.on))
-        return;
+        mf_ledger_close(&me.l);     /* (closed already when turned away) */
     atomic_store(&me.grouped, 0);
     atomic_store(&me.on, 0);
+    atomic_store(&me.lock_retry_ns, 0);
+    me.away[0] = '\0';
     for (unsigned p = 0; p < MF_POOL_COUNT; p++) {
         atomic_store(&me.owed[p], 0);
         atomic_store(&me.debt[p], 0);
@@ -456,11 +564,9 @@ void mf_ledger_tick(void)
             credit_return();
         }
     }
-    uint64_t now = mono_ns();
-    if (now >= me.next_reclaim_ns) {
-        me.next_reclaim_ns = now + 5000000000ull;   /* a /proc read per live slot: not often */
+    /* A /proc read per live slot: one member of the group sweeps, every 2 s. */
+    if (mf_ledger_sweep_due(&me.l, 2000000000ull))
         mf_ledger_reclaim(&me.l);
-    }
     mf_ledger_serve(&me.l, (unsigned)me.slot, me.dir, me.answer);
 }
 
@@ -488,8 +594,14 @@ int mf_ledger_admission_check(const mf_config_t *cfg, char *report, size_t size)
     if (r == 0) {
         mf_ledger_reclaim(&l);
         unsigned live = 0;
-        for (unsigned i = 0; i < MF_LEDGER_SLOTS; i++)
-            live += atomic_load(&l.slots[i].state) == MF_LSLOT_LIVE;
+        for (unsigned i = 0, top = mf_ledger_top(&l); i < top; i++)
+            live += atomic_load_explicit(&l.hdr->pids[i], memory_order_relaxed) != 0;
+        if (live >= MF_LEDGER_SLOTS) {
+            mf_fmt(report, size, "admission refused: group %s has %u live members, as many as its "
+                   "ledger holds; wait for some to exit", cfg->group, live);
+            mf_ledger_close(&l);
+            return -ENOSPC;
+        }
         if (live)
             lim = l.hdr->limit[MF_POOL_HOST];
         total = atomic_load(&l.hdr->total[MF_POOL_HOST]);

@@ -1,6 +1,10 @@
-/* runner.c — a model runner that behaves like an ollama / llama.cpp runner, for memfence's
- * end-to-end story.  It is not a language model: the "weights" are a sparse file with a GGUF
- * header, and "generating" reads slices of them.  What it does the way the real one does:
+/* runner.c — a model runner that behaves like an ollama / llama.cpp runner.  The model story
+ * itself is told on the real engine (llama.cpp through node-llama-cpp: examples/llama,
+ * tests/integration/llama_engine.sh); this synthetic one stays for what the real engine cannot
+ * show here: the GPU paths against memfence's CUDA test doubles (node-llama-cpp's prebuilt
+ * build here is CPU only), and tests/integration/e2e_model.sh where node-llama-cpp is not
+ * installed.  It is not a language model: the "weights" are a sparse file with a GGUF header,
+ * and "generating" reads slices of them.  What it does the way the real one does:
  *
  *   1. maps the whole model file read-only (llama.cpp's llama_mmap: PROT_READ, MAP_SHARED);
  *   2. asks how much memory is free — cudaMemGetInfo when a CUDA runtime with a device is found

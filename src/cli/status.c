@@ -119,9 +119,10 @@ static void print_json(FILE *f, const mf_ledger_row_t *rows, int n, const mf_led
             json_u64(f, g[i].limit[p]);
             fputc('}', f);
         }
-        fprintf(f, "],\"refusals\":%llu,\"reclaimed\":%llu,\"admissions_refused\":%llu}",
-                (unsigned long long)g[i].refusals, (unsigned long long)g[i].reclaimed,
-                (unsigned long long)g[i].admissions_refused);
+        fprintf(f, "],\"refusals\":%llu,\"reclaimed\":%llu,\"admissions_refused\":%llu,"
+                "\"turned_away\":%llu}", (unsigned long long)g[i].refusals,
+                (unsigned long long)g[i].reclaimed, (unsigned long long)g[i].admissions_refused,
+                (unsigned long long)g[i].turned_away);
     }
     fputs("]}\n", f);
 }
@@ -178,8 +179,8 @@ static void print_table(FILE *f, const mf_ledger_row_t *rows, int n, const mf_le
                 (unsigned long long)r->pub.refusals, "-", (unsigned long long)r->pub.trims, ev);
     }
     for (size_t i = 0; i < ng; i++) {
-        if (!g[i].group[0])
-            continue;
+        if (!g[i].group[0] || !g[i].members)
+            continue;   /* (the solo ledger, or a group with no live member) */
         char host[64], gpu[64] = "-", what[64];
         used_of(host, sizeof host, g[i].total[0], g[i].limit[0]);
         uint64_t u = 0, b = 0;

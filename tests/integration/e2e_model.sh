@@ -5,6 +5,8 @@
 # budget (virtualize on) and runs; with the CUDA test doubles it sees the GPU budget and offloads
 # what fits; in a group, a second runner whose reservation does not fit is not started.
 # Parts whose feature is not in this build are skipped and named in the last line.
+# The same story on the real engine (llama.cpp through node-llama-cpp) is llama_engine.sh; this
+# synthetic runner stays for the CUDA test doubles, and covers the CPU paths without npm.
 . "$(dirname "$0")/lib.sh"
 R=$MF_BUILD/examples/model-runner/runner
 [ -x "$R" ] || skip "$R not built (make test-bins)"

@@ -17,11 +17,11 @@ run_one() {     # group -> the program's stderr; fails unless it ran to the end
 
 # a valid ledger first (created by a real member), then corrupted in place
 run_one corrupt >/dev/null
-f=$MF_TMP/memfence-$uid-g-corrupt.ledger
+f=$MF_TMP/memfence-v2-$uid-g-corrupt.ledger
 [ -f "$f" ] || fail "no ledger file $f"
 printf 'garbage!' | dd of="$f" bs=1 seek=0 conv=notrunc 2>/dev/null
 err=$(run_one corrupt)
-grep -q "not a memfence ledger of version 1 (bad header): refused" <<<"$err" || fail "corrupt header not refused: $err"
+grep -q "not a memfence ledger of version [0-9]* (bad header): refused" <<<"$err" || fail "corrupt header not refused: $err"
 grep -q "fences alone" <<<"$err" || fail "no fallback said: $err"
 [ "$(grep -c . <<<"$err")" -eq 1 ] || fail "more than one line: $err"
 
@@ -32,21 +32,21 @@ grep -q "has size 100, expected" <<<"$err" || fail "short file not refused: $err
 
 # a symbolic link in its place
 echo untouched >"$MF_TMP/target"
-ln -s "$MF_TMP/target" "$MF_TMP/memfence-$uid-g-sym.ledger"
+ln -s "$MF_TMP/target" "$MF_TMP/memfence-v2-$uid-g-sym.ledger"
 err=$(run_one sym)
 grep -q "is a symbolic link: refused" <<<"$err" || fail "symlink not refused: $err"
 expect_eq "$(cat "$MF_TMP/target")" untouched "the symlink's target"
 
 # loose mode
 run_one loose >/dev/null
-chmod 644 "$MF_TMP/memfence-$uid-g-loose.ledger"
+chmod 644 "$MF_TMP/memfence-v2-$uid-g-loose.ledger"
 err=$(run_one loose)
 grep -q "has mode 644, must be 600: refused" <<<"$err" || fail "mode 644 not refused: $err"
 
 # owned by another user
 if [ "$uid" = 0 ]; then
     run_one owner >/dev/null
-    chown 65534:65534 "$MF_TMP/memfence-$uid-g-owner.ledger"
+    chown 65534:65534 "$MF_TMP/memfence-v2-$uid-g-owner.ledger"
     err=$(run_one owner)
     grep -q "is owned by uid 65534, not by this user: refused" <<<"$err" || fail "foreign owner not refused: $err"
 else

@@ -6,6 +6,8 @@
  *                                  exit
  *   ledger_worker hold MIB       allocate MIB MiB in 1 MiB blocks, print "ready N" (N MiB got),
  *                                then wait to be killed
+ *   ledger_worker brief MIB      allocate and touch MIB MiB, free them, exit (0, or 3 when
+ *                                refused): a short-lived member of a burst
  *   ledger_worker storm          allocate and free random blocks forever
  *   ledger_worker tree N MIB     an ollama-like tree: spawn N runners (fork + exec of this
  *                                program as `hold MIB`, instance runner-I), print "ready",
@@ -141,10 +143,16 @@ int main(int argc, char **argv)
         return cmd();
     if (argc >= 3 && !strcmp(argv[1], "hold"))
         return hold((unsigned)atoi(argv[2]));
+    if (argc >= 3 && !strcmp(argv[1], "brief")) {
+        unsigned mib = (unsigned)atoi(argv[2]);
+        int got = take(mib);
+        drop();
+        return got == (int)mib ? 0 : 3;
+    }
     if (argc >= 2 && !strcmp(argv[1], "storm"))
         return storm();
     if (argc >= 4 && !strcmp(argv[1], "tree"))
         return tree(atoi(argv[2]), argv[3]);
-    fprintf(stderr, "usage: ledger_worker cmd | hold MIB | storm | tree N MIB\n");
+    fprintf(stderr, "usage: ledger_worker cmd | hold MIB | brief MIB | storm | tree N MIB\n");
     return 2;
 }

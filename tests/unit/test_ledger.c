@@ -35,9 +35,9 @@ static void test_names(void)
     T_CHECK(!mf_ledger_group_valid("0123456789012345678901234567890123456789012345678901234567890123"));
     char buf[512];
     T_EQ(mf_ledger_path("/x", 7, "g1", buf, sizeof buf), 0);
-    T_CHECK(!strcmp(buf, "/x/memfence-7-g-g1.ledger"));
+    T_CHECK(!strcmp(buf, "/x/memfence-v2-7-g-g1.ledger"));
     T_EQ(mf_ledger_path("/x", 7, "", buf, sizeof buf), 0);
-    T_CHECK(!strcmp(buf, "/x/memfence-7-solo.ledger"));
+    T_CHECK(!strcmp(buf, "/x/memfence-v2-7-solo.ledger"));
     T_EQ(mf_ledger_path("/x", 7, "../etc", buf, sizeof buf), -EINVAL);
     T_EQ(mf_ledger_path("/x", 7, "g", buf, 10), -ENAMETOOLONG);
 }
@@ -308,6 +308,33 @@ static void test_owner_dead(void)
     T_EQ(mf_ledger_charge(&l, (unsigned)s, MF_POOL_HOST, 50), 0);  /* repaired, then charged */
     T_EQ(atomic_load(&l.hdr->total[MF_POOL_HOST]), 300);
     T_EQ(mf_ledger_verify(&l), 0);
+
+    /* a holder stopped inside the lock: given up on after MF_LEDGER_LOCK_NS, not waited for
+     * as long as a running one would be (MF_LEDGER_LOCK_MAX_NS) */
+    int go[2];
+    T_EQ(pipe(go), 0);
+    pid = fork();
+    if (pid == 0) {
+        pthread_mutex_lock(&l.hdr->u.lock);
+        if (write(go[1], "x", 1) != 1)
+            _exit(1);
+        raise(SIGSTOP);
+        pthread_mutex_unlock(&l.hdr->u.lock);
+        _exit(0);
+    }
+    char x;
+    T_EQ(read(go[0], &x, 1), 1);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    T_EQ(mf_ledger_charge(&l, (unsigned)s, MF_POOL_HOST, 1), -ETIMEDOUT);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    T_CHECK(t1.tv_sec - t0.tv_sec < 6);
+    kill(pid, SIGCONT);
+    waitpid(pid, NULL, 0);
+    T_EQ(mf_ledger_charge(&l, (unsigned)s, MF_POOL_HOST, 1), 0);
+    T_EQ(atomic_load(&l.hdr->total[MF_POOL_HOST]), 301);
+    close(go[0]);
+    close(go[1]);
     mf_ledger_release(&l, (unsigned)s);
     mf_ledger_close(&l);
 }
@@ -505,6 +532,97 @@ static void test_mailbox(void)
     (void)why;
 }
 
+
+/* Thousands of members: `top` follows the highest live slot, the lowest free slot is reused, a
+ * full ledger says -ENOSPC (never a silent success), the group-wide rate limit of messages and
+ * sweeps, and status rows come out sorted by pid. */
+static void test_scale(void)
+{
+    char p[512], why[512];
+    path_of("scale", p, sizeof p);
+    mf_ledger_t l;
+    T_EQ(mf_ledger_open(p, "scale", true, &l, why, sizeof why), 0);
+    pid_t me = getpid();
+    uint64_t start = mf_ledger_proc_start(me);
+    enum { N = 3000 };
+    int bad = 0;
+    for (unsigned i = 0; i < N; i++)        /* fake start times: members that look alive here */
+        bad += mf_ledger_claim(&l, me, start + 1 + i, "m", "t", MF_LFLAG_GROUPED) != (int)i;
+    T_EQ(bad, 0);
+    T_EQU(mf_ledger_top(&l), N);
+    T_EQ(mf_ledger_charge(&l, N - 1, MF_POOL_HOST, 100), 0);
+    mf_ledger_release(&l, N - 1);
+    T_EQU(mf_ledger_top(&l), N - 1);
+    T_EQ(atomic_load(&l.hdr->total[MF_POOL_HOST]), 0);
+    mf_ledger_release(&l, 1000);
+    T_EQU(mf_ledger_top(&l), N - 1);        /* a hole below the top */
+    T_EQ(mf_ledger_claim(&l, me, start + 5000, "m", "t", 0), 1000);
+    for (unsigned i = 2000; i < N - 1; i++)
+        mf_ledger_release(&l, i);
+    T_EQU(mf_ledger_top(&l), 2000);
+    T_EQ(mf_ledger_reclaim(&l), 2000);      /* none of the fake start times is this process's */
+    T_EQU(mf_ledger_top(&l), 0);
+    T_EQ(mf_ledger_verify(&l), 0);
+
+    /* every slot held by a live process: -ENOSPC after a reclaim that frees nothing */
+    for (unsigned i = 0; i < MF_LEDGER_SLOTS; i++) {
+        l.slots[i].pid = me;
+        l.slots[i].start_time = start;
+        atomic_store(&l.hdr->pids[i], me);
+        atomic_store(&l.slots[i].state, MF_LSLOT_LIVE);
+    }
+    atomic_store(&l.hdr->top, MF_LEDGER_SLOTS);
+    T_EQ(mf_ledger_claim(&l, me + 1, 1, "x", "t", 0), -ENOSPC);
+    for (unsigned i = MF_LEDGER_SLOTS; i-- > 0;)
+        mf_ledger_release(&l, i);
+    T_EQU(mf_ledger_top(&l), 0);
+    /* a hostile `top` is clamped */
+    atomic_store(&l.hdr->top, 0xffffffffu);
+    T_EQU(mf_ledger_top(&l), MF_LEDGER_SLOTS);
+    atomic_store(&l.hdr->top, 0);
+
+    /* one line per kind per group and interval, with the count of those held back */
+    uint64_t held = 99;
+    T_CHECK(mf_ledger_say(&l, MF_LSAY_FULL, &held));
+    T_EQU(held, 0);
+    T_CHECK(!mf_ledger_say(&l, MF_LSAY_FULL, &held));
+    T_CHECK(!mf_ledger_say(&l, MF_LSAY_FULL, &held));
+    T_CHECK(mf_ledger_say(&l, MF_LSAY_LOCK, &held));          /* another kind: its own turn */
+    atomic_store(&l.hdr->said_ns[MF_LSAY_FULL], 1);          /* as if the interval had passed */
+    T_CHECK(mf_ledger_say(&l, MF_LSAY_FULL, &held));
+    T_EQU(held, 2);
+    atomic_store(&l.hdr->said_ns[MF_LSAY_FULL], UINT64_MAX); /* a timestamp in the future */
+    T_CHECK(mf_ledger_say(&l, MF_LSAY_FULL, NULL));
+    T_CHECK(mf_ledger_sweep_due(&l, 1000000000ull));
+    T_CHECK(!mf_ledger_sweep_due(&l, 1000000000ull));
+
+    /* rows sorted by pid whatever the slot order */
+    enum { K = 6 };
+    pid_t kids[K];
+    for (int i = 0; i < K; i++) {
+        kids[i] = fork();
+        if (kids[i] == 0) {
+            pause();
+            _exit(0);
+        }
+    }
+    usleep(20000);
+    for (int i = K; i-- > 0;)
+        T_CHECK(mf_ledger_claim(&l, kids[i], mf_ledger_proc_start(kids[i]), "kid", "t", 0) >= 0);
+    static mf_ledger_row_t rows[64];
+    mf_ledger_group_t groups[8];
+    size_t ng = 0;
+    int n = mf_ledger_scan(dir, "scale", rows, 64, groups, 8, &ng, NULL, 0);
+    T_EQ(n, K);
+    for (int i = 1; i < n; i++)
+        T_CHECK(rows[i - 1].pid < rows[i].pid);
+    for (int i = 0; i < K; i++)
+        kill_wait(kids[i]);
+    T_EQ(mf_ledger_reclaim(&l), K);
+    T_EQU(mf_ledger_top(&l), 0);
+    mf_ledger_close(&l);
+}
+
 int main(void)
 {
     snprintf(dir, sizeof dir, "/tmp/mf-ledger-unit.%d", (int)getpid());
@@ -518,6 +636,7 @@ int main(void)
     test_kill_storm();
     test_scan_and_metrics();
     test_mailbox();
+    test_scale();
     char cmd[512];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0)
