@@ -50,6 +50,8 @@ PROGXX_SRC := $(sort $(wildcard tests/progs/*.cc))
 PROGXX_BIN := $(PROGXX_SRC:tests/progs/%.cc=$(B)/tests/progs/%)
 BENCH_SRC  := $(sort $(wildcard bench/*.c))
 BENCH_BIN  := $(BENCH_SRC:bench/%.c=$(B)/bench/%)
+BENCHXX_SRC := $(sort $(wildcard bench/*.cc))
+BENCHXX_BIN := $(BENCHXX_SRC:bench/%.cc=$(B)/bench/%)
 # Extra shared objects built from tests/ (CUDA test doubles and the like): tests/lib/NAME.c
 # becomes build/tests/lib/NAME.so.
 TLIB_SRC   := $(sort $(wildcard tests/lib/*.c))
@@ -169,6 +171,10 @@ $(B)/bench/%: bench/%.c
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) -std=gnu11 -O2 -g -Wall -D_GNU_SOURCE -Iinclude -o $@ $< -lpthread -ldl -lm
 
+$(B)/bench/%: bench/%.cc
+	@mkdir -p $(dir $@)
+	$(Q)c++ -O2 -g -Wall -o $@ $< -lpthread
+
 $(B)/man/memfence.1: man/memfence.1
 	@mkdir -p $(dir $@)
 	$(Q)cp $< $@
@@ -210,7 +216,7 @@ fuzz: $(FUZZ_BIN) $(B)/fuzz/config.dict
 	done
 
 unit: $(UNIT_BIN) $(SAN_BIN)
-test-bins: all $(UNIT_BIN) $(SAN_BIN) $(PROG_BIN) $(PROGXX_BIN) $(TLIB_BIN) $(BENCH_BIN) $(EX_BIN)
+test-bins: all $(UNIT_BIN) $(SAN_BIN) $(PROG_BIN) $(PROGXX_BIN) $(TLIB_BIN) $(BENCH_BIN) $(BENCHXX_BIN) $(EX_BIN)
 
 test: setup
 	$(Q)$(MAKE) --no-print-directory test-bins

@@ -26,9 +26,10 @@ ns() {  # nanoseconds in a readable unit
         else printf "%.2f s", n / 1e9 }'
 }
 quiet_actions=(MEMFENCE_MODERATE_ACTIONS=none MEMFENCE_HIGH_ACTIONS=none MEMFENCE_CRITICAL_ACTIONS=none)
+# the strict budget (headroom and overdraft 0): the storm checks exactness to the byte
 fenced_storm() {    # threads, extra env...
     local t=$1; shift
-    env "$@" MEMFENCE_LIMIT=$LIMIT MEMFENCE_LOG="$tmp/log" LD_PRELOAD="$MF_LIB" "$S" storm "$t" "$SECS"
+    env "$@" MEMFENCE_HEADROOM=0 MEMFENCE_OVERDRAFT=0 MEMFENCE_LIMIT=$LIMIT MEMFENCE_LOG="$tmp/log" LD_PRELOAD="$MF_LIB" "$S" storm "$t" "$SECS"
 }
 
 # storm_ok LINE RC: false (and prints a row) on a deadlock or crash; marks bytes over the budget

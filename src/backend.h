@@ -25,7 +25,7 @@ typedef struct mf_backend {
     int kind;
 } mf_backend_t;
 
-extern mf_backend_t mf_backend;
+extern MF_INTERNAL mf_backend_t mf_backend;
 
 /* Resolves the backend.  Return: 0, or -ENOENT when the malloc family cannot be found. */
 int mf_backend_init(void);
@@ -53,7 +53,7 @@ int mf_backend_is_caller(const void *ra);
 
 /* The bootstrap buffer: serves allocations made while symbols are being resolved. */
 #define MF_BOOT_SIZE (256 << 10)
-extern char mf_boot_buffer[MF_BOOT_SIZE];
+extern MF_INTERNAL char mf_boot_buffer[MF_BOOT_SIZE];
 void *mf_bootstrap_alloc(size_t n, size_t align);
 size_t mf_bootstrap_usable(const void *p);
 

@@ -4,12 +4,16 @@
  *  - pool.used <= the cap of every increase (a CAS that checks it): the limit, less the
  *    headroom (or half of it) for a large block or a mapping, plus the overdraft for a small
  *    block after a refusal (host pool only, see gate.h), so pool.used <= limit + overdraft;
- *  - credit is leased only below limit - headroom, and a slot never holds more than
- *    mf_gate_credit_high < MF_GATE_SMALL, so every large request is always decided by the pool;
- *  - pool.used == live bytes granted + the credit held in slots;
- *  - a charge is refused only by drain_take(), which holds the drain lock, has revoked and
- *    emptied every slot and has seen no owner inside its critical section: at that moment
- *    pool.used is exactly the live usage, so the refusal means usage + request > its cap.
+ *  - credit is leased only below limit - headroom, and a slot holds at most
+ *    mf_gate_credit_high < MF_GATE_SMALL after its owner's last free (a free returns the excess),
+ *    so every large request is decided by the pool;
+ *  - pool.used == Σ over slots of lease + what was charged to the pool directly (mappings,
+ *    threads without a slot, slots given back); live bytes == Σ net + the direct part, so a
+ *    slot's unused credit is lease - net;
+ *  - a charge is refused only by drain_take(), which holds the drain lock, has revoked every
+ *    lease, waited for every owner inside the slow path and taken back every lease - net: at that
+ *    moment pool.used is exactly the live usage (charges in flight excluded), so the refusal
+ *    means usage + request > its cap.
  */
 #include <errno.h>
 #include <linux/membarrier.h>
@@ -32,6 +36,7 @@ static pool_t pools[MF_POOL_COUNT] = { [0 ... MF_POOL_COUNT - 1] = { .limit = MF
 static mf_slot_t slots[MF_SLOTS];
 static _Atomic unsigned slot_top;            /* slots[0 .. slot_top) have been used */
 static _Atomic int drain_lock;
+static __thread int lock_held;               /* this thread holds drain_lock (a handler must not wait) */
 static _Atomic unsigned slots_in_use;
 static uint64_t batch = 256 << 10;
 uint64_t mf_gate_credit_high = 512 << 10;
@@ -57,6 +62,9 @@ static void lock(void)
 }
 
 static void unlock(void) { atomic_store_explicit(&drain_lock, 0, memory_order_release); }
+
+static void lock_mine(void) { lock(); lock_held = 1; }
+static void unlock_mine(void) { lock_held = 0; unlock(); }
 
 /* A full memory barrier on every running thread of this process (the heavy side of the
  * asymmetric handshake).  membarrier(2) where the kernel has it; otherwise an mprotect that
@@ -153,10 +161,10 @@ static void pool_give(unsigned p, uint64_t n)
         parent->uncharge(parent->ctx, p, n);
 }
 
-static void wait_not_busy(mf_slot_t *s)
+static void wait_not_slow(mf_slot_t *s)
 {
     unsigned spins = 0;
-    while (atomic_load_explicit(&s->busy, memory_order_acquire)) {
+    while (atomic_load_explicit(&s->slow, memory_order_acquire)) {
         if (++spins > 64)
             sched_yield();
         else
@@ -164,10 +172,10 @@ static void wait_not_busy(mf_slot_t *s)
     }
 }
 
-static void wait_no_revoke(mf_slot_t *s)
+static void wait_not_revoked(mf_slot_t *s)
 {
     unsigned spins = 0;
-    while (atomic_load_explicit(&s->revoke, memory_order_acquire)) {
+    while (atomic_load_explicit(&s->lease, memory_order_acquire) == MF_LEASE_REVOKED) {
         if (++spins > 64)
             sched_yield();
         else
@@ -175,57 +183,71 @@ static void wait_no_revoke(mf_slot_t *s)
     }
 }
 
-/* With the lock held: takes every slot's credit back into the host pool.  `own` is the
- * caller's slot (or NULL); when no other thread holds a slot there is nobody to fence. */
-static void drain_locked(mf_slot_t *own)
+static int64_t net_of(const mf_slot_t *s) { return __atomic_load_n(&s->net, __ATOMIC_RELAXED); }
+
+static void set_lease(mf_slot_t *s, int64_t lease)
+{
+    atomic_store_explicit(&s->floor, lease - (int64_t)mf_gate_credit_high, memory_order_relaxed);
+    atomic_store_explicit(&s->lease, lease, memory_order_release);
+}
+
+/* A drain's view of one slot: the lease it revoked and the lease it gives back. */
+static int64_t revoked[MF_SLOTS], kept[MF_SLOTS];
+
+/* With the lock held: takes every slot's unused credit back into the host pool and leaves the
+ * slots revoked (drain_release_locked gives them their new leases).  `own` is the caller's slot
+ * (or NULL), with `pending` bytes of a charge in flight in its net, which stay out of its live
+ * usage. */
+static void drain_locked(mf_slot_t *own, uint64_t pending)
 {
     unsigned top = atomic_load(&slot_top);
-    unsigned others = atomic_load(&slots_in_use) - (own && atomic_load(&own->in_use) ? 1 : 0);
-    if (others == 0) {
-        if (own && own->credit) {
-            uint64_t c = own->credit;
-            own->credit = 0;
-            pool_give(MF_POOL_HOST, c);
-        }
-        return;
+    for (unsigned i = 0; i < top; i++) {
+        revoked[i] = MF_LEASE_REVOKED;
+        if (!atomic_load(&slots[i].in_use))
+            continue;
+        atomic_store_explicit(&slots[i].floor, INT64_MIN, memory_order_relaxed);
+        revoked[i] = atomic_exchange(&slots[i].lease, MF_LEASE_REVOKED);
     }
-    for (unsigned i = 0; i < top; i++)
-        if (atomic_load(&slots[i].in_use))
-            atomic_store_explicit(&slots[i].revoke, 1, memory_order_relaxed);
-    process_barrier();
+    unsigned others = atomic_load(&slots_in_use) - (own && atomic_load(&own->in_use) ? 1 : 0);
+    if (others)
+        process_barrier();
     uint64_t total = 0;
     for (unsigned i = 0; i < top; i++) {
-        if (!atomic_load(&slots[i].revoke))
+        if (revoked[i] == MF_LEASE_REVOKED)
             continue;
-        wait_not_busy(&slots[i]);
-        total += slots[i].credit;
-        slots[i].credit = 0;
+        if (&slots[i] != own)
+            wait_not_slow(&slots[i]);
+        int64_t live = net_of(&slots[i]) - (&slots[i] == own ? (int64_t)pending : 0);
+        kept[i] = live < revoked[i] ? live : revoked[i];
+        total += (uint64_t)(revoked[i] - kept[i]);
     }
     pool_give(MF_POOL_HOST, total);
 }
 
-static void drain_release_locked(void)
+static void drain_release_locked(mf_slot_t *own, int64_t own_extra)
 {
     unsigned top = atomic_load(&slot_top);
     for (unsigned i = 0; i < top; i++)
-        atomic_store_explicit(&slots[i].revoke, 0, memory_order_release);
+        if (revoked[i] != MF_LEASE_REVOKED)
+            set_lease(&slots[i], kept[i] + (&slots[i] == own ? own_extra : 0));
 }
 
 /* What this thread's last refusal saw, for its report (mf_gate_last_refusal). */
 static __thread uint64_t refused_used, refused_cap;
 
-/* The refusal path: drain every credit, then decide exactly. */
+/* The refusal path: drain every credit, then decide exactly.  own: the caller's slot, whose net
+ * holds the request n (granted: its lease covers it; refused: the caller takes n back out). */
 static int drain_take(mf_slot_t *own, unsigned p, uint64_t n, bool heap)
 {
-    lock();
-    drain_locked(own);
+    lock_mine();
+    drain_locked(own, own ? n : 0);
     int rc = pool_take(p, n, heap);
     if (rc != 0) {
         refused_cap = cap_for(p, n, heap);
         refused_used = atomic_load_explicit(&pools[p].used, memory_order_relaxed);
     }
-    drain_release_locked();
-    unlock();
+    drain_release_locked(own, own && rc == 0 ? (int64_t)n : 0);
+    unlock_mine();
     if (rc != 0 && p == MF_POOL_HOST)
         atomic_store_explicit(&grace, 1, memory_order_relaxed);
     return rc;
@@ -233,10 +255,22 @@ static int drain_take(mf_slot_t *own, unsigned p, uint64_t n, bool heap)
 
 void mf_gate_drain(void)
 {
-    lock();
-    drain_locked(NULL);
-    drain_release_locked();
-    unlock();
+    if (lock_held)
+        return;
+    lock_mine();
+    drain_locked(NULL, 0);
+    drain_release_locked(NULL, 0);
+    unlock_mine();
+}
+
+/* A charge on a slot whose owner is already in the slow path or holds the drain lock (a signal
+ * handler that interrupted it): the slot is left alone and the pool charged directly, without
+ * waiting (waiting would be on the interrupted frame).  The handler's request is decided against
+ * the pool as it is; the interrupted frame's lease in flight is not drained for it. */
+static int charge_nested(mf_slot_t *s, uint64_t n)
+{
+    mf_gate_net_add(s, -(int64_t)n);
+    return pool_take(MF_POOL_HOST, n, true);
 }
 
 int mf_gate_charge_slow(mf_slot_t *s, uint64_t n)
@@ -244,60 +278,78 @@ int mf_gate_charge_slow(mf_slot_t *s, uint64_t n)
     if (!s) {
         if (pool_take(MF_POOL_HOST, n, true) == 0)
             return 0;
-        return drain_take(NULL, MF_POOL_HOST, n, true);
+        return lock_held ? -ENOMEM : drain_take(NULL, MF_POOL_HOST, n, true);
     }
+    if (atomic_load_explicit(&s->slow, memory_order_relaxed) || lock_held)
+        return charge_nested(s, n);
     for (;;) {
-        atomic_store_explicit(&s->busy, 1, memory_order_relaxed);
-        atomic_signal_fence(memory_order_seq_cst);
-        if (atomic_load_explicit(&s->revoke, memory_order_relaxed)) {
-            atomic_store_explicit(&s->busy, 0, memory_order_release);
-            wait_no_revoke(s);
+        atomic_fetch_add(&s->slow, 1);         /* a full barrier before the lease is read */
+        int64_t lease = atomic_load(&s->lease);
+        if (lease == MF_LEASE_REVOKED) {
+            atomic_fetch_sub(&s->slow, 1);
+            wait_not_revoked(s);
             continue;
         }
-        if (s->credit >= n) {
-            s->credit -= n;
-            atomic_store_explicit(&s->busy, 0, memory_order_release);
+        int64_t net = net_of(s);
+        if (net <= lease) {                    /* covered meanwhile (a handler leased) */
+            atomic_fetch_sub(&s->slow, 1);
             return 0;
         }
-        uint64_t need = n - s->credit;
+        uint64_t need = (uint64_t)(net - lease);
+        uint64_t take = need;
         /* a lease (with its batch of credit) never reaches into the headroom */
         if (need <= UINT64_MAX - batch &&
             pool_take_cap(MF_POOL_HOST, need + batch, lease_cap()) == 0) {
-            s->credit = batch;
-            atomic_store_explicit(&s->busy, 0, memory_order_release);
+            take = need + batch;
+        } else if (pool_take_cap(MF_POOL_HOST, need, cap_for(MF_POOL_HOST, n, true)) != 0) {
+            /* not counted as inside the slow path while it waits for the lock: a drainer that
+             * holds it waits for every slot's slow path to end */
+            atomic_fetch_sub(&s->slow, 1);
+            int rc = drain_take(s, MF_POOL_HOST, n, true);
+            if (rc != 0)
+                mf_gate_net_add(s, -(int64_t)n);
+            return rc;
+        }
+        int64_t expect = lease;
+        if (atomic_compare_exchange_strong(&s->lease, &expect, lease + (int64_t)take)) {
+            atomic_store_explicit(&s->floor, lease + (int64_t)take - (int64_t)mf_gate_credit_high,
+                                  memory_order_relaxed);
+            atomic_fetch_sub(&s->slow, 1);
             return 0;
         }
-        if (pool_take_cap(MF_POOL_HOST, need, cap_for(MF_POOL_HOST, n, true)) == 0) {
-            s->credit = 0;
-            atomic_store_explicit(&s->busy, 0, memory_order_release);
-            return 0;
-        }
-        atomic_store_explicit(&s->busy, 0, memory_order_release);
-        return drain_take(s, MF_POOL_HOST, n, true);
+        pool_give(MF_POOL_HOST, take);         /* a drain revoked the lease meanwhile */
+        atomic_fetch_sub(&s->slow, 1);
     }
 }
 
 void mf_gate_uncharge_slow(mf_slot_t *s, uint64_t n)
 {
-    if (s) {
-        atomic_store_explicit(&s->busy, 1, memory_order_relaxed);
-        atomic_signal_fence(memory_order_seq_cst);
-        if (!atomic_load_explicit(&s->revoke, memory_order_relaxed)) {
-            uint64_t total = s->credit + n;
-            if (total <= mf_gate_credit_high) {
-                s->credit = total;
-                atomic_store_explicit(&s->busy, 0, memory_order_release);
-                return;
-            }
-            uint64_t keep = MF_MIN(batch, s->credit);
-            s->credit = keep;
-            atomic_store_explicit(&s->busy, 0, memory_order_release);
-            pool_give(MF_POOL_HOST, total - keep);
-            return;
-        }
-        atomic_store_explicit(&s->busy, 0, memory_order_release);
+    if (!s) {
+        pool_give(MF_POOL_HOST, n);
+        return;
     }
-    pool_give(MF_POOL_HOST, n);
+    if (atomic_load_explicit(&s->slow, memory_order_relaxed) || lock_held)
+        return;                                /* n stays with the slot as credit */
+    atomic_fetch_add(&s->slow, 1);
+    int64_t lease = atomic_load(&s->lease);
+    int64_t credit = lease - net_of(s);
+    if (lease != MF_LEASE_REVOKED && credit > (int64_t)mf_gate_credit_high) {
+        int64_t give = credit - (int64_t)MF_MIN(batch, (uint64_t)credit);
+        int64_t expect = lease;
+        if (atomic_compare_exchange_strong(&s->lease, &expect, lease - give)) {
+            atomic_store_explicit(&s->floor, lease - give - (int64_t)mf_gate_credit_high,
+                                  memory_order_relaxed);
+            pool_give(MF_POOL_HOST, (uint64_t)give);
+        }
+    }
+    atomic_fetch_sub(&s->slow, 1);
+}
+
+uint64_t mf_gate_slot_credit(const mf_slot_t *s)
+{
+    int64_t lease = atomic_load_explicit(&s->lease, memory_order_relaxed);
+    int64_t c = lease - net_of(s);
+    return lease == MF_LEASE_REVOKED || c < 0 ? 0 : (uint64_t)c;
 }
 
 int mf_gate_charge_pool(unsigned p, uint64_t n)
@@ -306,7 +358,7 @@ int mf_gate_charge_pool(unsigned p, uint64_t n)
         return -EINVAL;
     if (pool_take(p, n, false) == 0)
         return 0;
-    if (p != MF_POOL_HOST)
+    if (p != MF_POOL_HOST || lock_held)
         return -ENOMEM;
     return drain_take(NULL, p, n, false);
 }
@@ -364,7 +416,8 @@ uint64_t mf_gate_used(unsigned p)
         unsigned top = atomic_load(&slot_top);
         uint64_t credit = 0;
         for (unsigned i = 0; i < top; i++)
-            credit += __atomic_load_n(&slots[i].credit, __ATOMIC_RELAXED);
+            if (atomic_load_explicit(&slots[i].in_use, memory_order_relaxed))
+                credit += mf_gate_slot_credit(&slots[i]);
         used = credit > used ? 0 : used - credit;
     }
     return used;
@@ -385,23 +438,23 @@ uint64_t mf_gate_room(unsigned p)
 
 mf_slot_t *mf_gate_slot_acquire(int tid)
 {
-    lock();   /* never concurrent with a drain: a fresh slot must not lease mid-decision */
+    lock_mine();   /* never concurrent with a drain: a fresh slot must not lease mid-decision */
     mf_slot_t *found = NULL;
     for (unsigned i = 0; i < MF_SLOTS; i++) {
         if (atomic_load_explicit(&slots[i].in_use, memory_order_relaxed))
             continue;
         found = &slots[i];
-        found->credit = 0;
+        found->net = 0;
         found->tid = tid;
-        atomic_store(&found->busy, 0);
-        atomic_store(&found->revoke, 0);
+        atomic_store(&found->slow, 0);
+        set_lease(found, 0);
         atomic_store(&found->in_use, 1);
         atomic_fetch_add(&slots_in_use, 1);
         if (i + 1 > atomic_load(&slot_top))
             atomic_store(&slot_top, i + 1);
         break;
     }
-    unlock();
+    unlock_mine();
     return found;
 }
 
@@ -409,19 +462,21 @@ void mf_gate_slot_release(mf_slot_t *s)
 {
     if (!s)
         return;
-    lock();
-    uint64_t c = s->credit;
-    s->credit = 0;
+    /* The blocks charged through the slot stay charged to the pool (freed later through other
+     * slots, they become those slots' credit); the unused credit goes back. */
+    lock_mine();
+    uint64_t c = mf_gate_slot_credit(s);
+    set_lease(s, net_of(s));
     atomic_store(&s->in_use, 0);
     atomic_fetch_sub(&slots_in_use, 1);
-    unlock();
+    unlock_mine();
     pool_give(MF_POOL_HOST, c);
 }
 
 void mf_gate_set_parent(const mf_gate_parent_t *p) { parent = p; }
 
-void mf_gate_fork_prepare(void) { lock(); }
-void mf_gate_fork_parent(void) { unlock(); }
+void mf_gate_fork_prepare(void) { lock_mine(); }
+void mf_gate_fork_parent(void) { unlock_mine(); }
 
 void mf_gate_fork_child(mf_slot_t *own)
 {
@@ -432,15 +487,15 @@ void mf_gate_fork_child(mf_slot_t *own)
     for (unsigned i = 0; i < top; i++) {
         if (&slots[i] == own || !atomic_load(&slots[i].in_use))
             continue;
-        total += slots[i].credit;
-        slots[i].credit = 0;
-        atomic_store(&slots[i].busy, 0);
-        atomic_store(&slots[i].revoke, 0);
+        total += mf_gate_slot_credit(&slots[i]);
+        atomic_store(&slots[i].slow, 0);
+        set_lease(&slots[i], net_of(&slots[i]));
         atomic_store(&slots[i].in_use, 0);
         atomic_fetch_sub(&slots_in_use, 1);
     }
     atomic_fetch_sub(&pools[MF_POOL_HOST].used, total);
     barrier_kind = 0;   /* membarrier registration does not survive fork */
+    lock_held = 0;
     unlock();
 }
 

@@ -1,16 +1,21 @@
 /* gate.h — budgets: pools, per-thread credit, the exact refusal decision.
  *
- * A pool (host, or one per GPU) has a limit and `used`, the bytes granted to live blocks plus the
- * credit leased to threads.  A thread charges an allocation from its own credit slot without any
- * shared atomic; when the credit runs short it leases a batch from the pool (an atomic CAS that
- * never lets `used` pass the limit).  Near the limit leases shrink to exactly what is needed.
- * Before anything is refused, every thread's credit is drained back into the pool (like the
- * memcg's drain_all_stock), so a refusal means that live usage + request really does not fit.
+ * A pool (host, or one per GPU) has a limit and `used`: the bytes granted to live blocks plus the
+ * credit leased to threads.  A thread charges an allocation against its own slot without any
+ * shared atomic: the slot holds `net`, the bytes charged minus the bytes credited through it,
+ * which only its owner changes, with one add or subtract instruction (so a signal handler that
+ * allocates on the same thread composes with it), and `lease`, the bytes it holds from the pool:
+ * a charge is granted while net <= lease.  When it is not, the slow path leases a batch from the
+ * pool (an atomic CAS that never lets `used` pass the limit); near the limit leases shrink to
+ * exactly what is needed.  A free that leaves more than `credit_high` unused returns the excess.
  *
- * The drain needs other threads' credit without an atomic on their fast path: each slot has a
- * `busy` flag set around the owner's short critical section and a `revoke` flag set by the
- * drainer; a process-wide membarrier(2) (or an mprotect TLB shoot-down where membarrier is
- * missing) supplies the store-load fence the owner skips (an asymmetric Dekker handshake).
+ * Before anything is refused, every slot's unused credit goes back to the pool (like the memcg's
+ * drain_all_stock), so a refusal means that live usage + request really does not fit.  The drain
+ * needs no cooperation from the fast path: it swaps each lease for MF_LEASE_REVOKED (every charge
+ * then fails over to the slow path, which waits), runs a process-wide membarrier(2) (or an
+ * mprotect TLB shoot-down where membarrier is missing) that supplies the store-load fence the
+ * owner skips between its `net` update and its `lease` read (an asymmetric Dekker handshake),
+ * waits for owners inside the slow path, reads each `net`, and takes back lease - net.
  *
  * Room for small blocks (host pool).  Runtimes allocate on their error paths (a garbage
  * collector's work lists and vectors, an exception object, an out-of-memory report) and do not
@@ -53,11 +58,16 @@ typedef struct mf_gate_parent {
     void *ctx;
 } mf_gate_parent_t;
 
-/* One thread's credit.  Written by its owner; drained by others only under the handshake. */
+#define MF_LEASE_REVOKED INT64_MIN
+
+/* One thread's credit: lease - net.  net: owner only; lease and floor: owner (slow path, CAS)
+ * and drainer. */
 typedef struct mf_slot {
-    _Atomic int busy;           /* owner is inside a critical section on this slot */
-    _Atomic int revoke;         /* a drainer wants this slot's credit */
-    uint64_t credit;            /* bytes leased from the host pool, not yet granted */
+    int64_t net;                /* bytes charged - bytes credited through this slot */
+    _Atomic int64_t lease;      /* bytes held from the host pool; MF_LEASE_REVOKED in a drain */
+    _Atomic int64_t floor;      /* lease - credit_high: a free that takes net below it returns
+                                   the excess (INT64_MIN while revoked) */
+    _Atomic int slow;           /* owner inside the slow path (a counter: a handler may nest) */
     _Atomic int in_use;
     int tid;
 } MF_ALIGNED mf_slot_t;
@@ -121,37 +131,51 @@ void mf_gate_fork_parent(void);
 /* Resets the gate to its initial state (unit tests only). */
 void mf_gate_reset(void);
 
+/* Credit held by a slot now (0 while revoked or with a charge in flight); for tests. */
+uint64_t mf_gate_slot_credit(const mf_slot_t *slot);
+
 /* ---- inline fast path ------------------------------------------------------------------- */
+/* The slow paths.  With a slot, n is already in slot->net (the fast path put it there):
+ * charge_slow makes the lease cover it or takes it back out and refuses; uncharge_slow returns
+ * excess credit.  Without a slot, straight to the pool. */
 int mf_gate_charge_slow(mf_slot_t *slot, uint64_t n);
 void mf_gate_uncharge_slow(mf_slot_t *slot, uint64_t n);
-extern uint64_t mf_gate_credit_high;     /* credit kept after a free before the excess returns */
 
-/* The credit-only parts: true when done without touching the pool. */
+/* net += n, as one instruction (a signal handler on this thread sees all of it or none). */
+static inline int64_t mf_gate_net_add(mf_slot_t *s, int64_t n)
+{
+    __asm__ volatile("addq %1, %0" : "+m"(s->net) : "er"(n) : "memory");
+    return s->net;
+}
+
+/* The credit-only parts: true when done without touching the pool.  False: n is in s->net and
+ * the caller must finish with mf_gate_charge_slow / mf_gate_uncharge_slow (same s, same n). */
 static inline int mf_gate_try_charge(mf_slot_t *s, uint64_t n)
 {
-    atomic_store_explicit(&s->busy, 1, memory_order_relaxed);
-    atomic_signal_fence(memory_order_seq_cst);  /* the drainer's membarrier is the fence */
-    int ok = !atomic_load_explicit(&s->revoke, memory_order_relaxed) && s->credit >= n;
-    if (mf_likely(ok))
-        s->credit -= n;
-    atomic_store_explicit(&s->busy, 0, memory_order_release);
-    return ok;
+    int64_t net = mf_gate_net_add(s, (int64_t)n);
+    return mf_likely(net <= atomic_load_explicit(&s->lease, memory_order_relaxed));
+}
+
+/* net -= n, as one instruction. */
+static inline int64_t mf_gate_net_sub(mf_slot_t *s, int64_t n)
+{
+    __asm__ volatile("subq %1, %0" : "+m"(s->net) : "er"(n) : "memory");
+    return s->net;
 }
 
 static inline int mf_gate_try_uncharge(mf_slot_t *s, uint64_t n)
 {
-    atomic_store_explicit(&s->busy, 1, memory_order_relaxed);
-    atomic_signal_fence(memory_order_seq_cst);
-    uint64_t c = s->credit + n;
-    int ok = !atomic_load_explicit(&s->revoke, memory_order_relaxed) && c <= mf_gate_credit_high;
-    if (mf_likely(ok))
-        s->credit = c;
-    atomic_store_explicit(&s->busy, 0, memory_order_release);
-    return ok;
+    int64_t net = mf_gate_net_sub(s, (int64_t)n);
+    return mf_likely(net >= atomic_load_explicit(&s->floor, memory_order_relaxed));
 }
+
+/* Above this, a charge goes to the pool directly (it cannot be an int64_t step of net). */
+#define MF_GATE_SLOT_MAX ((uint64_t)1 << 62)
 
 static inline int mf_gate_charge(mf_slot_t *s, uint64_t n)
 {
+    if (mf_unlikely(n >= MF_GATE_SLOT_MAX))
+        s = NULL;
     if (mf_likely(s != NULL) && mf_likely(mf_gate_try_charge(s, n)))
         return 0;
     return mf_gate_charge_slow(s, n);
@@ -159,6 +183,8 @@ static inline int mf_gate_charge(mf_slot_t *s, uint64_t n)
 
 static inline void mf_gate_uncharge(mf_slot_t *s, uint64_t n)
 {
+    if (mf_unlikely(n >= MF_GATE_SLOT_MAX))
+        s = NULL;
     if (mf_likely(s != NULL) && mf_likely(mf_gate_try_uncharge(s, n)))
         return;
     mf_gate_uncharge_slow(s, n);

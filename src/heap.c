@@ -92,7 +92,7 @@ void *mf_heap_grant_tail(unsigned call, void *p, size_t usable)
 void mf_heap_free_tail(void *p, size_t usable)
 {
     mf_gate_uncharge_slow(mf_tls.slot, usable);
-    mf_backend.free(p);
+    MF_BACKEND_VOID(mf_backend.free(p));
 }
 
 void *mf_heap_refuse(unsigned call, void *p, uint64_t req, uint64_t usable)
@@ -283,72 +283,90 @@ void mf_heap_check_usable(void)
 
 void mf_heap_init_policy(void)
 {
-    /* The fast path reads glibc's chunk header; any other backend takes the general path. */
-    if (!mf_heap_glibc_inline)
+    /* The fast path reads glibc's chunk header; a known allocator's usable size is asked of its
+     * malloc_usable_size on the fast path out of line; an allocator memfence does not know takes
+     * the general path. */
+    if (mf_heap_glibc_inline)
+        return;
+    if (mf_backend.malloc_usable_size && mf_backend.kind != MF_BACKEND_OTHER)
+        mf_policy_set(MF_POLICY_USABLE_CALL, 1);
+    else
         mf_policy_set(MF_POLICY_GENERIC, 1);
 }
 
 /* ---- missed the fast path ------------------------------------------------------------------ */
 
-/* True when only profiling asks for care: the fast path plus the profiler's hooks will do. */
-static mf_slot_t *profile_only_slot(void)
+/* The fast path out of line, for the two policy bits it can serve: MF_POLICY_PROFILE (the
+ * profiler's hooks ride along) and MF_POLICY_USABLE_CALL (the usable size comes from the
+ * backend's malloc_usable_size: jemalloc, tcmalloc, mimalloc).  NULL: the general path. */
+static mf_slot_t *fast_slot(unsigned f)
 {
     mf_slot_t *s = mf_tls.slot;
-    return s && flags() == MF_POLICY_PROFILE ? s : NULL;
+    return s && !(f & ~(MF_POLICY_PROFILE | MF_POLICY_USABLE_CALL)) ? s : NULL;
 }
 
-/* The hook charged the request to the countdown and it ran out: this block is the sample.  (A
- * call that arrives here with the countdown not yet out saw another policy bit in the hook,
- * cleared since: it is not sampled and not counted.) */
-static void sampled(void *p, size_t n, size_t u)
+/* A request's profiling countdown: the hook charged it already when profiling was the only bit
+ * (and came here because it ran out); with another bit it comes here first.  True: sample. */
+static bool countdown(unsigned f, size_t n)
 {
-    if (mf_tls.profile_left < 0)
-        mf_profile_sample(p, n, u);
+    if (!(f & MF_POLICY_PROFILE))
+        return false;
+    if (f != MF_POLICY_PROFILE)
+        mf_tls.profile_left -= (int64_t)n;
+    return mf_tls.profile_left < 0;
 }
 
 void *mf_heap_malloc_other(size_t n, const void *caller)
 {
-    mf_slot_t *s = profile_only_slot();
+    unsigned f = flags();
+    mf_slot_t *s = fast_slot(f);
     if (!s)
         return mf_heap_alloc_slow(MF_CALL_MALLOC, MF_ALLOC_MALLOC, 0, n, 1, caller);
+    bool sample = countdown(f, n);
     mf_tls.req = n;
-    void *p = mf_backend.malloc(n);
+    void *p = MF_BACKEND(mf_backend.malloc(n));   /* a chained allocator's own mmaps are its own */
     if (!p)
         return NULL;
-    size_t u = mf_heap_usable_glibc(p);
+    size_t u = mf_heap_usable(p);
     if (!mf_gate_try_charge(s, u))
         return mf_heap_grant_tail(MF_CALL_MALLOC, p, u);
-    sampled(p, n, u);
+    if (sample)
+        mf_profile_sample(p, n, u);
     return p;
 }
 
 void *mf_heap_calloc_other(size_t n, size_t m, const void *caller)
 {
-    mf_slot_t *s = profile_only_slot();
+    unsigned f = flags();
+    mf_slot_t *s = fast_slot(f);
     if (!s)
         return mf_heap_alloc_slow(MF_CALL_CALLOC, MF_ALLOC_CALLOC, 0, n, m, caller);
+    bool sample = countdown(f, n * m);
     mf_tls.req = n * m;
-    void *p = mf_backend.calloc(n, m);
+    void *p = MF_BACKEND(mf_backend.calloc(n, m));
     if (!p)
         return NULL;
-    size_t u = mf_heap_usable_glibc(p);
+    size_t u = mf_heap_usable(p);
     if (!mf_gate_try_charge(s, u))
         return mf_heap_grant_tail(MF_CALL_CALLOC, p, u);
-    sampled(p, n * m, u);
+    if (sample)
+        mf_profile_sample(p, n * m, u);
     return p;
 }
 
 void mf_heap_free_other(void *p)
 {
-    mf_slot_t *s = profile_only_slot();
+    unsigned f = flags();
+    mf_slot_t *s = fast_slot(f);
     if (!s || mf_bootstrap_owns(p)) {
         mf_heap_free_slow(p);
         return;
     }
-    mf_profile_free_fast(p);          /* profile_only_slot: the bit is set */
-    size_t u = mf_heap_usable_glibc(p);
+    if (f & MF_POLICY_PROFILE)
+        mf_profile_free_fast(p);
+    size_t u = mf_heap_usable(p);
     if (mf_gate_try_uncharge(s, u))
-        mf_backend.free(p);
+        MF_BACKEND_VOID(mf_backend.free(p));
     else
         mf_heap_free_tail(p, u);
 }

@@ -56,16 +56,18 @@ static inline bool mf_heap_profile_free_rides(uint32_t f, const void *p)
     return f == MF_POLICY_PROFILE && !mf_blocks_maybe((uintptr_t)p);
 }
 
-/* glibc: a live chunk's usable size from its header (malloc.c's musable()).  Used by the fast
- * path only: when the self-check at start-up fails (another allocator, memory tagging), the
- * MF_POLICY_GENERIC bit keeps every call on the general path, which asks the backend. */
+/* glibc: a live chunk's usable size from its header (malloc.c's musable()).  Used by the inline
+ * fast path only: when the self-check at start-up fails (jemalloc, tcmalloc, mimalloc, memory
+ * tagging), MF_POLICY_USABLE_CALL sends every call to the fast path out of line (heap.c), which
+ * asks the backend's malloc_usable_size; an allocator memfence does not know sets
+ * MF_POLICY_GENERIC (the general path). */
 static inline size_t mf_heap_usable_glibc(const void *p)
 {
     size_t h = ((const size_t *)p)[-1];
-    return (h & ~(size_t)7) - 8 - ((h & 2) << 2);   /* IS_MMAPPED: header is 16 bytes */
+    return (h & ~(size_t)7) - ((h & 2) * 4 + 8);    /* IS_MMAPPED: header is 16 bytes */
 }
 
-extern int mf_heap_glibc_inline;
+extern MF_INTERNAL int mf_heap_glibc_inline;
 
 static inline size_t mf_heap_usable(void *p)
 {

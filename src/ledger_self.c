@@ -267,7 +267,7 @@ static void snapshot_debt(void)
     for (unsigned p = 0; p < MF_POOL_COUNT; p++) {
         uint64_t u = mf_gate_used(p);
         if (p == MF_POOL_HOST && mf_tls.slot)
-            u += mf_tls.slot->credit;
+            u += mf_gate_slot_credit(mf_tls.slot);
         atomic_store(&me.debt[p], u);
     }
 }

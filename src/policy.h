@@ -17,11 +17,12 @@ enum {
     MF_POLICY_REFUSE_LARGE = 1u << 1,  /* sampler: refuse large allocations (CRITICAL) */
     MF_POLICY_THROTTLE = 1u << 2,      /* sampler: delay large allocations */
     MF_POLICY_PROFILE = 1u << 3,       /* profiler: sample allocations (post-grant) */
-    MF_POLICY_GENERIC = 1u << 30,      /* backend: usable size needs the backend's function */
+    MF_POLICY_USABLE_CALL = 1u << 29,  /* backend: usable size from its malloc_usable_size */
+    MF_POLICY_GENERIC = 1u << 30,      /* backend: unknown allocator, every call general */
     MF_POLICY_NOT_READY = 1u << 31,    /* runtime: initialisation has not finished */
 };
 
-extern _Atomic unsigned mf_policy_flags;
+extern MF_INTERNAL _Atomic unsigned mf_policy_flags;
 
 static inline void mf_policy_set(unsigned bit, int on)
 {

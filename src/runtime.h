@@ -30,7 +30,7 @@ typedef struct mf_tls {
     size_t req;             /* the fast path's request size, kept here across the backend call */
 } mf_tls_t;
 
-extern __thread mf_tls_t mf_tls;
+extern MF_INTERNAL __thread mf_tls_t mf_tls;
 extern _Atomic int mf_state;
 
 /* Makes sure initialisation has run (or is running on this thread).  Return: the state. */

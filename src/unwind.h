@@ -23,10 +23,9 @@ int mf_unwind_init(void);
  * stack could be taken). */
 int mf_unwind_capture(uintptr_t *out, int max, int skip);
 
-/* For hooks/fd.c: true while this thread is inside libunwind; mf_unwind_adopt_pipe takes the
- * pipe libunwind just opened (moves both ends above the program's numbers, rewriting fds[]). */
+/* For hooks/fd.c: true while this thread is inside libunwind (whose pipe2 is then refused:
+ * unwind.c says why). */
 bool mf_unwind_inside(void);
-void mf_unwind_adopt_pipe(int fds[2]);
 
 /* True when addr lies in libmemfence.so's own code (always false outside the preload). */
 int mf_unwind_is_self(uintptr_t addr);

@@ -22,7 +22,7 @@ MF_EXPORT void *malloc(size_t n)
         if (mf_unlikely(p == NULL))
             return NULL;
         size_t u = mf_heap_usable_glibc(p);
-        if (mf_likely(mf_gate_try_charge(mf_tls.slot, u)))
+        if (mf_likely(mf_gate_try_charge(s, u)))   /* a thread's slot lives as long as it */
             return p;
         return mf_heap_grant_tail(MF_CALL_MALLOC, p, u);
     }
@@ -66,7 +66,7 @@ MF_EXPORT void *calloc(size_t n, size_t m)
         if (mf_unlikely(p == NULL))
             return NULL;
         size_t u = mf_heap_usable_glibc(p);
-        if (mf_likely(mf_gate_try_charge(mf_tls.slot, u)))
+        if (mf_likely(mf_gate_try_charge(s, u)))
             return p;
         return mf_heap_grant_tail(MF_CALL_CALLOC, p, u);
     }
@@ -90,10 +90,48 @@ static void *realloc_common(unsigned call, void *p, size_t n, const void *caller
     return mf_heap_realloc(call, p, n, caller);
 }
 
+/* realloc's fast path, under the same conditions as malloc's (profiling sees the move):
+ * reserve the most the block can grow to (n + the backend's slack) from the thread's credit,
+ * call the backend, settle to the exact usable size.  Anything else (the reserve does not fit
+ * the credit, bootstrap blocks, huge sizes, n == 0) goes to the general path, which is exact near
+ * the limit. */
+static void *realloc_fast(mf_slot_t *s, uint32_t f, void *p, size_t n)
+{
+    size_t old_u = mf_heap_usable_glibc(p);
+    uint64_t est = n + mf_backend_slack(n);
+    uint64_t reserve = est > old_u ? est - old_u : 0;
+    if (reserve && !mf_gate_try_charge(s, reserve)) {
+        mf_gate_net_sub(s, (int64_t)reserve);   /* not from credit: the general path decides */
+        return realloc_common(MF_CALL_REALLOC, p, n, CALLER);
+    }
+    void *q = mf_backend.realloc(p, n);
+    if (mf_unlikely(q == NULL)) {
+        if (reserve)
+            mf_gate_uncharge(s, reserve);
+        return NULL;
+    }
+    size_t new_u = mf_heap_usable_glibc(q);
+    uint64_t charged = old_u + reserve;
+    if (mf_likely(new_u <= charged))
+        mf_gate_uncharge(s, charged - new_u);
+    else if (mf_gate_charge(s, new_u - charged) != 0)
+        mf_gate_charge_force(MF_POOL_HOST, new_u - charged);   /* as mf_heap_realloc does */
+    if (mf_unlikely(f != 0)) {          /* profiling: the block moved, as mf_heap_realloc says */
+        mf_profile_free(p, old_u);
+        mf_profile_alloc(q, new_u);
+    }
+    return q;
+}
+
 MF_EXPORT void *realloc(void *p, size_t n)
 {
     if (!p)
         return malloc(n);
+    mf_slot_t *s = mf_tls.slot;
+    uint32_t f = mf_heap_policy();
+    if (mf_likely(s != NULL) && (f & ~(uint32_t)MF_POLICY_PROFILE) == 0 &&
+        n - 1 < ((size_t)1 << 40) && !mf_bootstrap_owns(p))
+        return realloc_fast(s, f, p, n);
     return realloc_common(MF_CALL_REALLOC, p, n, CALLER);
 }
 

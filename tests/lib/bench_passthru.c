@@ -34,3 +34,27 @@ void free(void *p)
         next_free = (void (*)(void *))dlsym(RTLD_NEXT, "free");
     next_free(p);
 }
+
+/* With MF_BENCH_IDLE_THREAD set: one idle thread, started at load, as memfence's sampler is.  A
+ * second thread makes glibc's malloc take its arena locks for the rest of the process (it no
+ * longer counts as single-threaded): this isolates that cost from memfence's own. */
+#include <pthread.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+static void *idle(void *arg)
+{
+    (void)arg;
+    for (;;)
+        pause();
+    return NULL;
+}
+
+__attribute__((constructor)) static void maybe_thread(void)
+{
+    if (getenv("MF_BENCH_IDLE_THREAD")) {
+        pthread_t t;
+        pthread_create(&t, NULL, idle, NULL);
+        pthread_detach(t);
+    }
+}

@@ -2,6 +2,9 @@
  * request fits, even when the room sits in other threads' credit. */
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
+#include <string.h>
+#include <time.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include "gate.h"
@@ -64,7 +67,7 @@ static void drain_before_refusal(void)
     pthread_t t;
     pthread_create(&t, NULL, idler, NULL);
     pthread_barrier_wait(&bar);
-    T_CHECK(idle_slot->credit > 0);        /* the room really is in the other thread */
+    T_CHECK(mf_gate_slot_credit(idle_slot) > 0);        /* the room really is in the other thread */
     mf_slot_t *s = mf_gate_slot_acquire(3);
     T_EQ(mf_gate_charge(s, (1 << 20) - 100), 0);
     T_EQ(mf_gate_charge(s, 1), -ENOMEM);
@@ -145,6 +148,105 @@ static void threads_stress(void)
     pthread_barrier_destroy(&bar);
 }
 
+/* A signal handler that charges and credits on the thread it interrupts, in a tight loop, while
+ * that thread charges and credits its own blocks and another thread keeps forcing drains: no
+ * update may be lost (a handler that lands between the owner's read and write of its credit, or
+ * that clears a mark the owner set, must not make a byte appear or vanish). */
+static mf_slot_t *sig_slot;
+static _Atomic int sig_stop;
+static _Atomic long sig_handled, sig_refused;
+static pthread_t sig_target;
+
+static void sig_charge(int sig)
+{
+    (void)sig;
+    uint64_t n = 16 + (uint64_t)(atomic_load_explicit(&sig_handled, memory_order_relaxed) % 7) * 100;
+    if (mf_gate_charge(sig_slot, n) == 0)
+        mf_gate_uncharge(sig_slot, n);
+    else
+        atomic_fetch_add_explicit(&sig_refused, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&sig_handled, 1, memory_order_relaxed);
+}
+
+static void *sig_kicker(void *arg)
+{
+    (void)arg;
+    while (!atomic_load_explicit(&sig_stop, memory_order_relaxed))
+        pthread_kill(sig_target, SIGUSR1);
+    return NULL;
+}
+
+static void *sig_drainer(void *arg)
+{
+    (void)arg;
+    mf_slot_t *s = mf_gate_slot_acquire(3);
+    while (!atomic_load_explicit(&sig_stop, memory_order_relaxed)) {
+        T_EQ(mf_gate_charge(s, LIMIT + 1), -ENOMEM);   /* never fits: drains, then refuses */
+        mf_gate_drain();
+        struct timespec ts = { 0, 20000 };
+        nanosleep(&ts, NULL);
+    }
+    mf_gate_slot_release(s);
+    return NULL;
+}
+
+static void signal_nesting(void)
+{
+    mf_gate_reset();
+    mf_gate_set_limit(MF_POOL_HOST, LIMIT);
+    sig_slot = mf_gate_slot_acquire(2);
+    T_CHECK(sig_slot != NULL);
+    sig_target = pthread_self();
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = sig_charge;
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGUSR1, &sa, NULL);
+    pthread_t k, d;
+    pthread_create(&k, NULL, sig_kicker, NULL);
+    pthread_create(&d, NULL, sig_drainer, NULL);
+    uint64_t held[64] = { 0 }, x = 12345, mine = 0;
+    long over = 0;
+    struct timespec t0, t;
+    long el;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    do {
+        for (int i = 0; i < 100000; i++) {
+            unsigned k2 = (unsigned)(rnd(&x) & 63);
+            if (held[k2]) {
+                mf_gate_uncharge(sig_slot, held[k2]);
+                mine -= held[k2];
+                held[k2] = 0;
+            } else {
+                uint64_t n = 16 + rnd(&x) % 60000;
+                if (mf_gate_charge(sig_slot, n) == 0) {
+                    held[k2] = n;
+                    mine += n;
+                }
+            }
+            if (mine > LIMIT)
+                over++;
+        }
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        el = (t.tv_sec - t0.tv_sec) * 1000000000L + (t.tv_nsec - t0.tv_nsec);
+        /* 1.5 s, and on a loaded machine until enough signals have landed (10 s at most) */
+    } while (el < 1500000000L || (atomic_load(&sig_handled) < 5000 && el < 10000000000L));
+    atomic_store(&sig_stop, 1);
+    pthread_join(k, NULL);
+    pthread_join(d, NULL);
+    signal(SIGUSR1, SIG_IGN);
+    T_CHECK(atomic_load(&sig_handled) > 500);
+    T_EQ(over, 0);
+    T_EQU(mf_gate_used(MF_POOL_HOST), mine);      /* every charge and credit accounted */
+    for (int i = 0; i < 64; i++)
+        if (held[i])
+            mf_gate_uncharge(sig_slot, held[i]);
+    mf_gate_drain();
+    T_EQU(mf_gate_used(MF_POOL_HOST), 0);
+    mf_gate_slot_release(sig_slot);
+    T_EQU(mf_gate_used(MF_POOL_HOST), 0);
+}
+
 /* The room for small blocks (gate.h's table): large blocks stop before the headroom, mappings
  * halfway into it, small blocks at the limit; after a refusal small blocks may use the
  * overdraft, and nothing ever passes limit + overdraft. */
@@ -205,5 +307,6 @@ int main(void)
     headroom_table();
     drain_before_refusal();
     threads_stress();
+    signal_nesting();
     return t_done();
 }
