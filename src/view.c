@@ -22,12 +22,16 @@
 #include <fcntl.h>
 #include <linux/memfd.h>
 #include <string.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/sysinfo.h>
 
 #include "config.h"
 #include "gate.h"
 #include "modules.h"
+#include "runtime.h"
 #include "sys.h"
 #include "view.h"
 
@@ -538,6 +542,37 @@ int mf_view_init(const mf_config_t *cfg)
     __atomic_store_n(&view_on, cfg->virtualize, __ATOMIC_RELAXED);
     return 0;
 }
+
+#ifndef MF_ARCHIVE
+/* node: V8 sizes its heap from the machine's memory (here: the budget) but never below about
+ * 256 MiB, and its collector allocates, unchecked, in proportion to the heap; so a JavaScript
+ * heap growing into a smaller budget would meet refusals its collector does not survive.  Under
+ * a budget below 512 MiB node is told a heap limit of 5/8 of it through NODE_OPTIONS (read by
+ * node's main, after this constructor), unless one is set: V8 then stops at its own limit, with
+ * its own "JavaScript heap out of memory".  After runtime.c's constructor (102). */
+__attribute__((constructor(104))) static void view_node_heap(void)
+{
+    if (!__atomic_load_n(&view_on, __ATOMIC_RELAXED) || getauxval(AT_SECURE))
+        return;
+    const char *prog = mf_program_name();
+    if (!prog || (strcmp(prog, "node") && strcmp(prog, "nodejs")))
+        return;
+    uint64_t budget = mf_gate_limit(MF_POOL_HOST);
+    if (budget == MF_UNLIMITED || budget >= (512u << 20))
+        return;
+    const char *old = getenv("NODE_OPTIONS");
+    if (old && (strstr(old, "max-old-space-size") || strstr(old, "max_old_space_size")))
+        return;
+    unsigned long mib = (unsigned long)(budget / 8 * 5 >> 20);
+    char opt[1024];
+    if (snprintf(opt, sizeof opt, "%s%s--max-old-space-size=%lu", old ? old : "",
+                 old && *old ? " " : "", mib < 16 ? 16 : mib) >= (int)sizeof opt)
+        return;
+    mf_tls.depth++;                 /* setenv's copy is memfence's, not the program's usage */
+    setenv("NODE_OPTIONS", opt, 1);
+    mf_tls.depth--;
+}
+#endif
 
 void mf_view_fork_prepare(void) {}
 void mf_view_fork_parent(void) {}

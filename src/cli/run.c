@@ -14,7 +14,6 @@
 #include "config.h"
 #include "fail.h"
 #include "ledger.h"
-#include "runtime.h"
 #include "size.h"
 
 static const struct { const char *name, *lib; } allocators[] = {
@@ -83,28 +82,6 @@ static void export_run_budget(const mf_config_t *cfg)
             unsetenv(vars[i]);
         }
     }
-}
-
-/* V8 sizes its heap from the machine's memory (virtualized: the budget) but never below about
- * 256 MiB, so under a smaller budget node's JavaScript heap would meet memfence's refusals
- * before its own limit, and V8's collector does not survive those.  So, with virtualize on and
- * a budget under 512 MiB, node is given a heap limit of 5/8 of the budget (NODE_OPTIONS), unless
- * the command sets one itself: V8 then ends with its own "JavaScript heap out of memory".
- * Other programs ignore NODE_OPTIONS. */
-static void size_node_heap(const mf_config_t *cfg)
-{
-    const char *old = getenv("NODE_OPTIONS");
-    if (!cfg->virtualize || (old && (strstr(old, "max-old-space-size") ||
-                                     strstr(old, "max_old_space_size"))))
-        return;
-    uint64_t budget = mf_size_resolve(&cfg->limit, cfg->limit.is_pct ? mf_host_memory() : 0);
-    if (budget == MF_UNLIMITED || budget >= (512u << 20))
-        return;
-    unsigned long mib = (unsigned long)(budget / 8 * 5 >> 20);
-    char opt[1024];
-    if (snprintf(opt, sizeof opt, "%s%s--max-old-space-size=%lu", old ? old : "",
-                 old && *old ? " " : "", mib < 16 ? 16 : mib) < (int)sizeof opt)
-        setenv("NODE_OPTIONS", opt, 1);
 }
 
 /* No budget from any source: say once (here, not in every process) that memfence only counts. */
@@ -228,7 +205,6 @@ int mf_cmd_run(int argc, char **argv)
     }
     const mf_config_t *cfg = mf_config();
     export_run_budget(cfg);
-    size_node_heap(cfg);
     if (!sweep && !cfg->fail[0] && !has_budget(cfg))
         fprintf(stderr, "memfence: run: no budget (no --limit, MEMFENCE_LIMIT, or limit in %s): "
                 "memfence only counts\n", cfg->file[0] ? cfg->file : "a configuration file");

@@ -3,10 +3,8 @@
 # one-liner, whose RangeError ends it with exit 1, and grow.js, which catches it and carries
 # on), and growing small objects on the JS heap, under 32M and 64M, a few runs each: odd runs
 # under `memfence run -l`, even runs under plain MEMFENCE_LIMIT + LD_PRELOAD as the issue ran
-# them.  `memfence run` sizes node's JavaScript heap to the budget (NODE_OPTIONS); under a bare
-# preload the objects runs pass the same option themselves, as the README says to (without it
-# V8 never sizes its heap below about 256 MiB, and its collector's unchecked allocations grow
-# with the heap: see the README's "node under small budgets").  Every run must end as
+# them (either way memfence gives node a heap limit under the budget: src/view.c).  Every run
+# must end as
 # the script or V8 intends: SURVIVED (the Buffer refusal caught and the script carried on),
 # the uncaught RangeError ("Array buffer allocation failed", exit 1), or V8's own documented
 # end ("JavaScript heap out of memory", SIGABRT).  Never SIGSEGV, never another signal: after a
@@ -28,10 +26,8 @@ for mode in oneliner buffers objects; do
                 MEMFENCE_CONFIG=none timeout -k 5 60 "$MF_BIN" run -l $budget -- node "$@" \
                     > "$MF_TMP/out" 2> "$MF_TMP/err"
             else
-                heap=()
-                [ $mode = objects ] && heap=(--max-old-space-size=$(( ${budget%M} * 5 / 8 )))
                 MEMFENCE_CONFIG=none MEMFENCE_LIMIT=$budget LD_PRELOAD=$MF_LIB timeout -k 5 60 \
-                    node "${heap[@]}" "$@" > "$MF_TMP/out" 2> "$MF_TMP/err"
+                    node "$@" > "$MF_TMP/out" 2> "$MF_TMP/err"
             fi
             rc=$?
             if [ $rc -eq 0 ] && grep -q SURVIVED "$MF_TMP/out"; then a=$((a + 1))
