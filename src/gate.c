@@ -232,8 +232,9 @@ static void drain_release_locked(mf_slot_t *own, int64_t own_extra)
             set_lease(&slots[i], kept[i] + (&slots[i] == own ? own_extra : 0));
 }
 
-/* What this thread's last refusal saw, for its report (mf_gate_last_refusal). */
+/* What this thread's last refusal saw, until its report takes it (mf_gate_take_refusal). */
 static __thread uint64_t refused_used, refused_cap;
+static __thread bool refused_seen;
 
 /* The refusal path: drain every credit, then decide exactly.  own: the caller's slot, whose net
  * holds the request n (granted: its lease covers it; refused: the caller takes n back out). */
@@ -245,6 +246,7 @@ static int drain_take(mf_slot_t *own, unsigned p, uint64_t n, bool heap)
     if (rc != 0) {
         refused_cap = cap_for(p, n, heap);
         refused_used = atomic_load_explicit(&pools[p].used, memory_order_relaxed);
+        refused_seen = true;
     }
     drain_release_locked(own, own && rc == 0 ? (int64_t)n : 0);
     unlock_mine();
@@ -394,10 +396,14 @@ void mf_gate_set_headroom(uint64_t room, uint64_t over)
     atomic_store(&grace, 0);
 }
 
-void mf_gate_last_refusal(uint64_t *used, uint64_t *cap)
+bool mf_gate_take_refusal(uint64_t *used, uint64_t *cap)
 {
+    if (!refused_seen)
+        return false;
+    refused_seen = false;
     *used = refused_used;
     *cap = refused_cap;
+    return true;
 }
 
 bool mf_gate_in_grace(void) { return atomic_load_explicit(&grace, memory_order_relaxed) != 0; }

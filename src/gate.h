@@ -81,9 +81,10 @@ uint64_t mf_gate_limit(unsigned pool);
  * Both 0: a strict budget. */
 void mf_gate_set_headroom(uint64_t headroom, uint64_t overdraft);
 
-/* What the calling thread's last refusal by a pool saw: the usage then (exact: every credit
- * drained) and the cap the request met (the table above). */
-void mf_gate_last_refusal(uint64_t *used, uint64_t *cap);
+/* What the calling thread's last refusal by the gate saw: the usage then (exact: every credit
+ * drained) and the cap the request met (the table above).  Each refusal is taken once; false
+ * when there is none (a request refused before the gate, larger than the whole budget). */
+bool mf_gate_take_refusal(uint64_t *used, uint64_t *cap);
 
 /* True once a host request has been refused (the overdraft is open). */
 bool mf_gate_in_grace(void);

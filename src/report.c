@@ -49,9 +49,11 @@ static void report(enum kind kind, unsigned call, unsigned pool, uint64_t req, c
     } else {
         /* the cap this request met (gate.h): the budget, less the headroom for a large block
          * (half of it for a mapping), plus the overdraft for a small block after a refusal */
-        uint64_t cap = limit;
-        if (pool == MF_POOL_HOST)
-            mf_gate_last_refusal(&used, &cap);
+        uint64_t cap = limit, seen_used, seen_cap;
+        if (pool == MF_POOL_HOST && mf_gate_take_refusal(&seen_used, &seen_cap)) {
+            used = seen_used;
+            cap = seen_cap;
+        }
         char capw[112] = "";
         if (cap < limit)
             mf_fmt(capw, sizeof capw, " less %s of headroom (kept for blocks up to %s)",

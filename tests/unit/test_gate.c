@@ -265,9 +265,10 @@ static void headroom_table(void)
     T_EQ(mf_gate_charge(s, MF_GATE_SMALL + 1), -ENOMEM);
     T_CHECK(mf_gate_in_grace());
     uint64_t used, cap;
-    mf_gate_last_refusal(&used, &cap);
+    T_CHECK(mf_gate_take_refusal(&used, &cap));
     T_EQU(cap, L - R);
     T_EQU(used, L - R);
+    T_CHECK(!mf_gate_take_refusal(&used, &cap));      /* taken once */
     mf_gate_set_headroom(R, O);                        /* leave the refused state */
     /* mappings: up to L - R/2 */
     T_EQ(mf_gate_charge_pool(MF_POOL_HOST, R / 2), 0);
