@@ -58,6 +58,8 @@ TLIB_SRC   := $(sort $(wildcard tests/lib/*.c))
 TLIB_BIN   := $(TLIB_SRC:tests/lib/%.c=$(B)/tests/lib/%.so)
 # The end-to-end examples' C programs: examples/DIR/NAME.c becomes build/examples/DIR/NAME.
 EX_SRC     := $(sort $(wildcard examples/*/*.c))
+# The real-GPU check program (tests/gpu/fence_check.c), built against the CUDA test doubles.
+GPUCHK_BIN := $(B)/tests/progs/gpu_fence_check
 EX_BIN     := $(EX_SRC:examples/%.c=$(B)/examples/%)
 
 SAN_FLAGS  := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
@@ -159,6 +161,10 @@ $(B)/tests/progs/%: tests/progs/%.cc
 	@mkdir -p $(dir $@)
 	$(Q)c++ -O1 -g -Wall -Iinclude -o $@ $< -lpthread
 
+$(GPUCHK_BIN): tests/gpu/fence_check.c tests/lib/fake_cudart.c tests/lib/fake_cuda.h
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) -std=gnu11 -O1 -g -Wall -D_GNU_SOURCE -DMF_DOUBLE -Itests/lib -o $@ $< -lpthread -ldl -rdynamic
+
 $(B)/tests/lib/%.so: tests/lib/%.c
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) -std=gnu11 -O1 -g -Wall -D_GNU_SOURCE -fPIC -shared -Iinclude -Itests/lib -o $@ $< -lpthread -ldl
@@ -216,7 +222,7 @@ fuzz: $(FUZZ_BIN) $(B)/fuzz/config.dict
 	done
 
 unit: $(UNIT_BIN) $(SAN_BIN)
-test-bins: all $(UNIT_BIN) $(SAN_BIN) $(PROG_BIN) $(PROGXX_BIN) $(TLIB_BIN) $(BENCH_BIN) $(BENCHXX_BIN) $(EX_BIN)
+test-bins: all $(UNIT_BIN) $(SAN_BIN) $(PROG_BIN) $(GPUCHK_BIN) $(PROGXX_BIN) $(TLIB_BIN) $(BENCH_BIN) $(BENCHXX_BIN) $(EX_BIN)
 
 test: setup
 	$(Q)$(MAKE) --no-print-directory test-bins

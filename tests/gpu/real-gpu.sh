@@ -1,86 +1,110 @@
 #!/bin/bash
-# real-gpu.sh — memfence on a real NVIDIA GPU (not run by `make test`: CI has no GPU).
-#   tests/gpu/real-gpu.sh [BUDGET_MiB]        (default 1024; the GPU needs a little more free)
-# Builds a CUDA program with nvcc's defaults (the runtime linked statically) and with
-# `-cudart shared`, runs both under a GPU budget, and then PyTorch when it is installed:
-# cudaMemGetInfo / torch.cuda.mem_get_info report the budget, allocations inside it work, one
-# beyond it fails with cudaErrorMemoryAllocation / torch.OutOfMemoryError, and freeing makes
-# room again.  Exit 0 pass, 77 skip (the reason on the last line), 1 fail.
+# real-gpu.sh — memfence on a real NVIDIA GPU (not run by `make test`: CI has no GPU; the same
+# checks run there against the CUDA test doubles, tests/integration/gpu_fence_check.sh).
+#
+#   tests/gpu/real-gpu.sh [BUDGET_MiB]        (default 1024)
+#
+# Environment: MF_LIB, MF_BIN (default build/libmemfence.so, build/memfence), MF_COMMIT (the
+# commit to name when the tree has no .git), MF_REPS (timing runs per mode, default 5).
+#
+# 1. tests/gpu/fence_check.c built with nvcc, the runtime linked statically (the default) and
+#    shared (-cudart shared), both also linked directly against libcuda: cudaMalloc, pitched,
+#    cudaMallocAsync on the default pool and on an explicit pool, cudaMallocManaged (16 MiB),
+#    VMM (cuMemCreate/cuMemMap by direct calls and through cudaGetDriverEntryPointByVersion),
+#    pinned host memory against the host budget; each charge and credit checked exactly against
+#    memfence_used(); refusals return the out-of-memory error and the program carries on.
+# 2. The same program through `memfence run -g`.
+# 3. PyTorch (tests/gpu/torch_fence.py), with the caching allocator's default segments and with
+#    expandable segments (its VMM path), the second through `memfence run -c FILE`.
+# 4. The cost per call of the GPU hooks: fence_check's timing loops with and without memfence,
+#    interleaved, medians of MF_REPS runs.
+# Exit 0 pass, 77 skip (the reason on the last line), 1 fail.
 set -u
 root=$(cd "$(dirname "$0")/../.." && pwd)
-lib=$root/build/libmemfence.so
+lib=${MF_LIB:-$root/build/libmemfence.so}
+bin=${MF_BIN:-$root/build/memfence}
 mib=${1:-1024}
 B=$((mib << 20))
+reps=${MF_REPS:-5}
 skip() { echo "skipped: $*"; exit 77; }
-fail() { echo "FAIL: $*"; exit 1; }
 command -v nvidia-smi >/dev/null 2>&1 || skip "no nvidia-smi: no NVIDIA driver on this machine"
 nvidia-smi -L >/dev/null 2>&1 || skip "nvidia-smi finds no GPU"
-[ -f "$lib" ] || fail "$lib not built (make)"
-echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"
-nvidia-smi --query-gpu=name,driver_version,memory.total,memory.used --format=csv,noheader
+[ -f "$lib" ] || { echo "FAIL: $lib not built (make)"; exit 1; }
+commit=${MF_COMMIT:-$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-ran=0
+failed=()
+step() { echo; echo "== $*"; }
+result() {    # result NAME RC
+    if [ "$2" = 0 ]; then echo "-- $1: passed"; else echo "-- $1: FAILED (exit $2)"; failed+=("$1"); fi
+}
+
+echo "memfence real-GPU run: $(date -u '+%Y-%m-%d %H:%M UTC'), commit $commit, GPU budget $mib MiB"
+echo "gpu: $(nvidia-smi --query-gpu=name,driver_version,memory.total,memory.used --format=csv,noheader)"
+echo "host: $(uname -r), $(nproc) CPUs; $(. /etc/os-release 2>/dev/null; echo "${PRETTY_NAME:-?}")"
+command -v nvcc >/dev/null && echo "nvcc: $(nvcc --version | tail -1)"
+python3 -c 'import torch; print("torch:", torch.__version__, "CUDA", torch.version.cuda)' 2>/dev/null
+
+run_fenced() { env MEMFENCE_GPU_LIMIT=${mib}M MEMFENCE_LIMIT=8G LD_PRELOAD="$lib" timeout 180 "$@"; }
 
 if command -v nvcc >/dev/null 2>&1; then
-    cat > "$tmp/fence.cu" <<'CU'
-#include <cstdio>
-#include <cstdlib>
-#include <cuda_runtime.h>
-static int bad;
-#define CHECK(c, what) do { bool ok_ = (c); printf("%s: %s\n", ok_ ? "ok" : "FAIL", what); bad += !ok_; } while (0)
-int main(int argc, char **argv) {
-    size_t B = strtoull(argv[1], 0, 10), f = 0, t = 0;
-    void *a = 0, *b = 0, *h = 0;
-    CHECK(cudaMemGetInfo(&f, &t) == cudaSuccess && t == B && f <= t, "cudaMemGetInfo reports the budget");
-    printf("   free %zu total %zu\n", f, t);
-    CHECK(cudaMalloc(&a, B / 2) == cudaSuccess, "cudaMalloc(B/2) inside the budget");
-    CHECK(cudaMalloc(&b, B) == cudaErrorMemoryAllocation, "cudaMalloc(B) beyond: cudaErrorMemoryAllocation");
-    cudaGetLastError();
-    CHECK(cudaFree(a) == cudaSuccess && cudaMalloc(&b, B * 3 / 4) == cudaSuccess, "freeing makes room again");
-    CHECK(cudaFree(b) == cudaSuccess, "cudaFree");
-    CHECK(cudaMallocAsync(&a, B / 4, 0) == cudaSuccess && cudaFreeAsync(a, 0) == cudaSuccess &&
-          cudaStreamSynchronize(0) == cudaSuccess, "cudaMallocAsync / cudaFreeAsync");
-    CHECK(cudaMallocManaged(&a, B / 4) == cudaSuccess && cudaFree(a) == cudaSuccess, "cudaMallocManaged");
-    CHECK(cudaMallocHost(&h, 1 << 20) == cudaSuccess && cudaFreeHost(h) == cudaSuccess, "cudaMallocHost");
-    CHECK(cudaMemGetInfo(&f, &t) == cudaSuccess && t == B, "budget still reported at the end");
-    return bad ? 1 : 0;
-}
-CU
-    nvcc -O2 -o "$tmp/fence_static" "$tmp/fence.cu" || fail "nvcc (static runtime)"
-    nvcc -O2 -cudart shared -o "$tmp/fence_shared" "$tmp/fence.cu" || fail "nvcc -cudart shared"
+    src=$root/tests/gpu/fence_check.c
     for v in static shared; do
-        echo "== CUDA program, runtime $v, budget $mib MiB"
-        env MEMFENCE_GPU_LIMIT=${mib}M LD_PRELOAD="$lib" "$tmp/fence_$v" "$B" || fail "runtime $v"
-        ran=1
+        opt=; [ $v = shared ] && opt="-cudart shared"
+        step "CUDA program, runtime linked $v ($(echo nvcc -O2 -x cu $opt fence_check.c -lcuda))"
+        if nvcc -O2 -x cu $opt -o "$tmp/fc_$v" "$src" -lcuda -ldl >"$tmp/nvcc.log" 2>&1; then
+            run_fenced "$tmp/fc_$v" check "$B"
+            result "CUDA program, runtime $v" $?
+        else
+            cat "$tmp/nvcc.log"; result "nvcc build ($v)" 1
+        fi
     done
+    if [ -x "$tmp/fc_shared" ] && [ -x "$bin" ]; then
+        step "the same through memfence run -g ${mib}M -l 8G"
+        timeout 180 "$bin" run -g ${mib}M -l 8G -- "$tmp/fc_shared" check "$B"
+        result "memfence run" $?
+    fi
 else
     echo "nvcc not found: the CUDA program checks are skipped"
 fi
 
 if python3 -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
-    echo "== PyTorch $(python3 -c 'import torch; print(torch.__version__)'), budget $mib MiB"
-    env MEMFENCE_GPU_LIMIT=${mib}M LD_PRELOAD="$lib" python3 - "$B" <<'PY' || fail "PyTorch"
-import sys, torch
-B = int(sys.argv[1])
-f, t = torch.cuda.mem_get_info()
-print("   mem_get_info: free %d total %d" % (f, t))
-assert t == B and f <= t, "mem_get_info does not report the budget"
-x = torch.empty(B // 2, dtype=torch.uint8, device="cuda")
-print("ok: allocation inside the budget")
-try:
-    y = torch.empty(B, dtype=torch.uint8, device="cuda")
-    raise SystemExit("FAIL: an allocation beyond the budget succeeded")
-except torch.OutOfMemoryError as e:
-    print("ok: beyond the budget: torch.OutOfMemoryError")
-del x
-torch.cuda.empty_cache()
-y = torch.empty(B * 3 // 4, dtype=torch.uint8, device="cuda")
-print("ok: freeing made room again")
-PY
-    ran=1
+    step "PyTorch, the caching allocator's default segments (LD_PRELOAD, MEMFENCE_GPU_LIMIT)"
+    PYTHONUNBUFFERED=1 run_fenced python3 "$root/tests/gpu/torch_fence.py" "$B"
+    result "PyTorch" $?
+    step "PyTorch, expandable segments (memfence run -c FILE with gpu_limit = ${mib}M)"
+    printf '[global]\nlimit = 8G\ngpu_limit = %sM\n' "$mib" > "$tmp/fence.conf"
+    PYTHONUNBUFFERED=1 PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True \
+        timeout 180 "$bin" run -c "$tmp/fence.conf" -- python3 "$root/tests/gpu/torch_fence.py" "$B"
+    result "PyTorch, expandable segments" $?
 else
     echo "PyTorch with CUDA not installed: the PyTorch checks are skipped"
 fi
-[ $ran = 1 ] || skip "a GPU is present but neither nvcc nor PyTorch is installed"
+
+if [ -x "${tmp}/fc_static" ]; then
+    step "cost per call: fence_check time 20000, $reps runs each, interleaved (ns per call, median)"
+    for i in $(seq "$reps"); do
+        timeout 120 "$tmp/fc_static" time 20000 | sed 's/^/plain /' >> "$tmp/times"
+        run_fenced "$tmp/fc_static" time 20000 | sed 's/^/fenced /' >> "$tmp/times"
+    done
+    awk '
+        { mode = $1; v = $NF; $1 = ""; $2 = ""; $NF = ""; name = $0; gsub(/^ +| +$/, "", name)
+          k = name SUBSEP mode; n[k]++; val[k, n[k]] = v; names[name] = 1 }
+        function median(k,   i, j, t, c, a) {
+            c = n[k]; for (i = 1; i <= c; i++) a[i] = val[k, i]
+            for (i = 1; i <= c; i++) for (j = i + 1; j <= c; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
+            return c % 2 ? a[(c + 1) / 2] : (a[c / 2] + a[c / 2 + 1]) / 2 }
+        END {
+            printf "%-42s %10s %10s %8s %10s\n", "call", "plain ns", "memfence", "ratio", "+ns"
+            for (nm in names) {
+                p = median(nm SUBSEP "plain"); f = median(nm SUBSEP "fenced")
+                printf "%-42s %10.0f %10.0f %8.3f %10.0f\n", nm, p, f, p ? f / p : 0, f - p }
+        }' "$tmp/times"
+fi
+
+echo
+if [ ${#failed[@]} -gt 0 ]; then
+    echo "real GPU: FAILED: ${failed[*]}"
+    exit 1
+fi
 echo "real GPU: all checks passed"
