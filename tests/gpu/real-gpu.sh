@@ -5,7 +5,7 @@
 #   tests/gpu/real-gpu.sh [BUDGET_MiB]        (default 1024)
 #
 # Environment: MF_LIB, MF_BIN (default build/libmemfence.so, build/memfence), MF_COMMIT (the
-# commit to name when the tree has no .git), MF_REPS (timing runs per mode, default 5).
+# commit to name when the tree has no .git), MF_REPS (timing runs per mode, default 7).
 #
 # 1. tests/gpu/fence_check.c built with nvcc, the runtime linked statically (the default) and
 #    shared (-cudart shared), both also linked directly against libcuda: cudaMalloc, pitched,
@@ -25,7 +25,7 @@ lib=${MF_LIB:-$root/build/libmemfence.so}
 bin=${MF_BIN:-$root/build/memfence}
 mib=${1:-1024}
 B=$((mib << 20))
-reps=${MF_REPS:-5}
+reps=${MF_REPS:-7}
 skip() { echo "skipped: $*"; exit 77; }
 command -v nvidia-smi >/dev/null 2>&1 || skip "no nvidia-smi: no NVIDIA driver on this machine"
 nvidia-smi -L >/dev/null 2>&1 || skip "nvidia-smi finds no GPU"
@@ -82,10 +82,13 @@ else
 fi
 
 if [ -x "${tmp}/fc_static" ]; then
-    step "cost per call: fence_check time 20000, $reps runs each, interleaved (ns per call, median)"
+    step "cost per call: fence_check time 20000 (static runtime), $reps runs of each mode, interleaved"
+    echo "   modes: gpu = MEMFENCE_GPU_LIMIT only; gpu+host = MEMFENCE_GPU_LIMIT and MEMFENCE_LIMIT=8G"
     for i in $(seq "$reps"); do
         timeout 120 "$tmp/fc_static" time 20000 | sed 's/^/plain /' >> "$tmp/times"
-        run_fenced "$tmp/fc_static" time 20000 | sed 's/^/fenced /' >> "$tmp/times"
+        env MEMFENCE_GPU_LIMIT=${mib}M LD_PRELOAD="$lib" timeout 120 "$tmp/fc_static" time 20000 |
+            sed 's/^/gpu /' >> "$tmp/times"
+        run_fenced "$tmp/fc_static" time 20000 | sed 's/^/gpu+host /' >> "$tmp/times"
     done
     awk '
         { mode = $1; v = $NF; $1 = ""; $2 = ""; $NF = ""; name = $0; gsub(/^ +| +$/, "", name)
@@ -95,11 +98,12 @@ if [ -x "${tmp}/fc_static" ]; then
             for (i = 1; i <= c; i++) for (j = i + 1; j <= c; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
             return c % 2 ? a[(c + 1) / 2] : (a[c / 2] + a[c / 2 + 1]) / 2 }
         END {
-            printf "%-42s %10s %10s %8s %10s\n", "call", "plain ns", "memfence", "ratio", "+ns"
+            printf "%-40s %9s %9s %7s %9s %7s   (ns per call, medians)\n", "call", "plain", "gpu", "ratio", "gpu+host", "ratio"
             for (nm in names) {
-                p = median(nm SUBSEP "plain"); f = median(nm SUBSEP "fenced")
-                printf "%-42s %10.0f %10.0f %8.3f %10.0f\n", nm, p, f, p ? f / p : 0, f - p }
+                p = median(nm SUBSEP "plain"); g = median(nm SUBSEP "gpu"); f = median(nm SUBSEP "gpu+host")
+                printf "%-40s %9.0f %9.0f %7.3f %9.0f %7.3f\n", nm, p, g, p ? g / p : 0, f, p ? f / p : 0 }
         }' "$tmp/times"
+    echo "   every run (ns): "; sort "$tmp/times" | awk '{ k = $1 " " $3; a[k] = a[k] " " $NF } END { for (k in a) print "     " k ":" a[k] }' | sort
 fi
 
 echo

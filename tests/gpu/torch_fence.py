@@ -4,8 +4,9 @@
 
 Checks, each printed as "ok: ..." or "FAIL: ...":
   - torch.cuda.mem_get_info() and NVML (nvidia-ml-py) report the budget as the device's memory;
-  - what memfence charges is the caching allocator's reserved memory (memory_reserved()), at
-    every step, whatever memfence charged before torch allocated (a constant);
+  - what memfence charges is the caching allocator's reserved memory (memory_reserved()) plus
+    what libraries allocate beside it (cuBLAS's workspace, taken at the first matrix product and
+    kept), the same constant at every step;
   - an allocation past the budget raises torch.OutOfMemoryError and the program carries on:
     it allocates again after freeing, grows to the budget in 64 MiB steps, and computes;
   - empty_cache() gives everything back.
@@ -70,8 +71,16 @@ try:
 except ImportError:
     print("   nvidia-ml-py (pynvml) not installed: the NVML checks are skipped")
 
-# What memfence charged before torch's allocator took anything (the runtime's own blocks).
+# cuBLAS allocates its workspace itself (cudaMalloc, outside the caching allocator) at the first
+# matrix product; memfence charges that too.  Warm it up first, then everything memfence charges
+# beyond the allocator's reserved memory stays constant.
+w = torch.randn(2048, 2048, device="cuda")
+float((w @ w).sum())
+del w
+torch.cuda.empty_cache()
 extra = used() - torch.cuda.memory_reserved()
+print("   device memory allocated outside torch's caching allocator (cuBLAS's workspace): %d B, "
+      "charged too" % (extra - base))
 
 
 def charged_is_reserved(when):
