@@ -5,7 +5,7 @@
 #   tests/gpu/real-gpu.sh [BUDGET_MiB]        (default 1024)
 #
 # Environment: MF_LIB, MF_BIN (default build/libmemfence.so, build/memfence), MF_COMMIT (the
-# commit to name when the tree has no .git), MF_REPS (timing runs per mode, default 7).
+# commit to name when the tree has no .git), MF_REPS (timing runs per mode, default 11).
 #
 # 1. tests/gpu/fence_check.c built with nvcc, the runtime linked statically (the default) and
 #    shared (-cudart shared), both also linked directly against libcuda: cudaMalloc, pitched,
@@ -25,7 +25,7 @@ lib=${MF_LIB:-$root/build/libmemfence.so}
 bin=${MF_BIN:-$root/build/memfence}
 mib=${1:-1024}
 B=$((mib << 20))
-reps=${MF_REPS:-7}
+reps=${MF_REPS:-11}
 skip() { echo "skipped: $*"; exit 77; }
 command -v nvidia-smi >/dev/null 2>&1 || skip "no nvidia-smi: no NVIDIA driver on this machine"
 nvidia-smi -L >/dev/null 2>&1 || skip "nvidia-smi finds no GPU"
@@ -82,13 +82,14 @@ else
 fi
 
 if [ -x "${tmp}/fc_static" ]; then
-    step "cost per call: fence_check time 20000 (static runtime), $reps runs of each mode, interleaved"
+    step "cost per call: fence_check time 20000 (static runtime; cudaMalloc 5000), $reps runs of each mode, interleaved"
     echo "   modes: gpu = MEMFENCE_GPU_LIMIT only; gpu+host = MEMFENCE_GPU_LIMIT and MEMFENCE_LIMIT=8G"
+    pin=; command -v taskset >/dev/null && pin="taskset -c $(( $(nproc) - 1 ))" && echo "   pinned to one CPU ($pin)"
     for i in $(seq "$reps"); do
-        timeout 120 "$tmp/fc_static" time 20000 | sed 's/^/plain /' >> "$tmp/times"
-        env MEMFENCE_GPU_LIMIT=${mib}M LD_PRELOAD="$lib" timeout 120 "$tmp/fc_static" time 20000 |
+        $pin timeout 120 "$tmp/fc_static" time 20000 | sed 's/^/plain /' >> "$tmp/times"
+        env MEMFENCE_GPU_LIMIT=${mib}M LD_PRELOAD="$lib" $pin timeout 120 "$tmp/fc_static" time 20000 |
             sed 's/^/gpu /' >> "$tmp/times"
-        run_fenced "$tmp/fc_static" time 20000 | sed 's/^/gpu+host /' >> "$tmp/times"
+        run_fenced $pin "$tmp/fc_static" time 20000 | sed 's/^/gpu+host /' >> "$tmp/times"
     done
     awk '
         { mode = $1; v = $NF; $1 = ""; $2 = ""; $NF = ""; name = $0; gsub(/^ +| +$/, "", name)
