@@ -21,7 +21,13 @@ enum mf_family { MF_FAM_MALLOC = 1, MF_FAM_MMAP = 2, MF_FAM_CUDA = 4 };
     X(SHMAT,          "shmat",           MMAP)        \
     X(BRK,            "brk",             MMAP)        \
     X(CU_MEM_ALLOC,   "cuMemAlloc",      CUDA)        \
+    X(CU_MEM_PITCH,   "cuMemAllocPitch", CUDA)        \
+    X(CU_MEM_MANAGED, "cuMemAllocManaged", CUDA)      \
+    X(CU_MEM_ASYNC,   "cuMemAllocAsync", CUDA)        \
+    X(CU_MEM_POOL,    "cuMemAllocFromPoolAsync", CUDA) \
     X(CU_MEM_HOST,    "cuMemHostAlloc",  CUDA)        \
+    X(CU_MEM_ALLOC_HOST, "cuMemAllocHost", CUDA)      \
+    X(CU_MEM_REGISTER, "cuMemHostRegister", CUDA)     \
     X(CU_MEM_CREATE,  "cuMemCreate",     CUDA)
 
 enum mf_call {

@@ -234,20 +234,20 @@ CUresult mf_hk_cuMemAlloc_v2(CUdeviceptr *dptr, size_t n)
 { DEVICE_ALLOC(cuMemAlloc_v2, MF_CALL_CU_MEM_ALLOC, n, dptr, (dptr, n)); }
 
 CUresult mf_hk_cuMemAllocManaged(CUdeviceptr *dptr, size_t n, unsigned int flags)
-{ DEVICE_ALLOC(cuMemAllocManaged, MF_CALL_CU_MEM_ALLOC, n, dptr, (dptr, n, flags)); }
+{ DEVICE_ALLOC(cuMemAllocManaged, MF_CALL_CU_MEM_MANAGED, n, dptr, (dptr, n, flags)); }
 
 CUresult mf_hk_cuMemAllocAsync(CUdeviceptr *dptr, size_t n, CUstream s)
-{ DEVICE_ALLOC(cuMemAllocAsync, MF_CALL_CU_MEM_ALLOC, n, dptr, (dptr, n, s)); }
+{ DEVICE_ALLOC(cuMemAllocAsync, MF_CALL_CU_MEM_ASYNC, n, dptr, (dptr, n, s)); }
 
 CUresult mf_hk_cuMemAllocAsync_ptsz(CUdeviceptr *dptr, size_t n, CUstream s)
-{ DEVICE_ALLOC(cuMemAllocAsync_ptsz, MF_CALL_CU_MEM_ALLOC, n, dptr, (dptr, n, s)); }
+{ DEVICE_ALLOC(cuMemAllocAsync_ptsz, MF_CALL_CU_MEM_ASYNC, n, dptr, (dptr, n, s)); }
 
 CUresult mf_hk_cuMemAllocFromPoolAsync(CUdeviceptr *dptr, size_t n, CUmemoryPool p, CUstream s)
-{ DEVICE_ALLOC(cuMemAllocFromPoolAsync, MF_CALL_CU_MEM_ALLOC, n, dptr, (dptr, n, p, s)); }
+{ DEVICE_ALLOC(cuMemAllocFromPoolAsync, MF_CALL_CU_MEM_POOL, n, dptr, (dptr, n, p, s)); }
 
 CUresult mf_hk_cuMemAllocFromPoolAsync_ptsz(CUdeviceptr *dptr, size_t n, CUmemoryPool p,
                                              CUstream s)
-{ DEVICE_ALLOC(cuMemAllocFromPoolAsync_ptsz, MF_CALL_CU_MEM_ALLOC, n, dptr, (dptr, n, p, s)); }
+{ DEVICE_ALLOC(cuMemAllocFromPoolAsync_ptsz, MF_CALL_CU_MEM_POOL, n, dptr, (dptr, n, p, s)); }
 
 /* The driver picks the pitch; memfence charges a 512-byte-aligned estimate first (no GPU
  * pitches wider), then settles on the real pitch × height. */
@@ -257,7 +257,7 @@ CUresult mf_hk_cuMemAllocPitch_v2(CUdeviceptr *dptr, size_t *pitch, size_t width
     uint64_t row = ((uint64_t)width + 511) & ~(uint64_t)511, est;
     int dev = counting() ? current_device() : NO_DEV, counted;
     if (__builtin_mul_overflow(row, (uint64_t)height, &est)) dev = NO_DEV;   /* driver refuses */
-    CUresult r = charge(MF_CALL_CU_MEM_ALLOC, dev, est, &counted);
+    CUresult r = charge(MF_CALL_CU_MEM_PITCH, dev, est, &counted);
     if (r != CUDA_SUCCESS) return r;
     r = CALL_REAL(cuMemAllocPitch_v2, (dptr, pitch, width, height, elt));
     if (!counted) return r;
@@ -268,7 +268,7 @@ CUresult mf_hk_cuMemAllocPitch_v2(CUdeviceptr *dptr, size_t *pitch, size_t width
     uint64_t real = (uint64_t)*pitch * height;
     if (real < est) {
         mf_gpu_uncharge(dev, est - real);
-    } else if (real > est && mf_gpu_charge(MF_CALL_CU_MEM_ALLOC, dev, real - est) != 0) {
+    } else if (real > est && mf_gpu_charge(MF_CALL_CU_MEM_PITCH, dev, real - est) != 0) {
         mem_free_fn f = (mem_free_fn)atomic_load(&h_mem_free);
         if (f) {
             mf_dl_guard++;
@@ -318,9 +318,9 @@ CUresult mf_hk_cuMemRelease(CUmemGenericAllocationHandle h)
 
 /* ---- pinned host memory: the host pool --------------------------------------------------- */
 
-#define HOST_ALLOC(sym, key, n, args) do {                                               \
+#define HOST_ALLOC(sym, call, key, n, args) do {                                         \
         int dev_ = counting() ? MF_GPU_HOST : NO_DEV, counted_;                          \
-        CUresult r_ = charge(MF_CALL_CU_MEM_HOST, dev_, (n), &counted_);                 \
+        CUresult r_ = charge(call, dev_, (n), &counted_);                                \
         if (r_ != CUDA_SUCCESS) return r_;                                               \
         r_ = CALL_REAL_PINNED(sym, args);                                                \
         settle(r_, counted_, MF_GPU_HOSTPTR, (uint64_t)(uintptr_t)(key), dev_, (n));     \
@@ -328,13 +328,13 @@ CUresult mf_hk_cuMemRelease(CUmemGenericAllocationHandle h)
     } while (0)
 
 CUresult mf_hk_cuMemAllocHost_v2(void **pp, size_t n)
-{ HOST_ALLOC(cuMemAllocHost_v2, pp ? *pp : NULL, n, (pp, n)); }
+{ HOST_ALLOC(cuMemAllocHost_v2, MF_CALL_CU_MEM_ALLOC_HOST, pp ? *pp : NULL, n, (pp, n)); }
 
 CUresult mf_hk_cuMemHostAlloc(void **pp, size_t n, unsigned int flags)
-{ HOST_ALLOC(cuMemHostAlloc, pp ? *pp : NULL, n, (pp, n, flags)); }
+{ HOST_ALLOC(cuMemHostAlloc, MF_CALL_CU_MEM_HOST, pp ? *pp : NULL, n, (pp, n, flags)); }
 
 CUresult mf_hk_cuMemHostRegister_v2(void *p, size_t n, unsigned int flags)
-{ HOST_ALLOC(cuMemHostRegister_v2, p, n, (p, n, flags)); }
+{ HOST_ALLOC(cuMemHostRegister_v2, MF_CALL_CU_MEM_REGISTER, p, n, (p, n, flags)); }
 
 CUresult mf_hk_cuMemFreeHost(void *p)
 { DEVICE_FREE(cuMemFreeHost, MF_GPU_HOSTPTR, (uint64_t)(uintptr_t)p, (p)); }

@@ -14,6 +14,8 @@
  *
  * The program's own count is compared with memfence's (memfence_used(), found with dlsym so
  * that the program also runs without memfence): every charge and every credit must be exact.
+ * With FENCE_MEMFENCE=/path/to/memfence it is also compared once with the ledger, as
+ * `memfence status --json` shows it to another process.
  */
 #include <dlfcn.h>
 #include <stdint.h>
@@ -21,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #ifdef MF_DOUBLE
 #include "fake_cudart.c"
@@ -48,6 +51,33 @@ static used_fn mf_used, mf_limit;
 #define POOL_GPU0 1
 
 static uint64_t used(int pool) { return mf_used ? mf_used(pool) : 0; }
+
+/* What the ledger shows for this process's GPU 0 (`memfence status --json`, the memfence command
+ * named by FENCE_MEMFENCE), polled until it equals want or 5 s pass.  Return: the last figure
+ * seen, or -1 when none was. */
+static long long ledger_gpu_used(const char *memfence, unsigned long long want)
+{
+    static char buf[1 << 16];
+    char cmd[600], key[48];
+    long long seen = -1;
+    snprintf(cmd, sizeof cmd, "'%s' status --json 2>/dev/null", memfence);
+    snprintf(key, sizeof key, "{\"pid\":%d,", (int)getpid());
+    for (int tries = 0; tries < 50; tries++) {
+        FILE *f = popen(cmd, "r");
+        if (!f) return -1;
+        size_t n = fread(buf, 1, sizeof buf - 1, f);
+        buf[n] = 0;
+        pclose(f);
+        char *me = strstr(buf, key), *rss = me ? strstr(me, "\"rss\":") : NULL;
+        char *g = me ? strstr(me, "\"gpu\":[{\"device\":0,\"used\":") : NULL;
+        if (g && rss && g < rss) {                /* within this process's record */
+            seen = strtoll(g + strlen("\"gpu\":[{\"device\":0,\"used\":"), NULL, 10);
+            if ((unsigned long long)seen == want) return seen;
+        }
+        usleep(100 * 1000);
+    }
+    return seen;
+}
 
 /* ---- the VMM driver calls, two ways ------------------------------------------------------- */
 
@@ -118,7 +148,7 @@ static void check_vmm(const vmm_api_t *a, uint64_t B)
     CUdeviceptr va = 0;
     CUres r = a->create(&h, n, &prop, 0);
     CHECK(r == CUDA_SUCCESS && used(POOL_GPU0) - u0 == n,
-          "VMM (%s): cuMemCreate(%zu MiB) granted, charged exactly (ledger +%llu B)", a->how,
+          "VMM (%s): cuMemCreate(%zu MiB) granted, charged exactly (memfence +%llu B)", a->how,
           (size_t)(n / MiB), (unsigned long long)(used(POOL_GPU0) - u0));
     CHECK(a->reserve(&va, 4 * (size_t)B, 0, 0, 0) == CUDA_SUCCESS && used(POOL_GPU0) - u0 == n,
           "VMM (%s): cuMemAddressReserve(4 x budget) granted and not charged", a->how);
@@ -160,6 +190,13 @@ static void check_all(uint64_t B)
 
     CHECK(cudaMalloc(&a, B / 2) == cudaSuccess && used(POOL_GPU0) - base == B / 2,
           "cudaMalloc(budget/2) granted, charged exactly");
+    const char *mfbin = getenv("FENCE_MEMFENCE");
+    if (mfbin && *mfbin) {
+        long long l = ledger_gpu_used(mfbin, base + B / 2);
+        CHECK(l >= 0 && (uint64_t)l == base + B / 2,
+              "the ledger (memfence status --json) shows GPU 0 used %lld = the program's count %llu",
+              l, (unsigned long long)(base + B / 2));
+    }
     e = cudaMalloc(&b, B);
     CHECK(e == cudaErrorMemoryAllocation && used(POOL_GPU0) - base == B / 2,
           "cudaMalloc(budget) beyond: cudaErrorMemoryAllocation (got %d), nothing charged", (int)e);

@@ -12,7 +12,7 @@
 #    cudaMallocAsync on the default pool and on an explicit pool, cudaMallocManaged (16 MiB),
 #    VMM (cuMemCreate/cuMemMap by direct calls and through cudaGetDriverEntryPointByVersion),
 #    pinned host memory against the host budget; each charge and credit checked exactly against
-#    memfence_used(); refusals return the out-of-memory error and the program carries on.
+#    memfence_used(), and once against the ledger (memfence status --json); refusals return the out-of-memory error and the program carries on.
 # 2. The same program through `memfence run -g`.
 # 3. PyTorch (tests/gpu/torch_fence.py), with the caching allocator's default segments and with
 #    expandable segments (its VMM path), the second through `memfence run -c FILE`.
@@ -46,6 +46,7 @@ command -v nvcc >/dev/null && echo "nvcc: $(nvcc --version | tail -1)"
 python3 -c 'import torch; print("torch:", torch.__version__, "CUDA", torch.version.cuda)' 2>/dev/null
 
 run_fenced() { env MEMFENCE_GPU_LIMIT=${mib}M MEMFENCE_LIMIT=8G LD_PRELOAD="$lib" timeout 180 "$@"; }
+export FENCE_MEMFENCE=$bin      # fence_check compares the ledger (memfence status) once too
 
 if command -v nvcc >/dev/null 2>&1; then
     src=$root/tests/gpu/fence_check.c
