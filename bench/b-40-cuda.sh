@@ -28,6 +28,19 @@ echo
 echo "| driver | without (ns/pair) | memfence (ns/pair) | ratio | added |"
 echo "| --- | ---: | ---: | ---: | --- |"
 run_pair "test double (fake libcuda, static runtime)" LD_LIBRARY_PATH="$d"
+# Instructions (callgrind, exact): the marginal cost of a pair, 40000 pairs less 20000.
+if command -v valgrind >/dev/null 2>&1; then
+    instr() {   # pairs, env...
+        local n=$1; shift
+        env LD_LIBRARY_PATH="$d" "$@" valgrind --tool=callgrind --callgrind-out-file=/dev/null \
+            "$prog" "$n" 1 1048576 2>&1 >/dev/null | awk '/Collected/ {print $NF}'
+    }
+    p1=$(instr 20000); p2=$(instr 40000)
+    f1=$(instr 20000 MEMFENCE_GPU_LIMIT=64G LD_PRELOAD="$MF_LIB"); f2=$(instr 40000 MEMFENCE_GPU_LIMIT=64G LD_PRELOAD="$MF_LIB")
+    awk -v p1="$p1" -v p2="$p2" -v f1="$f1" -v f2="$f2" 'BEGIN {
+        a = (p2 - p1) / 20000; b = (f2 - f1) / 20000
+        printf "| test double, instructions (callgrind) | %.0f instr | %.0f instr | %.2f | %+.0f instructions (%.0f per call) |\n", a, b, b / a, b - a, (b - a) / 2 }'
+fi
 if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
     rt=$(ldconfig -p | awk '/libcudart\.so/ {print $NF; exit}')
     [ -n "$rt" ] && run_pair "real GPU ($(nvidia-smi -L | head -1 | cut -c1-40)), $rt" BENCH_CUDART="$rt"
