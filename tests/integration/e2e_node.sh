@@ -3,8 +3,8 @@
 # arrive faster than they idle out.  Under memfence with its INI section (160 MiB, SIGUSR2 at
 # HIGH, trim, refuse-large at CRITICAL) it must get the signal, drop idle sessions, run to the
 # end and keep its RSS inside the budget at every sample.  Without memfence, in a memory cgroup
-# capped at the same 160 MiB, the kernel must kill it (that part is skipped, saying why, where
-# no memory cgroup can be made).
+# capped at the same 160 MiB, the kernel usually kills it; what it did is reported, not asserted
+# (skipped, saying why, where no memory cgroup can be made).
 . "$(dirname "$0")/lib.sh"
 command -v node >/dev/null || skip "node is not installed"
 grep -q -a -F "sent to the process at level" "$MF_LIB" ||
@@ -33,8 +33,11 @@ msg="fenced: $signals SIGUSR2, $dropped sessions dropped, $served served, RSS <=
 line=$("$run" cgroup "$MF_TMP/cgroup.dat" 30 | tail -n 1)
 case "$line" in
 result*)
-    grep -q "signal=KILL" <<<"$line" || fail "without memfence under the cgroup cap the worker was not killed: $line"
-    msg="$msg; cgroup: killed ($line)" ;;
+    # The kernel's choice, not memfence's: it OOM-kills the worker, or (no swap here) reclaims
+    # node's own file pages over and over and the worker crawls on (seen once: 64 s for 30).
+    # Either is reported; only memfence's half above is asserted.
+    if grep -q "signal=KILL" <<<"$line"; then msg="$msg; cgroup: killed ($line)"
+    else msg="$msg; cgroup: not killed, the kernel reclaimed instead ($line)"; fi ;;
 *)  msg="$msg; cgroup comparison skipped: $line" ;;
 esac
 ls -d /sys/fs/cgroup/memory/memfence-chat-* /sys/fs/cgroup/memfence-chat-* 2>/dev/null | grep -q . &&
