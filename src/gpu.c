@@ -29,6 +29,7 @@
 static mf_size_t dev_spec[MF_GPU_MAX];        /* the budget as configured (size or %) */
 static _Atomic uint64_t dev_total[MF_GPU_MAX]; /* physical memory, 0 until the driver told us */
 static bool warn_only;                        /* on_limit = warn */
+static bool view_budget = true;               /* virtualize: memory info answered from the budget */
 
 static void apply_spec(int dev)
 {
@@ -92,7 +93,7 @@ uint64_t mf_gpu_budget(int dev)
 void mf_gpu_view(int dev, uint64_t real_free, uint64_t real_total, uint64_t *free_out,
                  uint64_t *total_out)
 {
-    uint64_t budget = dev == MF_GPU_HOST ? MF_UNLIMITED : mf_gpu_budget(dev);
+    uint64_t budget = dev == MF_GPU_HOST || !view_budget ? MF_UNLIMITED : mf_gpu_budget(dev);
     uint64_t total = real_total, free_b = real_free;
     if (budget != MF_UNLIMITED) {
         uint64_t used = mf_gate_used((unsigned)mf_gpu_pool(dev));
@@ -278,6 +279,7 @@ int mf_gpu_init(const mf_config_t *cfg)
     for (int d = 0; d < MF_GPU_MAX; d++)
         dev_spec[d] = cfg->gpu_limit_dev_set[d] ? cfg->gpu_limit_dev[d] : cfg->gpu_limit;
     warn_only = !strcmp(cfg->on_limit, "warn");
+    view_budget = cfg->virtualize;
     env_overrides();
     for (int d = 0; d < MF_GPU_MAX; d++) apply_spec(d);
     return 0;
@@ -326,4 +328,5 @@ void mf_gpu_reset(void)
         atomic_store(&dev_total[d], 0);
     }
     warn_only = false;
+    view_budget = true;
 }

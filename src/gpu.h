@@ -54,7 +54,8 @@ int mf_gpu_pct_pending(int dev);         /* true while dev's % budget waits for 
 uint64_t mf_gpu_budget(int dev);
 
 /* The memory view of device dev: total = min(budget, physical), free = max(0, total − usage)
- * clamped by the real free memory.  Without a budget the real figures pass unchanged. */
+ * clamped by the real free memory.  Without a budget, or with virtualize = off, the real figures
+ * pass unchanged (the budget still holds: only what the program is told changes). */
 void mf_gpu_view(int dev, uint64_t real_free, uint64_t real_total, uint64_t *free_out,
                  uint64_t *total_out);
 

@@ -19,6 +19,9 @@ grep -qx "dev 0 v1 total $((64 * M)) free $((64 * M)) used 0" <<<"$out" || fail 
 grep -qx "dev 1 v1 total $((32 * M)) free $((32 * M)) used 0" <<<"$out" || fail "NVML v1 device 1"
 grep -qx "dev 1 v2 total $((32 * M)) free $((32 * M)) used 0 reserved 0" <<<"$out" || fail "NVML v2 device 1"
 grep -qx "dev 0 null -> 2" <<<"$out" || fail "NVML with a NULL pointer"
+out=$(fenced MEMFENCE_GPU_LIMIT_0=64M MEMFENCE_VIRTUALIZE=off -- "$MF_PROGS/cuda_nvml" 2>&1)
+grep -qx "dev 0 v1 total $((1024 * M)) free $((1024 * M)) used 0" <<<"$out" ||
+    fail "virtualize = off: NVML shows the device's own figures: $out"
 out=$(fenced MEMFENCE_GPU_LIMIT_0=64M CUDA_VISIBLE_DEVICES=1 -- "$MF_PROGS/cuda_nvml" 2>&1)
 grep -qx "dev 1 v1 total $((64 * M)) free $((64 * M)) used 0" <<<"$out" || fail "NVML device 1 is CUDA device 0 here: $out"
 grep -qx "dev 0 v1 total $((1024 * M)) free $((1024 * M)) used 0" <<<"$out" || fail "a device CUDA cannot see keeps NVML's figures: $out"

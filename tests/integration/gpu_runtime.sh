@@ -27,6 +27,10 @@ done
 # A percentage of the device; the real figures without a budget; per-thread-stream entry points.
 out=$(fenced MEMFENCE_GPU_LIMIT=25% -- "$MF_PROGS/cuda_alloc" static info 2>&1)
 grep -qx "info -> 0 free $((256 * M)) total $((256 * M))" <<<"$out" || fail "25% of a 1 GiB device: $out"
+# virtualize = off: the program is told the device's own figures; the budget still holds.
+out=$(fenced MEMFENCE_GPU_LIMIT=256M MEMFENCE_VIRTUALIZE=off -- "$MF_PROGS/cuda_alloc" static info malloc 300M info 2>/dev/null)
+grep -qx "info -> 0 free $((1024 * M)) total $((1024 * M))" <<<"$out" || fail "virtualize = off still shows the budget: $out"
+grep -qx "malloc 300M -> 2" <<<"$out" || fail "virtualize = off lifted the GPU budget: $out"
 out=$(fenced -- "$MF_PROGS/cuda_alloc" shared info malloc 300M info 2>&1)
 grep -qx "info -> 0 free $((724 * M)) total $((1024 * M))" <<<"$out" || fail "without a budget the device's own figures pass: $out"
 out=$(fenced MEMFENCE_GPU_LIMIT=64M FAKE_CUDART_PTDS=1 -- "$MF_PROGS/cuda_alloc" shared async 60M async 8M info 2>/dev/null)
