@@ -16,6 +16,7 @@
 # 2. The same program through `memfence run -g`.
 # 3. PyTorch (tests/gpu/torch_fence.py), with the caching allocator's default segments and with
 #    expandable segments (its VMM path), the second through `memfence run -c FILE`.
+#    Then two PyTorch processes in one group (tests/gpu/torch_group.py): a GPU budget shared.
 # 4. The cost per call of the GPU hooks: fence_check's timing loops with and without memfence,
 #    interleaved, medians of MF_REPS runs.
 # Exit 0 pass, 77 skip (the reason on the last line), 1 fail.
@@ -78,6 +79,19 @@ if python3 -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1
     PYTHONUNBUFFERED=1 PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True \
         timeout 180 "$bin" run -c "$tmp/fence.conf" -- python3 "$root/tests/gpu/torch_fence.py" "$B"
     result "PyTorch, expandable segments" $?
+    step "PyTorch, two processes in one group GPU budget of 1 GiB (each process's own: 2 GiB)"
+    gd=$tmp/group
+    mkdir -p "$gd"
+    genv=(MEMFENCE_LEDGER_DIR="$gd" MEMFENCE_GROUP=gpus MEMFENCE_GPU_LIMIT=2G
+          MEMFENCE_GROUP_GPU_LIMIT=1G LD_PRELOAD="$lib" PYTHONUNBUFFERED=1)
+    env "${genv[@]}" MEMFENCE_INSTANCE=a timeout 120 python3 "$root/tests/gpu/torch_group.py" a "$gd" "$bin" &
+    pa=$!
+    env "${genv[@]}" MEMFENCE_INSTANCE=b timeout 120 python3 "$root/tests/gpu/torch_group.py" b "$gd" "$bin" &
+    pb=$!
+    wait $pa; ra=$?
+    touch "$gd/a.gone"
+    wait $pb; rb=$?
+    result "PyTorch, a group GPU budget" $(( ra != 0 || rb != 0 ))
 else
     echo "PyTorch with CUDA not installed: the PyTorch checks are skipped"
 fi
