@@ -182,8 +182,14 @@ void mf_cu_bind_direct(void)
 }
 
 /* The objects the program was linked with.  Runs in every process; it writes nothing where no
- * object imports a CUDA or NVML name memfence hooks. */
+ * object imports a CUDA or NVML name memfence hooks.  At start every loaded object is in the
+ * global scope, so when neither a driver nor NVML is among them no import can be bound yet (a
+ * slot is bound to the function its name reaches): the scan of every object's relocations is
+ * skipped, and the first CUDA or NVML lookup after libcuda is loaded makes the whole pass. */
 __attribute__((constructor(65535))) static void bind_at_start(void)
 {
-    mf_cu_bind_direct();
+    int cuda = mf_resolve_in(RTLD_DEFAULT, "cuInit") || mf_resolve_in(RTLD_DEFAULT, "nvmlInit_v2") ||
+               mf_resolve_in(RTLD_DEFAULT, "nvmlInit");
+    dlerror();                        /* a failed lookup leaves no error for the program to see */
+    if (cuda) mf_cu_bind_direct();
 }
