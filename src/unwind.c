@@ -23,6 +23,7 @@
 
 #include "mf.h"
 #include "resolve.h"
+#include "runtime.h"
 #include "unwind.h"
 
 #ifndef MF_UNWIND_SONAME
@@ -95,6 +96,11 @@ int mf_unwind_init(void)
         return state_err(st);
     if (!atomic_compare_exchange_strong(&unwind_state, &st, U_LOADING))
         return state_err(st);
+    /* What the loader allocates for libunwind is memfence's, not the program's: uncounted, as
+     * when libunwind was loaded with memfence at start.  Without a slot, this thread's
+     * allocations leave the fast path, and the general path passes them through (depth). */
+    mf_slot_t *slot = mf_tls.slot;
+    mf_tls.slot = NULL;
     inside++;
     void *h = dlopen(MF_UNWIND_SONAME, RTLD_NOW | RTLD_LOCAL);
     int (*set_caching)(unw_addr_space_t, unw_caching_policy_t) =
@@ -105,6 +111,7 @@ int mf_unwind_init(void)
     if (set_caching && local && bt)
         set_caching(*local, UNW_CACHE_PER_THREAD);
     inside--;
+    mf_tls.slot = slot;
     if (!set_caching || !local || !bt) {
         atomic_store_explicit(&unwind_state, U_FAILED, memory_order_release);
         return -ENOENT;
@@ -133,9 +140,15 @@ int mf_unwind_capture(uintptr_t *out, int max, int skip)
     if (mf_unlikely(atomic_load_explicit(&unwind_state, memory_order_acquire) != U_READY) &&
         mf_unwind_init() != 0)
         return 0;
+    /* Nothing libunwind allocates is the program's: its per-thread TLS block (a dlopen'ed
+     * library's TLS is allocated by the loader at a thread's first use) passes uncounted, as
+     * it did when libunwind's TLS was part of the static block at start. */
+    mf_slot_t *slot = mf_tls.slot;
+    mf_tls.slot = NULL;
     inside++;
     int n = unw_backtrace_fn(raw, (int)MF_ARRAY_LEN(raw));
     inside--;
+    mf_tls.slot = slot;
     if (n <= 0)
         return 0;
     int i = 0;
