@@ -342,6 +342,14 @@ static int join(const mf_config_t *cfg, bool forked)
     }
     me.pid = mf_pid();
     me.start = mf_ledger_proc_start(me.pid);
+    /* The first member of a new group writes the limit before it is listed, so that a reader
+     * (memfence status) never sees the group live and unlimited; the call after the claim
+     * below settles a difference with the other members and names who set it. */
+    if (grouped && me.l.hdr->limit[MF_POOL_HOST] == MF_UNLIMITED) {
+        uint64_t want = group_limit_of(cfg, MF_POOL_HOST);
+        if (want != MF_UNLIMITED)
+            mf_ledger_set_limit(&me.l, MF_LEDGER_SLOTS, MF_POOL_HOST, want, false, NULL);
+    }
     uint32_t flags = (grouped ? MF_LFLAG_GROUPED : 0) | (forked ? MF_LFLAG_FORKED : 0);
     r = mf_ledger_claim(&me.l, me.pid, me.start, mf_instance_name(), mf_program_name(), flags);
     /* Every slot live: members leave all the time (a burst of short-lived helpers), so wait a
