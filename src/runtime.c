@@ -123,7 +123,13 @@ static void read_identity(void)
 {
     cur_pid = mf_sys_getpid();
     char buf[512];
-    long n = mf_sys_read_file("/proc/self/cmdline", buf, sizeof buf);
+    /* argv[0]: libc's copy once it has started (the constructor, nearly always), else the
+     * kernel's (an allocation before libc's own initialisation) */
+    long n = 0;
+    if (program_invocation_name && *program_invocation_name)
+        n = mf_fmt(buf, sizeof buf, "%s", program_invocation_name);
+    else
+        n = mf_sys_read_file("/proc/self/cmdline", buf, sizeof buf);
     if (n > 0) {
         const char *base = buf;
         for (const char *p = buf; *p; p++)
