@@ -287,7 +287,7 @@ static uint64_t reserve_of(const mf_config_t *cfg)
     const mf_group_cfg_t *g = group_section(cfg);
     if (cfg->origin[MF_K_reserve] == MF_FROM_DEFAULT && g && g->reserve_set)
         sz = &g->reserve;    /* the group's reservation for a member that sets none */
-    uint64_t r = mf_size_resolve(sz, mf_host_memory());
+    uint64_t r = mf_size_resolve(sz, sz->is_pct ? mf_host_memory() : 0);
     return r == MF_UNLIMITED ? 0 : r;
 }
 
