@@ -20,13 +20,20 @@ CC         ?= cc
 VERSION    := 0.1.0
 SOMAJOR    := 0
 
+# libunwind is not linked: src/unwind.c loads it by its soname the first time a stack is wanted
+# (profiling, a refusal's backtrace), so the processes that never unwind (most, and every shell
+# and helper under a fenced script) do not load and relocate it and liblzma at each start.
+# Its headers are needed to build; the package declares it as a dependency (debian/control).
+UNWIND_SONAME := $(or $(shell objdump -p $$($(CC) -print-file-name=libunwind.so) 2>/dev/null | \
+                   awk '/SONAME/ { print $$2 }'),libunwind.so.8)
+
 WARN       := -Wall -Wextra -Wshadow -Wpointer-arith -Wstrict-prototypes -Wmissing-prototypes \
               -Wno-unused-parameter -Wvla -Wformat=2
 CFLAGS_BASE := -std=gnu11 -O2 -g -fPIC $(WARN) -Iinclude -Isrc -D_GNU_SOURCE \
-              -DMF_VERSION=\"$(VERSION)\" -fno-strict-aliasing
+              -DMF_VERSION=\"$(VERSION)\" -DMF_UNWIND_SONAME=\"$(UNWIND_SONAME)\" -fno-strict-aliasing
 LIB_CFLAGS := $(CFLAGS_BASE) -fvisibility=hidden -ftls-model=initial-exec -fno-builtin-malloc \
               -fno-builtin-free -fno-builtin-calloc -fno-builtin-realloc -fno-stack-protector
-PKG_LIBS   := $(shell pkg-config --libs inih libunwind 2>/dev/null || echo -linih -lunwind)
+PKG_LIBS   := $(shell pkg-config --libs inih 2>/dev/null || echo -linih)
 LIB_LDLIBS := -ldl -lpthread $(PKG_LIBS)
 
 # The core: everything under src/ except the command line.  Built twice: into the preload

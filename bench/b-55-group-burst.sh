@@ -17,11 +17,12 @@ echo "${SHORT:-2000} short-lived members (each a bash wrapper with two helper pr
 echo "ledger_worker allocating 1 MiB) and ${LONG:-200} long-lived ones holding 4 MiB, started at once"
 echo "in a group of 2 GiB; a quarter of the long-lived ones SIGKILLed mid-burst.  Time from the"
 echo "first start until every short-lived member exited and every survivor holds its memory;"
-echo "median of ${REPS:-3} runs each, interleaved."
+echo "median of ${REPS:-3} runs each, interleaved.  CPU: user + system time of the processes each"
+echo "burst waited for (the short-lived members, wrappers and helpers), median of the same runs."
 echo
-echo "| without memfence | with memfence | ratio | stderr lines (worst run) | members failed |"
-echo "| ---: | ---: | ---: | ---: | ---: |"
-echo "| $(v plain_s) s | $(v mf_s) s | $(v ratio) | $(v mf_lines_max) | $(v mf_fails) |"
+echo "| without memfence | with memfence | ratio | CPU without | CPU with | CPU ratio | stderr lines (worst run) | members failed |"
+echo "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+echo "| $(v plain_s) s | $(v mf_s) s | $(v ratio) | $(v plain_cpu_s) s | $(v mf_cpu_s) s | $(v cpu_ratio) | $(v mf_lines_max) | $(v mf_fails) |"
 echo
 echo "Check run (status polled every 0.2 s): group total at most $(v max_total) B of $(v limit) B;"
 echo "members' own counts at most $(v max_members_sum) B; long-lived members got $(v holders_mib) MiB;"

@@ -16,6 +16,9 @@
 #     away, every member exited 0 (none refused);
 #   - after the storm the total is exactly the sum of the live members' shares, status lists
 #     exactly the survivors, and once they are gone status shows no row and no group total.
+# Each timed run also records the CPU time (user + system) of the burst's processes that the
+# burst waited for (every short-lived member with its wrapper and helpers; not the long-lived
+# ones): on a shared machine the wall time moves with other work, the CPU time far less.
 # Prints "key value" lines (times in seconds, lines = stderr lines of all members of a run);
 # exit 1 when a check fails (the reason on stderr).
 # Environment: MF_LIB MF_BIN MF_PROGS (as bench/run and tests/run set them), SHORT (2000),
@@ -51,16 +54,17 @@ chmod +x "$work/shim"
 echo 1 >"$work/version"
 now() { date +%s.%N; }
 
-# burst MODE DIR: one burst; writes DIR/time, DIR/fails (short-lived members that did not
-# exit 0), DIR/err (every member's stderr), DIR/h.I (holder I's "ready N").
+# burst MODE DIR: one burst; writes DIR/time, DIR/cpu (user + system seconds of the processes
+# it waited for), DIR/fails (short-lived members that did not exit 0), DIR/err (every member's
+# stderr), DIR/h.I (holder I's "ready N").
 burst() {
-    local mode=$1 d=$2 i t0 t1
+    local mode=$1 d=$2 i t0 t1 TIMEFORMAT='%U %S'
     mkdir -p "$d"
     : >"$d/err"
     : >"$d/killed"
     : >"$work/hpids"
     t0=$(now)
-    (
+    { time { (
         if [ "$mode" = mf ]; then
             export LD_PRELOAD=$MF_LIB MEMFENCE_LEDGER_DIR=$work/ledger MEMFENCE_GROUP=burst \
                 MEMFENCE_GROUP_LIMIT=$LIMIT
@@ -95,9 +99,10 @@ burst() {
             [ "$(cat "${surv[@]}" | grep -c '^ready')" -ge ${#surv[@]} ] && break
             sleep 0.01
         done
-    ) 2>/dev/null       # (bash's "Killed" notices of the storm)
+    ) 2>/dev/null; }; } 2>"$d/cpu.raw"    # (bash's "Killed" notices of the storm go nowhere)
     t1=$(now)
     echo "$t0 $t1" | awk '{ printf "%.2f\n", $2 - $1 }' >"$d/time"
+    awk 'NF == 2 { printf "%.2f\n", $1 + $2 }' "$d/cpu.raw" >"$d/cpu"
 }
 
 stop_holders() {
@@ -111,13 +116,19 @@ for ((r = 1; r <= REPS; r++)); do
     burst plain "$work/plain$r"; stop_holders
     burst mf "$work/mf$r"; stop_holders
     echo "run $r plain_s $(cat "$work/plain$r/time") mf_s $(cat "$work/mf$r/time")" \
-         "mf_lines $(grep -c . "$work/mf$r/err")" >&2
+         "mf_lines $(grep -c . "$work/mf$r/err")" \
+         "plain_cpu_s $(cat "$work/plain$r/cpu") mf_cpu_s $(cat "$work/mf$r/cpu")" \
+         "load $(cut -d' ' -f1 /proc/loadavg)" >&2
 done
 if [ "$REPS" -gt 0 ]; then
     p=$(cat "$work"/plain*/time | median); m=$(cat "$work"/mf*/time | median)
     echo "plain_s $p"
     echo "mf_s $m"
     echo "ratio $(awk -v p="$p" -v m="$m" 'BEGIN { printf "%.2f", m / p }')"
+    pc=$(cat "$work"/plain*/cpu | median); mc=$(cat "$work"/mf*/cpu | median)
+    echo "plain_cpu_s $pc"
+    echo "mf_cpu_s $mc"
+    echo "cpu_ratio $(awk -v p="$pc" -v m="$mc" 'BEGIN { printf "%.2f", (p > 0 ? m / p : 0) }')"
     echo "mf_lines_max $(for f in "$work"/mf*/err; do grep -c . "$f"; done | sort -n | tail -1)"
     echo "plain_fails $(cat "$work"/plain*/fails | awk '{ s += $1 } END { print s }')"
     echo "mf_fails $(cat "$work"/mf*/fails | awk '{ s += $1 } END { print s }')"

@@ -14,6 +14,8 @@
 
 mf_backend_t mf_backend;
 static void find_text_range(void *base);
+static uintptr_t text_lo, text_hi;     /* the backend's executable segment */
+static const char *text_name;          /* the object that holds it (the loader's name for it) */
 
 static const mf_sym_t malloc_syms[] = {
 #define MF_HOOK(name, ret, params, req) { #name, req },
@@ -46,10 +48,12 @@ int mf_backend_init(void)
             return -ENOENT;
         }
     }
-    Dl_info info;
+    /* The object that defines malloc, found by address with dl_iterate_phdr: dladdr would also
+     * look for the nearest symbol, a walk of libc's whole symbol table at every start. */
     mf_backend.kind = MF_BACKEND_OTHER;
-    if (dladdr((void *)mf_backend.malloc, &info) && info.dli_fname) {
-        const char *f = info.dli_fname;
+    find_text_range((void *)mf_backend.malloc);
+    if (text_name) {
+        const char *f = text_name;
         if (strstr(f, "jemalloc")) mf_backend.kind = MF_BACKEND_JEMALLOC;
         else if (strstr(f, "tcmalloc")) mf_backend.kind = MF_BACKEND_TCMALLOC;
         else if (strstr(f, "mimalloc")) mf_backend.kind = MF_BACKEND_MIMALLOC;
@@ -72,13 +76,12 @@ int mf_backend_init(void)
     }
     if (!mf_backend.malloc_usable_size)
         mf_backend.malloc_usable_size = mf_resolve_in(RTLD_DEFAULT, "__malloc_usable_size");
-    if (mf_backend.kind != MF_BACKEND_GLIBC)
-        find_text_range((void *)mf_backend.malloc);
+    if (mf_backend.kind == MF_BACKEND_GLIBC)
+        text_lo = text_hi = 0;          /* never glibc (backend.h: mf_backend_is_caller) */
     return 0;
 }
 
 /* ---- the backend's code range ------------------------------------------------------------- */
-static uintptr_t text_lo, text_hi;
 
 /* Finds the executable segment holding the backend's malloc: its mmap calls come from there. */
 static int phdr_cb(struct dl_phdr_info *info, size_t size, void *fn)
@@ -92,6 +95,7 @@ static int phdr_cb(struct dl_phdr_info *info, size_t size, void *fn)
         if ((uintptr_t)fn >= lo && (uintptr_t)fn < hi) {
             text_lo = lo;
             text_hi = hi;
+            text_name = info->dlpi_name;
             return 1;
         }
     }

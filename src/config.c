@@ -586,17 +586,54 @@ void mf_config_flag(unsigned k, const char *flag)
 
 const char *mf_config_origin_flag(unsigned k) { return k < MF_K_COUNT ? flag_of[k] : NULL; }
 
+/* The MEMFENCE_* entries of the environment, gathered in one pass: every fenced process (each
+ * shell and helper of a fenced script) reads its configuration at start, and a lookup per key
+ * scanned the whole environment a hundred times.  Return: how many (max + 1: more than max). */
+#define ENV_OURS_MAX 64
+static size_t env_ours(const char **out, size_t max)
+{
+    static const char pre[] = "MEMFENCE_";
+    size_t n = 0, pos = 0;
+    for (const char *e; (e = mf_env_next(&pos));) {
+        if (strncmp(e, pre, sizeof pre - 1))
+            continue;
+        if (n == max)
+            return max + 1;
+        out[n++] = e;
+    }
+    return n;
+}
+
+/* The value of MEMFENCE_<key in upper case> among ours[0..n) (the first one, as getenv). */
+static const char *env_value(const char *const *ours, size_t n, const char *key)
+{
+    for (size_t i = 0; i < n; i++) {
+        const char *e = ours[i] + sizeof "MEMFENCE_" - 1, *c = key;
+        for (; *c && *e == ((*c >= 'a' && *c <= 'z') ? (char)(*c - 32) : *c); c++, e++)
+            ;
+        if (!*c && *e == '=')
+            return e + 1;
+    }
+    return NULL;
+}
+
 static int apply_env(mf_config_t *cfg)
 {
     int problems = 0;
     char name[80], key[32], why[200];
+    const char *ours[ENV_OURS_MAX];
+    size_t nours = env_ours(ours, ENV_OURS_MAX);
+    if (nours == 0)
+        return 0;
     for (unsigned k = 0; k < MF_K_COUNT + MF_GPU_MAX; k++) {
+        if (k < MF_K_COUNT && nours <= ENV_OURS_MAX && !env_value(ours, nours, keys[k].name))
+            continue;       /* (the common case, without formatting the key's name) */
         if (k < MF_K_COUNT)
             mf_fmt(key, sizeof key, "%s", keys[k].name);
         else
             mf_fmt(key, sizeof key, "gpu_limit_%u", k - MF_K_COUNT);
         env_name(key, name, sizeof name);
-        const char *v = mf_getenv(name, 0);
+        const char *v = nours <= ENV_OURS_MAX ? env_value(ours, nours, key) : mf_getenv(name, 0);
         if (!v)
             continue;
         if (k >= MF_K_COUNT)

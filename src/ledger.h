@@ -233,8 +233,10 @@ int mf_ledger_admit(mf_ledger_t *l, unsigned slot, uint64_t reserve, double marg
 int mf_ledger_charge(mf_ledger_t *l, unsigned slot, unsigned pool, uint64_t n);
 int mf_ledger_uncharge(mf_ledger_t *l, unsigned slot, unsigned pool, uint64_t n);
 
-/* Sets the group limit of pool when `force`, or when no other live member exists.
- * Return: 0, or -EEXIST when another member's limit was kept (*kept receives it). */
+/* Sets the group limit of pool when `force`, or when no other live member exists (or the
+ * limit is still the unlimited one a ledger starts with).  slot may be MF_LEDGER_SLOTS (a
+ * process that holds no slot yet: every live member is another).
+ * Return: 0, or -EEXIST when another member's limit was kept (*kept receives it, if not NULL). */
 int mf_ledger_set_limit(mf_ledger_t *l, unsigned slot, unsigned pool, uint64_t limit,
                         bool force, uint64_t *kept);
 

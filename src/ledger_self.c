@@ -287,7 +287,7 @@ static uint64_t reserve_of(const mf_config_t *cfg)
     const mf_group_cfg_t *g = group_section(cfg);
     if (cfg->origin[MF_K_reserve] == MF_FROM_DEFAULT && g && g->reserve_set)
         sz = &g->reserve;    /* the group's reservation for a member that sets none */
-    uint64_t r = mf_size_resolve(sz, mf_host_memory());
+    uint64_t r = mf_size_resolve(sz, sz->is_pct ? mf_host_memory() : 0);
     return r == MF_UNLIMITED ? 0 : r;
 }
 
@@ -342,6 +342,14 @@ static int join(const mf_config_t *cfg, bool forked)
     }
     me.pid = mf_pid();
     me.start = mf_ledger_proc_start(me.pid);
+    /* The first member of a new group writes the limit before it is listed, so that a reader
+     * (memfence status) never sees the group live and unlimited; the call after the claim
+     * below settles a difference with the other members and names who set it. */
+    if (grouped && me.l.hdr->limit[MF_POOL_HOST] == MF_UNLIMITED) {
+        uint64_t want = group_limit_of(cfg, MF_POOL_HOST);
+        if (want != MF_UNLIMITED)
+            mf_ledger_set_limit(&me.l, MF_LEDGER_SLOTS, MF_POOL_HOST, want, false, NULL);
+    }
     uint32_t flags = (grouped ? MF_LFLAG_GROUPED : 0) | (forked ? MF_LFLAG_FORKED : 0);
     r = mf_ledger_claim(&me.l, me.pid, me.start, mf_instance_name(), mf_program_name(), flags);
     /* Every slot live: members leave all the time (a burst of short-lived helpers), so wait a

@@ -60,7 +60,8 @@ static bool map_check = true;
 static uint64_t map_check_min = 64u << 20;
 static double map_factor = 1.0;
 static unsigned log_rate = 10;
-static int overcommit_never;            /* vm.overcommit_memory = 2: MAP_NORESERVE is ignored */
+static _Atomic int overcommit_mode = -1; /* vm.overcommit_memory (2: MAP_NORESERVE is ignored);
+                                          * -1 until the first MAP_NORESERVE mapping reads it */
 static char own_prefix[512];             /* the program's installation (see own_file) */
 
 static uintptr_t page_size(void)
@@ -92,10 +93,21 @@ static uint32_t with_counted(uint32_t f)
 
 /* The region flags a new mapping gets; 0 when the table need not record it (it can never
  * count: shared file, hugetlb). */
+static int overcommit_never(void)
+{
+    int m = atomic_load_explicit(&overcommit_mode, memory_order_relaxed);
+    if (mf_unlikely(m < 0)) {
+        char buf[32];
+        m = mf_sys_read_file("/proc/sys/vm/overcommit_memory", buf, sizeof buf) > 0 ? buf[0] - '0' : 0;
+        atomic_store_explicit(&overcommit_mode, m, memory_order_relaxed);
+    }
+    return m == 2;
+}
+
 static uint32_t mmap_flags(int prot, int flags)
 {
     int type = flags & MAP_TYPE;
-    int noreserve = (flags & MAP_NORESERVE) && !overcommit_never;
+    int noreserve = (flags & MAP_NORESERVE) && !overcommit_never();
     if (flags & MAP_HUGETLB)
         return 0;
     if (type == MAP_SHARED || type == MAP_SHARED_VALIDATE) {
@@ -674,14 +686,12 @@ int mf_map_preflight(int fd, size_t len, off_t off)
 
 int mf_map_init(const mf_config_t *cfg)
 {
-    char buf[32];
     map_check = cfg->map_check;
-    map_check_min = mf_size_resolve(&cfg->map_check_min, mf_host_memory());
+    map_check_min = mf_size_resolve(&cfg->map_check_min,
+                                    cfg->map_check_min.is_pct ? mf_host_memory() : 0);
     map_factor = cfg->map_factor;
     log_rate = cfg->log_rate ? (unsigned)cfg->log_rate : 10;
     find_own_prefix(mf_exe_path());
-    if (mf_sys_read_file("/proc/sys/vm/overcommit_memory", buf, sizeof buf) > 0)
-        overcommit_never = buf[0] == '2';
     return 0;
 }
 

@@ -350,7 +350,9 @@ int mf_profile_init(const mf_config_t *cfg)
         mf_log("profile: profile_rate unlimited means no sampling; profiling stays off");
         return 0;
     }
-    mf_unwind_init();
+    if (mf_unwind_init() != 0)
+        mf_log("profile: %s cannot be loaded; allocation sites are counted without stacks",
+               mf_unwind_soname());
     if (mf_sites_init() != 0) {
         mf_log("profile: cannot map the site table; profiling stays off");
         return -ENOMEM;

@@ -123,7 +123,13 @@ static void read_identity(void)
 {
     cur_pid = mf_sys_getpid();
     char buf[512];
-    long n = mf_sys_read_file("/proc/self/cmdline", buf, sizeof buf);
+    /* argv[0]: libc's copy once it has started (the constructor, nearly always), else the
+     * kernel's (an allocation before libc's own initialisation) */
+    long n = 0;
+    if (program_invocation_name && *program_invocation_name)
+        n = mf_fmt(buf, sizeof buf, "%s", program_invocation_name);
+    else
+        n = mf_sys_read_file("/proc/self/cmdline", buf, sizeof buf);
     if (n > 0) {
         const char *base = buf;
         for (const char *p = buf; *p; p++)
@@ -204,10 +210,13 @@ uint64_t mf_cgroup_limit(void)
                 mf_fmt(rel, sizeof rel, "%s", c2 + 1);
                 const char *file = v2 ? "memory.max" : "memory.limit_in_bytes";
                 const char *mnt = v2 ? "" : "/memory";
-                /* walk from the process's cgroup up to the root: the tightest limit wins */
+                /* walk from the process's cgroup up to the root: the tightest limit wins.
+                 * Each file is read once (this runs at every fenced process's start): the
+                 * walk ends at the root ("" or "/"), so there is no separate root read. */
                 for (;;) {
                     mf_fmt(path, sizeof path, "%s%s%s/%s", root, mnt, rel, file);
-                    best = MF_MIN(best, read_limit_file(path));
+                    uint64_t v = read_limit_file(path);
+                    best = MF_MIN(best, v);
                     char *slash = strrchr(rel, '/');
                     if (!slash || slash == rel) {
                         if (rel[0] && strcmp(rel, "/")) {
@@ -218,8 +227,6 @@ uint64_t mf_cgroup_limit(void)
                     }
                     *slash = 0;
                 }
-                mf_fmt(path, sizeof path, "%s%s/%s", root, mnt, file);
-                best = MF_MIN(best, read_limit_file(path));
             }
         }
         if (!end)
@@ -237,7 +244,8 @@ uint64_t mf_host_memory(void)
     uint64_t total = MF_UNLIMITED;
     if (mf_syscall6(SYS_sysinfo, (long)&si, 0, 0, 0, 0, 0) == 0)
         total = (uint64_t)si.totalram * si.mem_unit;
-    total = MF_MIN(total, mf_cgroup_limit());
+    uint64_t cg = mf_cgroup_limit();      /* once: MF_MIN evaluates its arguments twice */
+    total = MF_MIN(total, cg);
     host_mem_cache = total;
     return total;
 }

@@ -66,7 +66,9 @@ const char *mf_env_next(size_t *pos);
 /* Monotonic clock in nanoseconds. */
 uint64_t mf_now_ns(void);
 
-/* Physical memory the process can really have: min(MemTotal, cgroup limit).  Cached. */
+/* Physical memory the process can really have: min(MemTotal, cgroup limit).  Read on first use
+ * (sysinfo and the cgroup files: a few system calls) and cached; callers ask only when a size is
+ * a share of it, so a process whose sizes are all in bytes never reads it. */
 uint64_t mf_host_memory(void);
 
 #endif

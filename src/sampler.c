@@ -763,7 +763,10 @@ static void arm(void)
 int mf_sampler_init(const mf_config_t *cfg)
 {
     char why[160];
-    uint64_t base = mf_host_memory();
+    /* the machine's memory only for a size given as a share of it: reading it (sysinfo, the
+     * cgroup files) costs every fenced process a few system calls at start */
+    bool pct = cfg->throttle_min.is_pct || cfg->refuse_large_min.is_pct || cfg->trim_min.is_pct;
+    uint64_t base = pct ? mf_host_memory() : 0;
     C.interval_ns = cfg->sample_interval ? cfg->sample_interval : 100 * MS_NS;
     C.throttle_min = mf_size_resolve(&cfg->throttle_min, base);
     C.throttle_max_ns = cfg->throttle_max;

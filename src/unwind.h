@@ -14,9 +14,14 @@
 
 #define MF_UNWIND_MAX 32     /* frames kept per stack */
 
-/* Prepares unwinding for this process (per-thread caches, memfence's own text range).  Safe to
- * call again, e.g. in a fork child.  Return: 0 or a negative errno. */
+/* Loads libunwind (not linked: dlopen by soname, once) and prepares unwinding for this process
+ * (per-thread caches, memfence's own text range).  The caller has raised mf_tls.depth.  Safe to
+ * call again, e.g. in a fork child.  Return: 0; -ENOENT when libunwind cannot be loaded (no
+ * stack is ever taken then); -EAGAIN while another thread is loading it. */
 int mf_unwind_init(void);
+
+/* The soname loaded ("libunwind.so.8"), for messages. */
+const char *mf_unwind_soname(void);
 
 /* Fills out[0..max) with return addresses, innermost first, after dropping memfence's own frames
  * and then `skip` more.  max is at most MF_UNWIND_MAX.  Return: the number of frames (0 when no
