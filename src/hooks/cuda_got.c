@@ -181,15 +181,21 @@ void mf_cu_bind_direct(void)
     atomic_store(&busy, 0);
 }
 
+/* True when a loaded object is a CUDA driver or NVML (by its file name: libcuda.so*,
+ * libnvidia-ml.so*).  A name, not a symbol lookup: a failed dlsym would leave an error, formatted
+ * with malloc, for the program's next dlerror(). */
+static int is_driver(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    const char *n = info->dlpi_name, *slash = n ? strrchr(n, '/') : NULL, *b = slash ? slash + 1 : n;
+    return b && (!strncmp(b, "libcuda.so", 10) || !strncmp(b, "libnvidia-ml.so", 15));
+}
+
 /* The objects the program was linked with.  Runs in every process; it writes nothing where no
- * object imports a CUDA or NVML name memfence hooks.  At start every loaded object is in the
- * global scope, so when neither a driver nor NVML is among them no import can be bound yet (a
- * slot is bound to the function its name reaches): the scan of every object's relocations is
- * skipped, and the first CUDA or NVML lookup after libcuda is loaded makes the whole pass. */
+ * object imports a CUDA or NVML name memfence hooks.  A slot is bound to the function its name
+ * reaches, so while no driver or NVML is loaded there is nothing to bind: then the scan of every
+ * object's relocations is skipped, and the first CUDA or NVML lookup after one is loaded makes
+ * the whole pass (as for any object loaded later). */
 __attribute__((constructor(65535))) static void bind_at_start(void)
 {
-    int cuda = mf_resolve_in(RTLD_DEFAULT, "cuInit") || mf_resolve_in(RTLD_DEFAULT, "nvmlInit_v2") ||
-               mf_resolve_in(RTLD_DEFAULT, "nvmlInit");
-    dlerror();                        /* a failed lookup leaves no error for the program to see */
-    if (cuda) mf_cu_bind_direct();
+    if (dl_iterate_phdr(is_driver, NULL)) mf_cu_bind_direct();
 }
