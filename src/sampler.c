@@ -707,9 +707,12 @@ static int thread_create(void)
     /* the thread inherits this mask; glibc keeps its own internal signals deliverable */
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
-    /* the thread's TLS block comes from malloc: memfence's own, not the program's usage */
+    /* the thread's TLS block comes from malloc: memfence's own, not the program's usage (and
+     * freed by the thread itself, whose own calls are never charged: see heap.c) */
     mf_tls.depth++;
+    mf_tls.uncounted++;
     int rc = real_create(&th, &attr, sampler_main, NULL);
+    mf_tls.uncounted--;
     mf_tls.depth--;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     pthread_attr_destroy(&attr);
