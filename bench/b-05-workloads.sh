@@ -6,8 +6,9 @@
 # For each: instructions (callgrind, exact; LD_PRELOAD set in valgrind's own environment, children
 # traced and summed) and wall time (median of interleaved runs; redis: requests per second,
 # inverted), as ratios to the same program without memfence, for:
-#   ref     a bare forwarding interposer that also starts one idle thread (memfence starts its
-#           sampler thread; glibc's malloc takes its arena locks once a process has two threads)
+#   ref     a bare forwarding interposer that also starts one idle thread (what memfence's sampler
+#           thread cost a program when it started at once: glibc's malloc takes its arena locks
+#           once a process has two threads; it now starts only once a process is worth watching)
 #   budget  memfence with an 8 GiB budget
 #   prof    the same with profiling on (default rate)
 set -u

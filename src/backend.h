@@ -39,9 +39,10 @@ int mf_backend_trim(void);
 /* An upper bound of usable size - requested size for a block of n bytes from this allocator:
  * glibc rounds to 16 bytes (heap) or a page (mmapped chunks); jemalloc, tcmalloc and mimalloc
  * round to size classes at most a quarter apart. */
+#define MF_BACKEND_GLIBC_SLACK (4096 + 64)
 static inline uint64_t mf_backend_slack(uint64_t n)
 {
-    return mf_backend.kind == MF_BACKEND_GLIBC ? 4096 + 64 : n / 4 + 4096 + 64;
+    return mf_backend.kind == MF_BACKEND_GLIBC ? MF_BACKEND_GLIBC_SLACK : n / 4 + 4096 + 64;
 }
 
 /* Free memory the allocator retains (bytes), or 0 when it cannot say. */

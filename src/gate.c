@@ -41,6 +41,7 @@ static _Atomic unsigned slots_in_use;
 static uint64_t batch = 256 << 10;
 uint64_t mf_gate_credit_high = 512 << 10;
 static const mf_gate_parent_t *parent;
+static bool (*_Atomic wake_fn)(uint64_t used);  /* see mf_gate_set_wake */
 /* The host pool's room for small requests (see gate.h). */
 static _Atomic uint64_t headroom, overdraft;
 static _Atomic int grace;                    /* a host request has been refused */
@@ -119,6 +120,18 @@ static uint64_t lease_cap(void)
     return lim == MF_UNLIMITED ? lim : lim > r ? lim - r : 0;
 }
 
+static MF_COLD void wake_call(uint64_t used)
+{
+    bool (*fn)(uint64_t) = atomic_load_explicit(&wake_fn, memory_order_acquire);
+    if (fn && fn(used))
+        atomic_compare_exchange_strong(&wake_fn, &fn, NULL);
+}
+
+void mf_gate_set_wake(bool (*fn)(uint64_t used))
+{
+    atomic_store_explicit(&wake_fn, fn, memory_order_release);
+}
+
 /* Adds n to pool p's usage unless that takes it past `cap`.  Return: 0 or -ENOMEM. */
 static int pool_take_cap(unsigned p, uint64_t n, uint64_t cap)
 {
@@ -138,6 +151,9 @@ static int pool_take_cap(unsigned p, uint64_t n, uint64_t cap)
                                                               memory_order_relaxed,
                                                               memory_order_relaxed))
         ;
+    if (mf_unlikely(atomic_load_explicit(&wake_fn, memory_order_relaxed) != NULL) &&
+        p == MF_POOL_HOST)
+        wake_call(now);
     return 0;
 }
 
@@ -515,6 +531,7 @@ void mf_gate_reset(void)
         atomic_store(&pools[p].limit, MF_UNLIMITED);
     mf_gate_set_limit(MF_POOL_HOST, MF_UNLIMITED);
     parent = NULL;
+    atomic_store(&wake_fn, NULL);
     mf_gate_set_headroom(0, 0);
 }
 

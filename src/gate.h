@@ -120,6 +120,14 @@ void mf_gate_slot_release(mf_slot_t *slot);
 /* Returns every thread's credit to the pool (the drain), e.g. before a report. */
 void mf_gate_drain(void);
 
+/* A module that sleeps until the process is worth watching (the sampler) asks to be woken: after
+ * every charge the host pool grants on its slow path (a lease, a charge straight to the pool, at
+ * most once per lease batch on the fast path), fn is called with the pool's usage (leases
+ * included) until it returns true, then cleared.  fn runs in the allocating thread, maybe in a
+ * signal handler or under the drain lock: it must be async-signal-safe and not call the gate.
+ * NULL clears it. */
+void mf_gate_set_wake(bool (*fn)(uint64_t used));
+
 /* Installs (or clears, with NULL) the parent budget.  Call before threads allocate. */
 void mf_gate_set_parent(const mf_gate_parent_t *parent);
 

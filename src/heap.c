@@ -30,6 +30,29 @@ static int how(void)
 
 static unsigned flags(void) { return atomic_load_explicit(&mf_policy_flags, memory_order_relaxed); }
 
+/* RAW blocks (memfence's own nested calls: its start-up, the view, a signal handler that runs
+ * while its thread is inside memfence or before the thread has a slot) may outlive the call that
+ * made them and be freed by the program, on the fast path or not, which credits them.  So they
+ * are charged like any block, to the pool directly and never refused (memfence does not refuse
+ * itself), and a RAW free or realloc credits the pool: every block is charged once and credited
+ * once, whatever the paths (as nested calls on the fast path always were).  Not charged: in
+ * pass-through (DISABLED); in memfence's own thread (the sampler, which frees what it makes);
+ * inside mf_tls.uncounted (memfence's own blocks that only memfence's own code frees, such as
+ * the sampler thread's TLS block, freed when that thread ends). */
+static bool raw_counts(void)
+{
+    return atomic_load_explicit(&mf_state, memory_order_relaxed) != MF_STATE_DISABLED &&
+           !mf_tls.own_thread && !mf_tls.uncounted &&
+           (mf_heap_glibc_inline || mf_backend.malloc_usable_size);
+}
+
+static void *raw_charged(void *p)
+{
+    if (p && raw_counts())
+        mf_gate_charge_force(MF_POOL_HOST, mf_heap_usable(p));
+    return p;
+}
+
 /* Policy before the backend.  Return: 0 or -ENOMEM (reported). */
 static int admit(unsigned call, uint64_t req, const void *caller)
 {
@@ -135,7 +158,7 @@ void *mf_heap_alloc_slow(unsigned call, int kind, size_t align, size_t n, size_t
     }
     switch (how()) {
     case RAW:
-        return backend_alloc(kind, align, n, m);
+        return raw_charged(backend_alloc(kind, align, n, m));
     case BOOT:
         return mf_bootstrap_alloc(total, align ? align : 16);
     }
@@ -153,8 +176,12 @@ int mf_heap_posix_memalign_slow(void **out, size_t align, size_t n, const void *
         return EINVAL;
     void *p;
     switch (how()) {
-    case RAW:
-        return mf_backend.posix_memalign(out, align, n);
+    case RAW: {
+        int rc = mf_backend.posix_memalign(out, align, n);
+        if (rc == 0)
+            raw_charged(*out);
+        return rc;
+    }
     case BOOT:
         p = mf_bootstrap_alloc(n, align);
         if (!p)
@@ -181,7 +208,10 @@ void mf_heap_free_slow(void *p)
 {
     if (mf_bootstrap_owns(p))
         return;
-    if (how() != GO) {
+    int h = how();
+    if (h != GO) {
+        if (h == RAW && raw_counts())
+            mf_gate_uncharge_pool(MF_POOL_HOST, mf_heap_usable(p));
         if (mf_backend.free)
             mf_backend.free(p);
         return;
@@ -209,8 +239,21 @@ static void note_move(void *p, size_t old_u, void *q, size_t new_u)
  * and the old block stays intact when the new one does not fit. */
 void *mf_heap_realloc(unsigned call, void *p, size_t n, const void *caller)
 {
-    if (how() != GO)
-        return mf_backend.realloc(p, n);
+    int h = how();
+    if (h != GO) {
+        if (h != RAW || !raw_counts())
+            return mf_backend.realloc(p, n);
+        size_t old_u = mf_heap_usable(p);
+        void *q = mf_backend.realloc(p, n);
+        if (q) {
+            size_t new_u = mf_heap_usable(q);
+            if (new_u > old_u)
+                mf_gate_charge_force(MF_POOL_HOST, new_u - old_u);
+            else
+                mf_gate_uncharge_pool(MF_POOL_HOST, old_u - new_u);
+        }
+        return q;
+    }
     if (admit(call, n, caller) != 0) {
         errno = ENOMEM;
         return NULL;

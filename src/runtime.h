@@ -23,6 +23,7 @@ typedef struct mf_tls {
     int in_backend;         /* > 0: inside the allocator underneath: its mmaps are its own */
     int exiting;            /* the thread's destructors ran: no slot any more */
     int own_thread;         /* a thread memfence started (the sampler): never reads `environ` */
+    int uncounted;          /* > 0: memfence's own allocations at depth are not charged (heap.c) */
     int tid;
     mf_slot_t *slot;        /* this thread's credit slot (NULL until the first charge) */
     int64_t profile_left;   /* profiler: bytes until the next sample */

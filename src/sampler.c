@@ -5,11 +5,22 @@
  * allocating thread), signal:SIG and log.  It also fits the leak trend and writes the leak line,
  * and drives the ledger (mf_ledger_tick, metrics_file) once per sample.
  *
- * Lifecycle: init arms a start trigger (MF_POLICY_THROTTLE, which makes the next allocation call
- * mf_sampler_admit); the first allocation once the runtime is READY creates the thread with the
- * real pthread_create, all signals blocked.  The thread's own calls pass through memfence
- * (mf_tls.depth = 1) and it allocates nothing.  A forked child re-arms the trigger.  At exit,
- * fini raises `stop` and waits only while the thread is inside a tick (never for its sleep).
+ * Lifecycle: the thread exists only once the process is worth watching.  A second thread costs
+ * a single-threaded program more than all of memfence's own accounting: glibc's malloc takes its
+ * arena locks and atomic fastbin paths for the rest of the process once any other thread was
+ * ever created (3-8 % of an allocation-heavy program's instructions).  So init leaves the
+ * sampler DEFERRED and asks the gate to call wake_due() from its slow path (a lease, a charge
+ * straight to the pool: once per lease batch, never per call); wake_due arms the start trigger
+ * once the host pool's usage reaches `wake_used` (below every level threshold, the retained rule
+ * and the leak line's smallest growth: nothing the thread would act on can happen before it) or
+ * the process has lived `sampler_wait`.  Group members, metrics_file, signal actions and
+ * level_inputs naming host or psi (the machine's pressure, which a small process feels too)
+ * arm it at once, as does sampler_wait = 0.  The trigger is MF_POLICY_THROTTLE, which makes the
+ * next allocation call mf_sampler_admit; the first allocation once the runtime is READY creates
+ * the thread with the real pthread_create, all signals blocked.  The thread's own calls pass
+ * through memfence (mf_tls.depth = 1) and it allocates nothing.  A forked child starts DEFERRED
+ * (or armed) again.  At exit, fini raises `stop` and waits only while the thread is inside a
+ * tick (never for its sleep).
  */
 #include <errno.h>
 #include <sched.h>
@@ -57,7 +68,7 @@
 #define GROWTH_TICKS 16
 #define PSI_TRIGGER "some 200000 2000000" /* 200 ms stalled in a 2 s window (unprivileged-ok) */
 
-enum { ST_OFF, ST_ARMED, ST_STARTING, ST_RUNNING, ST_STOPPED };
+enum { ST_OFF, ST_DEFERRED, ST_ARMED, ST_STARTING, ST_RUNNING, ST_STOPPED };
 
 /* The configuration, copied at init (the thread and the admit path read it without locks). */
 static struct {
@@ -69,6 +80,9 @@ static struct {
     uint64_t window_ns;
     const char *metrics_file;       /* "" for none */
     unsigned throttle_level;        /* the lowest level that throttles (CRITICAL when none) */
+    uint64_t wait_ns;               /* sampler_wait; 0: the thread starts at once */
+    uint64_t wake_used;             /* usage at which a DEFERRED sampler starts */
+    bool eager;                     /* a feature that needs the thread from the start */
     mf_level_cfg_t lc;
 } C;
 
@@ -80,6 +94,7 @@ static _Atomic uint64_t s_delay_ns;        /* current throttle delay; 0 = none *
 static _Atomic unsigned s_cause;           /* the input that set the current level */
 static _Atomic uint32_t s_value;           /* its value, ppm */
 static _Atomic uint64_t s_retry_at;
+static uint64_t s_wake_at;                 /* when a DEFERRED sampler starts anyway */
 static int s_retries;
 static int s_tid;
 static _Atomic int s_ctor_done;             /* memfence's constructors ran: libc is all set up */
@@ -692,9 +707,12 @@ static int thread_create(void)
     /* the thread inherits this mask; glibc keeps its own internal signals deliverable */
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
-    /* the thread's TLS block comes from malloc: memfence's own, not the program's usage */
+    /* the thread's TLS block comes from malloc: memfence's own, not the program's usage (and
+     * freed by the thread itself, whose own calls are never charged: see heap.c) */
     mf_tls.depth++;
+    mf_tls.uncounted++;
     int rc = real_create(&th, &attr, sampler_main, NULL);
+    mf_tls.uncounted--;
     mf_tls.depth--;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     pthread_attr_destroy(&attr);
@@ -703,6 +721,10 @@ static int thread_create(void)
 
 static MF_COLD void sampler_start(void)
 {
+    if (atomic_load(&s_stop)) {                /* armed by a late wake, after fini */
+        mf_policy_set(MF_POLICY_THROTTLE, 0);
+        return;
+    }
     if (!atomic_load(&s_ctor_done) || atomic_load(&mf_state) != MF_STATE_READY) return;
     uint64_t now = mf_now_ns();
     if (now < atomic_load_explicit(&s_retry_at, memory_order_relaxed)) return;
@@ -748,6 +770,33 @@ static void parse_level_actions(unsigned level, const char *text, unsigned key)
                             why, sizeof why);
 }
 
+/* The gate's wake call (see the file comment): in an allocating thread, maybe in a signal
+ * handler; atomics and the clock only.  True: nothing more to wait for. */
+static bool wake_due(uint64_t used)
+{
+    if (atomic_load_explicit(&s_state, memory_order_relaxed) != ST_DEFERRED) return true;
+    if (used < C.wake_used && mf_now_ns() < s_wake_at) return false;
+    int expect = ST_DEFERRED;
+    if (!atomic_load(&s_stop) && atomic_compare_exchange_strong(&s_state, &expect, ST_ARMED))
+        mf_policy_set(MF_POLICY_THROTTLE, 1);  /* the start trigger: see the file comment */
+    return true;
+}
+
+/* The usage below which the thread would find nothing to do (see the file comment): 1/256 of
+ * the budget (the leak line's smallest growth), and below the lowest level's floor and the
+ * retained rule's threshold; without a budget, half the retained threshold (4 × trim_min). */
+static uint64_t wake_mark(uint64_t limit)
+{
+    uint64_t retain = MF_MAX(8 * C.trim_min, limit != MF_UNLIMITED ? limit / 50 : 0);
+    if (limit == MF_UNLIMITED) return MF_MAX(retain / 2, 1u << 20);
+    uint32_t low = C.lc.enter[MF_LEVEL_MODERATE];
+    for (unsigned l = MF_LEVEL_MODERATE; l <= MF_LEVEL_CRITICAL; l++)
+        low = MF_MIN(low, C.lc.enter[l]);
+    low = low > C.lc.band ? low - C.lc.band : 0;
+    uint64_t w = MF_MIN(limit / 256, retain / 2);
+    return MF_MIN(w, (uint64_t)((double)limit * low / MF_PPM / 2));
+}
+
 static void arm(void)
 {
     s_retries = 0;
@@ -756,6 +805,12 @@ static void arm(void)
     atomic_store(&s_busy, 0);
     atomic_store(&s_delay_ns, 0);
     mf_policy_set(MF_POLICY_REFUSE_LARGE, 0);
+    if (!C.eager && mf_gate_used(MF_POOL_HOST) < C.wake_used) {
+        s_wake_at = mf_now_ns() + C.wait_ns;
+        atomic_store(&s_state, ST_DEFERRED);
+        mf_gate_set_wake(wake_due);
+        return;
+    }
     atomic_store(&s_state, ST_ARMED);
     mf_policy_set(MF_POLICY_THROTTLE, 1);      /* the start trigger: see the file comment */
 }
@@ -794,6 +849,14 @@ int mf_sampler_init(const mf_config_t *cfg)
         C.lc.inputs &= ~((1u << MF_IN_HOST) | (1u << MF_IN_PSI));
     memset(&T.st, 0, sizeof T.st);
     mf_leak_init(&T.leak, C.window_ns, C.interval_ns);
+    C.wait_ns = cfg->sampler_wait;
+    C.wake_used = wake_mark(mf_gate_limit(MF_POOL_HOST));
+    bool signals = false;
+    for (unsigned l = MF_LEVEL_MODERATE; l <= MF_LEVEL_CRITICAL; l++)
+        signals |= (C.lc.actions[l] & MF_ACT_SIGNAL) != 0;
+    bool machine = cfg->origin[MF_K_level_inputs] != MF_FROM_DEFAULT &&
+                   (C.lc.inputs & ((1u << MF_IN_HOST) | (1u << MF_IN_PSI)));
+    C.eager = C.wait_ns == 0 || cfg->group[0] || C.metrics_file[0] || signals || machine;
     if (mf_in_preload) arm();
     return 0;
 }
@@ -834,6 +897,7 @@ void mf_sampler_fini(void)
             sys_futex(&s_busy, FUTEX_WAIT_PRIVATE, 1, &ts);
         }
     }
-    /* exit-time allocations are neither delayed nor refused */
+    /* exit-time allocations are neither delayed nor refused, nor start the thread */
+    mf_gate_set_wake(NULL);
     mf_policy_set(MF_POLICY_THROTTLE | MF_POLICY_REFUSE_LARGE, 0);
 }

@@ -90,32 +90,35 @@ static void *realloc_common(unsigned call, void *p, size_t n, const void *caller
     return mf_heap_realloc(call, p, n, caller);
 }
 
-/* realloc's fast path, under the same conditions as malloc's (profiling sees the move):
- * reserve the most the block can grow to (n + the backend's slack) from the thread's credit,
- * call the backend, settle to the exact usable size.  Anything else (the reserve does not fit
- * the credit, bootstrap blocks, huge sizes, n == 0) goes to the general path, which is exact near
- * the limit. */
+/* realloc's fast path, under the same conditions as malloc's (profiling sees the move), glibc
+ * underneath (the only allocator whose usable size the fast path reads inline): reserve the most
+ * the block can grow to from the thread's credit, call the backend, settle to the exact usable
+ * size.  glibc never grows a block whose usable size already holds n (it splits it, or mremaps a
+ * mapped chunk smaller), so a shrink reserves nothing; a growth reserves n + glibc's largest
+ * slack (mf_backend_slack).  Anything else (the reserve does not fit the credit, bootstrap
+ * blocks, huge sizes, n == 0) goes to the general path, which is exact near the limit. */
 static void *realloc_fast(mf_slot_t *s, uint32_t f, void *p, size_t n)
 {
     size_t old_u = mf_heap_usable_glibc(p);
-    uint64_t est = n + mf_backend_slack(n);
-    uint64_t reserve = est > old_u ? est - old_u : 0;
+    uint64_t reserve = n > old_u ? n + MF_BACKEND_GLIBC_SLACK - old_u : 0;
     if (reserve && !mf_gate_try_charge(s, reserve)) {
         mf_gate_net_sub(s, (int64_t)reserve);   /* not from credit: the general path decides */
         return realloc_common(MF_CALL_REALLOC, p, n, CALLER);
     }
     void *q = mf_backend.realloc(p, n);
     if (mf_unlikely(q == NULL)) {
-        if (reserve)
-            mf_gate_uncharge(s, reserve);
+        if (reserve && !mf_gate_try_uncharge(s, reserve))
+            mf_gate_uncharge_slow(s, reserve);
         return NULL;
     }
     size_t new_u = mf_heap_usable_glibc(q);
-    uint64_t charged = old_u + reserve;
-    if (mf_likely(new_u <= charged))
-        mf_gate_uncharge(s, charged - new_u);
-    else if (mf_gate_charge(s, new_u - charged) != 0)
+    uint64_t charged = old_u + reserve;        /* below 2^41: no step too large for a slot */
+    if (mf_likely(new_u <= charged)) {
+        if (new_u != charged && !mf_gate_try_uncharge(s, charged - new_u))
+            mf_gate_uncharge_slow(s, charged - new_u);
+    } else if (mf_gate_charge(s, new_u - charged) != 0) {
         mf_gate_charge_force(MF_POOL_HOST, new_u - charged);   /* as mf_heap_realloc does */
+    }
     if (mf_unlikely(f != 0)) {          /* profiling: the block moved, as mf_heap_realloc says */
         mf_profile_free(p, old_u);
         mf_profile_alloc(q, new_u);

@@ -9,7 +9,7 @@ prog=$MF_PROGS/sampler_hold
 fifo=$MF_TMP/pressure.fifo
 mkfifo "$fifo" || skip "cannot make a FIFO"
 out=$(printf '%s\n' 'wait 300' 'hold 80' level "poke $fifo" level 'hold 92' "poke $fifo" level quit |
-      fenced MEMFENCE_LIMIT=100M MEMFENCE_LEVEL_INPUTS=usage MEMFENCE_SAMPLE_INTERVAL=60s \
+      fenced MEMFENCE_LIMIT=100M MEMFENCE_LEVEL_INPUTS=usage MEMFENCE_SAMPLE_INTERVAL=60s MEMFENCE_SAMPLER_WAIT=0 \
              MEMFENCE_HIGH_ACTIONS=none MEMFENCE_CRITICAL_ACTIONS=none MEMORY_PRESSURE_WATCH="$fifo" \
              -- "$prog" 2>"$MF_TMP/err")
 echo "$out"; cat "$MF_TMP/err"
@@ -21,8 +21,9 @@ out=$(printf '%s\n' 'hold 80' level fds quit |
 expect_eq "$(echo "$out" | sed -n 's/^level //p')" 2 "timer sampling with watching off"
 expect_eq "$(echo "$out" | sed -n 's/^fds //p')" 0 "no trigger with MEMORY_PRESSURE_WATCH=/dev/null"
 
-# the kernel's PSI trigger, where it can be had
-out=$(printf '%s\n' 'hold 1' 'wait 300' fds taskfds quit | fenced -- "$prog" 2>/dev/null)
+# the kernel's PSI trigger, where it can be had (a sampler from the first allocation: 1 MiB alone
+# would not start it)
+out=$(printf '%s\n' 'hold 1' 'wait 300' fds taskfds quit | fenced MEMFENCE_SAMPLER_WAIT=0 -- "$prog" 2>/dev/null)
 # the trigger lives in the sampler thread's own descriptor table, never in the program's
 expect_eq "$(echo "$out" | sed -n 's/^fds //p')" 0 "memfence descriptors in the program's table"
 n=$(echo "$out" | sed -n 's/^taskfds //p')

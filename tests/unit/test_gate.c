@@ -302,8 +302,43 @@ static void headroom_table(void)
     mf_gate_slot_release(s);
 }
 
+/* The wake call: made from the pool's slow path (a lease, a direct charge), never from a charge
+ * the slot's credit covers, with the pool's usage, until it answers true. */
+static unsigned wake_calls;
+static uint64_t wake_seen, wake_at;
+static bool wake_fn(uint64_t used)
+{
+    wake_calls++;
+    wake_seen = used;
+    return used >= wake_at;
+}
+
+static void wake(void)
+{
+    mf_gate_reset();
+    mf_gate_set_limit(MF_POOL_HOST, 1ull << 30);
+    mf_slot_t *s = mf_gate_slot_acquire(1);
+    wake_at = 4u << 20;
+    mf_gate_set_wake(wake_fn);
+    T_EQ(mf_gate_charge(s, 1000), 0);              /* leases a batch: one call */
+    T_EQU(wake_calls, 1);
+    T_CHECK(wake_seen >= 1000 && wake_seen < wake_at);
+    T_EQ(mf_gate_charge(s, 1000), 0);              /* covered by the credit: no call */
+    T_EQU(wake_calls, 1);
+    T_EQ(mf_gate_charge_pool(MF_POOL_HOST, 8u << 20), 0);   /* past the mark: true, cleared */
+    T_EQU(wake_calls, 2);
+    T_CHECK(wake_seen >= wake_at);
+    T_EQ(mf_gate_charge_pool(MF_POOL_HOST, 4096), 0);
+    T_EQU(wake_calls, 2);
+    mf_gate_uncharge_pool(MF_POOL_HOST, (8u << 20) + 4096);
+    mf_gate_uncharge(s, 2000);
+    mf_gate_slot_release(s);
+    mf_gate_reset();
+}
+
 int main(void)
 {
+    wake();
     single_thread();
     headroom_table();
     drain_before_refusal();
