@@ -151,9 +151,8 @@ static int pool_take_cap(unsigned p, uint64_t n, uint64_t cap)
                                                               memory_order_relaxed,
                                                               memory_order_relaxed))
         ;
-    if (mf_unlikely(atomic_load_explicit(&wake_fn, memory_order_relaxed) != NULL) &&
-        p == MF_POOL_HOST)
-        wake_call(now);
+    if (mf_unlikely(atomic_load_explicit(&wake_fn, memory_order_relaxed) != NULL))
+        wake_call(p == MF_POOL_HOST ? now : UINT64_MAX);   /* device memory: always worth it */
     return 0;
 }
 

@@ -101,6 +101,7 @@ int mf_unwind_init(void)
      * allocations leave the fast path, and the general path passes them through (depth). */
     mf_slot_t *slot = mf_tls.slot;
     mf_tls.slot = NULL;
+    mf_tls.uncounted++;               /* RAW blocks are charged (heap.c), except these */
     inside++;
     void *h = dlopen(MF_UNWIND_SONAME, RTLD_NOW | RTLD_LOCAL);
     int (*set_caching)(unw_addr_space_t, unw_caching_policy_t) =
@@ -111,6 +112,7 @@ int mf_unwind_init(void)
     if (set_caching && local && bt)
         set_caching(*local, UNW_CACHE_PER_THREAD);
     inside--;
+    mf_tls.uncounted--;
     mf_tls.slot = slot;
     if (!set_caching || !local || !bt) {
         atomic_store_explicit(&unwind_state, U_FAILED, memory_order_release);
@@ -145,9 +147,11 @@ int mf_unwind_capture(uintptr_t *out, int max, int skip)
      * it did when libunwind's TLS was part of the static block at start. */
     mf_slot_t *slot = mf_tls.slot;
     mf_tls.slot = NULL;
+    mf_tls.uncounted++;
     inside++;
     int n = unw_backtrace_fn(raw, (int)MF_ARRAY_LEN(raw));
     inside--;
+    mf_tls.uncounted--;
     mf_tls.slot = slot;
     if (n <= 0)
         return 0;
