@@ -31,7 +31,7 @@
     X(log_backtrace,    BOOL,     "on",        0, 0,     "add the stack of the refused call to refusal lines") \
     X(level_inputs,     STR,      "all",       0, 0,     "what raises the pressure level: usage, rss (anonymous and shmem resident memory, of the budget; never file pages), host (machine or cgroup memory in use), psi, retained (rss far above usage: MODERATE); all (without a budget the default leaves out host and psi)") \
     X(sample_interval,  DURATION, "100ms",     1, 60000, "how often the sampler thread reads the metrics") \
-    X(sampler_wait,     DURATION, "10s",       0, 3600000, "the sampler thread of a process whose usage stays below 1/256 of its budget (4 x trim_min without one) starts only once the process has lived this long and allocates again; 0 starts it at the first allocation (as do a group, metrics_file, a signal action, or level_inputs naming host or psi)") \
+    X(sampler_wait,     DURATION, "10s",       0, 3600000, "the sampler thread of a process whose usage stays below 1/256 of its budget (4 x trim_min without one) starts only once the process has lived this long and allocates again; 0 starts it at the first allocation (as do metrics_file, a signal action, level_inputs naming host or psi, or a GPU charge)") \
     X(throttle_min,     SIZE,     "64K",       0, 0,     "allocations at or above this size are delayed when throttling") \
     X(throttle_max,     DURATION, "50ms",      0, 10000, "longest delay of one throttled allocation") \
     X(refuse_large_min, SIZE,     "1M",        0, 0,     "at refuse-large, allocations at or above this size are refused") \

@@ -84,6 +84,13 @@ static void settle_owed(void)
 static _Atomic uint64_t gcredit;
 static uint64_t gchunk;
 
+/* True once this process's sampler ticks (mf_ledger_tick): only then does it answer a squeeze.
+ * Until then (a short-lived helper, a wrapper that execs, a member still below its sampler's
+ * wake mark) it leases small chunks, so the idle credit no squeeze can take back stays small:
+ * at most two of DEFERRED_CHUNK per such member, and none near the limit (chunk_now). */
+static _Atomic bool ticking;
+#define DEFERRED_CHUNK (64u << 10)
+
 static bool credit_take(uint64_t n)
 {
     uint64_t c = atomic_load_explicit(&gcredit, memory_order_relaxed);
@@ -102,11 +109,13 @@ static uint64_t chunk_now(void)
 {
     mf_ledger_hdr_t *h = me.l.hdr;
     uint64_t lim = h->limit[MF_POOL_HOST];
+    uint64_t full = atomic_load_explicit(&ticking, memory_order_relaxed) ? gchunk
+                  : MF_MIN(gchunk, DEFERRED_CHUNK);
     if (lim == MF_UNLIMITED)
-        return gchunk;
+        return full;
     uint64_t room = sat_sub(lim, atomic_load_explicit(&h->total[MF_POOL_HOST], memory_order_relaxed));
     uint64_t share = room / (4 * (uint64_t)MF_MAX(mf_ledger_top(&me.l), 1u));
-    return MF_MIN(gchunk, share & ~(uint64_t)4095);
+    return MF_MIN(full, share & ~(uint64_t)4095);
 }
 
 /* Charges the ledger for n (host: from the local credit first, refilling a chunk when it can).
@@ -142,6 +151,16 @@ static void credit_return(void)
         atomic_fetch_add(&me.owed[MF_POOL_HOST], c);
 }
 
+/* A member whose sampler does not tick yet keeps its row fresh from here, on the group's slow
+ * path (a lease or a return: every 64 KiB of change at most): `memfence status` shows what it
+ * holds.  Lock-free, signal-safe (a seqlock write). */
+static void publish_deferred(void)
+{
+    if (!atomic_load_explicit(&ticking, memory_order_relaxed) &&
+        atomic_load_explicit(&me.on, memory_order_acquire) && me.slot >= 0)
+        publish(&me.l.slots[me.slot]);
+}
+
 static int group_charge(void *ctx, unsigned pool, uint64_t n)
 {
     (void)ctx;
@@ -160,6 +179,7 @@ static int group_charge(void *ctx, unsigned pool, uint64_t n)
     int r = group_take(pool, n);
     if (mf_likely(r == 0)) {
         refused_by_group = 0;
+        publish_deferred();
         return 0;
     }
     if (r == -ENOMEM) {
@@ -213,6 +233,7 @@ static void group_uncharge(void *ctx, unsigned pool, uint64_t n)
     }
     if (!n || !atomic_load_explicit(&me.grouped, memory_order_relaxed))
         return;
+    publish_deferred();
     if (pool == MF_POOL_HOST && gchunk) {
         uint64_t c = atomic_fetch_add_explicit(&gcredit, n, memory_order_relaxed) + n;
         uint64_t chunk = chunk_now();
@@ -304,6 +325,11 @@ static uint64_t group_limit_of(const mf_config_t *cfg, unsigned pool)
     if (sz->is_pct && pool != MF_POOL_HOST)
         return MF_UNLIMITED;    /* a share of a device needs its size: not known here */
     return mf_size_resolve(sz, sz->is_pct ? mf_host_memory() : 0);
+}
+
+uint64_t mf_ledger_group_limit(const mf_config_t *cfg)
+{
+    return cfg->group[0] ? group_limit_of(cfg, MF_POOL_HOST) : MF_UNLIMITED;
 }
 
 /* Joins the ledger at dir for cfg's group (or the solo ledger).  Return: 0 or -errno. */
@@ -467,6 +493,7 @@ void mf_ledger_fork_child(void)
         atomic_store(&me.debt[p], 0);
     }
     atomic_store(&gcredit, 0);      /* the parent's, in the parent's slot */
+    atomic_store(&ticking, false);  /* the parent's sampler did not come along */
     me.slot = -1;
     join(mf_config(), true);    /* drops the inherited mapping, claims a slot of its own */
 }
@@ -562,6 +589,7 @@ void mf_ledger_tick(void)
     if (!atomic_load_explicit(&me.on, memory_order_acquire) || me.pid != mf_pid())
         return;
     mf_ledger_slot_t *s = &me.l.slots[me.slot];
+    atomic_store_explicit(&ticking, true, memory_order_relaxed);
     publish(s);
     if (atomic_load(&me.grouped)) {
         settle_owed();

@@ -13,9 +13,11 @@
  * straight to the pool: once per lease batch, never per call); wake_due arms the start trigger
  * once the host pool's usage reaches `wake_used` (below every level threshold, the retained rule
  * and the leak line's smallest growth: nothing the thread would act on can happen before it) or
- * the process has lived `sampler_wait`.  Group members, metrics_file, signal actions and
- * level_inputs naming host or psi (the machine's pressure, which a small process feels too)
- * arm it at once, as does sampler_wait = 0.  The trigger is MF_POLICY_THROTTLE, which makes the
+ * the process has lived `sampler_wait`, or at a GPU charge (gate.c).  metrics_file, signal
+ * actions and level_inputs naming host or psi (the machine's pressure, which a small process
+ * feels too) arm it at once, as does sampler_wait = 0.  A group member is deferred too: until
+ * its first tick it leases the group's credit in small chunks (ledger_self.c: it cannot answer a
+ * squeeze yet).  The trigger is MF_POLICY_THROTTLE, which makes the
  * next allocation call mf_sampler_admit; the first allocation once the runtime is READY creates
  * the thread with the real pthread_create, all signals blocked.  The thread's own calls pass
  * through memfence (mf_tls.depth = 1) and it allocates nothing.  A forked child starts DEFERRED
@@ -850,13 +852,14 @@ int mf_sampler_init(const mf_config_t *cfg)
     memset(&T.st, 0, sizeof T.st);
     mf_leak_init(&T.leak, C.window_ns, C.interval_ns);
     C.wait_ns = cfg->sampler_wait;
-    C.wake_used = wake_mark(mf_gate_limit(MF_POOL_HOST));
+    uint64_t own = mf_gate_limit(MF_POOL_HOST);      /* a member without its own: its group's */
+    C.wake_used = wake_mark(own != MF_UNLIMITED ? own : mf_ledger_group_limit(cfg));
     bool signals = false;
     for (unsigned l = MF_LEVEL_MODERATE; l <= MF_LEVEL_CRITICAL; l++)
         signals |= (C.lc.actions[l] & MF_ACT_SIGNAL) != 0;
     bool machine = cfg->origin[MF_K_level_inputs] != MF_FROM_DEFAULT &&
                    (C.lc.inputs & ((1u << MF_IN_HOST) | (1u << MF_IN_PSI)));
-    C.eager = C.wait_ns == 0 || cfg->group[0] || C.metrics_file[0] || signals || machine;
+    C.eager = C.wait_ns == 0 || C.metrics_file[0] || signals || machine;
     if (mf_in_preload) arm();
     return 0;
 }

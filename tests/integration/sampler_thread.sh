@@ -33,6 +33,14 @@ y = [bytearray(1000) for _ in range(1000)]
 time.sleep(0.3)
 print(a, names())')
 expect_eq "$py" "0 1" "before and after sampler_wait: threads named memfence"
+# a small group member is deferred too (a group's wrappers and helpers); a GPU charge is not
+# tested here (tests/integration/gpu_fence_check.sh: its ledger row needs the thread)
+py=$(fenced MEMFENCE_LEDGER_DIR="$MF_TMP" MEMFENCE_GROUP=st MEMFENCE_GROUP_LIMIT=2G -- timeout 10 python3 -c "$count"'
+import time
+x = [bytearray(1000) for _ in range(1000)]
+time.sleep(0.3)
+print(names())')
+expect_eq "$py" 0 "a small group member: threads named memfence"
 
 out=$(printf '%s\n' 'hold 1' 'wait 200' threads sigblk fork quit | timeout 10 env MEMFENCE_SAMPLER_WAIT=0 LD_PRELOAD="$MF_LIB" "$prog")
 rc=$?
