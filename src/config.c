@@ -15,6 +15,7 @@
 #include "config.h"
 #include "config_file.h"
 #include "fail.h"
+#include "levels.h"
 #include "log.h"
 #include "runtime.h"
 
@@ -241,34 +242,6 @@ static int one_of(const char *v, const char *const *choices, size_t n)
     return 0;
 }
 
-static const char *const signal_names[] = {
-    "HUP", "INT", "QUIT", "ILL", "TRAP", "ABRT", "BUS", "FPE", "KILL", "USR1", "SEGV", "USR2",
-    "PIPE", "ALRM", "TERM", "STKFLT", "CHLD", "CONT", "STOP", "TSTP", "TTIN", "TTOU", "URG",
-    "XCPU", "XFSZ", "VTALRM", "PROF", "WINCH", "IO", "PWR", "SYS",
-};
-
-/* "SIGUSR2", "USR2", "12" or "RTMIN+3": a signal the action may send. */
-static int valid_signal(const char *s, size_t n)
-{
-    if (n > 3 && !strncasecmp(s, "SIG", 3))
-        s += 3, n -= 3;
-    if (n && s[0] >= '0' && s[0] <= '9') {
-        unsigned v = 0;
-        for (size_t i = 0; i < n; i++) {
-            if (s[i] < '0' || s[i] > '9' || v > 100)
-                return 0;
-            v = v * 10 + (unsigned)(s[i] - '0');
-        }
-        return v >= 1 && v <= 64;
-    }
-    for (size_t i = 0; i < MF_ARRAY_LEN(signal_names); i++)
-        if (strlen(signal_names[i]) == n && !strncasecmp(s, signal_names[i], n))
-            return 1;
-    if (n > 6 && (!strncasecmp(s, "RTMIN+", 6) || !strncasecmp(s, "RTMAX-", 6)))
-        return s[6] >= '0' && s[6] <= '9';
-    return 0;
-}
-
 /* The first n bytes of s as a string in buf (mf_fmt has no precision). */
 static char *cut(char *buf, size_t size, const char *s, size_t n)
 {
@@ -278,44 +251,18 @@ static char *cut(char *buf, size_t size, const char *s, size_t n)
     return buf;
 }
 
-/* A comma-separated list of trim, throttle, log, refuse-large, refuse, none, signal:SIG. */
+/* A level's actions: the sampler's own grammar (levels.c), so what `memfence check` and
+ * `memfence run` accept is exactly what the fenced process carries out. */
 static int check_actions(const char *name, const char *v, char *why, size_t whylen)
 {
-    static const char *const acts[] = { "trim", "throttle", "log", "refuse-large", "refuse",
-                                        "none" };
-    const char *p = v;
-    char tmp[64];
-    for (;;) {
-        while (*p == ' ' || *p == '\t')
-            p++;
-        const char *e = p;
-        while (*e && *e != ',')
-            e++;
-        size_t n = (size_t)(e - p);
-        while (n && (p[n - 1] == ' ' || p[n - 1] == '\t'))
-            n--;
-        int ok = 0;
-        for (size_t i = 0; i < MF_ARRAY_LEN(acts); i++)
-            ok |= strlen(acts[i]) == n && !strncmp(p, acts[i], n);
-        if (!ok && n > 7 && !strncmp(p, "signal:", 7)) {
-            if (!valid_signal(p + 7, n - 7)) {
-                if (why)
-                    mf_fmt(why, whylen, "%s: '%s' is not a signal (e.g. signal:SIGUSR2)", name,
-                           cut(tmp, sizeof tmp, p + 7, n - 7));
-                return -EINVAL;
-            }
-            ok = 1;
-        }
-        if (!ok) {
-            if (why)
-                mf_fmt(why, whylen, "%s: unknown action '%s' (trim, throttle, log, signal:SIG, "
-                       "refuse-large, refuse, none)", name, cut(tmp, sizeof tmp, p, n));
-            return -EINVAL;
-        }
-        if (!*e)
-            return 0;
-        p = e + 1;
-    }
+    unsigned acts;
+    int signo;
+    char what[160];
+    if (mf_levels_parse_actions(v, &acts, &signo, what, sizeof what) == 0)
+        return 0;
+    if (why)
+        mf_fmt(why, whylen, "%s: %s", name, what);
+    return -EINVAL;
 }
 
 static int check_rules(unsigned k, const char *v, char *why, size_t whylen)
