@@ -1,8 +1,9 @@
 /* gpu.c — the 'gpu' module: per-device budgets, the pointer/handle → size table, the memory view.
  *
  * The CUDA hooks (hooks/cuda.c, hooks/dl.c) call this module; it never calls CUDA.  Budgets come
- * from gpu_limit, overridden per device by gpu_limit.N (or MEMFENCE_GPU_LIMIT_<N>); a percentage
- * is resolved once the hooks tell us the device's physical memory (mf_gpu_set_total).
+ * from gpu_limit, overridden per device by gpu_limit.N or MEMFENCE_GPU_LIMIT_<N> (config.c parses
+ * both; this module takes the result); a percentage is resolved once the hooks tell us the
+ * device's physical memory (mf_gpu_set_total).
  *
  * The table maps (kind, key) → (size, device) for every counted allocation so that its free can
  * credit exactly what was charged.  It lives in one anonymous mapping of its own, made at the
@@ -43,24 +44,6 @@ static void apply_spec(int dev)
         /* Until the device's size is known the pool counts without a limit; the hooks ask the
          * driver before the first charge on a device, so this lasts only where they cannot. */
         mf_gate_set_limit(MF_POOL_GPU0 + dev, MF_UNLIMITED);
-    }
-}
-
-/* MEMFENCE_GPU_LIMIT_<N>: the environment form of gpu_limit.N (a dot does not fit a shell
- * variable name).  It beats the configuration file's gpu_limit.N, like every env override. */
-static void env_overrides(void)
-{
-    char name[32];
-    for (int d = 0; d < MF_GPU_MAX; d++) {
-        mf_fmt(name, sizeof name, "MEMFENCE_GPU_LIMIT_%d", d);
-        const char *v = mf_getenv(name, 0);
-        if (!v || !*v) continue;
-        mf_size_t s;
-        if (mf_size_parse(v, &s) != 0) {
-            mf_log("%s=%s: not a size or percentage; device %d keeps its budget", name, v, d);
-            continue;
-        }
-        dev_spec[d] = s;
     }
 }
 
@@ -280,7 +263,6 @@ int mf_gpu_init(const mf_config_t *cfg)
         dev_spec[d] = cfg->gpu_limit_dev_set[d] ? cfg->gpu_limit_dev[d] : cfg->gpu_limit;
     warn_only = !strcmp(cfg->on_limit, "warn");
     view_budget = cfg->virtualize;
-    env_overrides();
     for (int d = 0; d < MF_GPU_MAX; d++) apply_spec(d);
     return 0;
 }
