@@ -262,6 +262,16 @@ static int file_report(const mf_cfg_file_t *f, FILE *out)
     int failed = 0;
 #define REC(...) do { if (nrec < 32) snprintf(recs[nrec++], sizeof recs[0], __VA_ARGS__); } while (0)
 
+    /* [global]'s budget is what every process the sections do not name gets: `memfence run`
+     * refuses to start one whose budget cannot fit, so the file fails here too. */
+    uint64_t glimit = mf_size_resolve(&base.limit, m.total);
+    if (base.origin[MF_K_limit] == MF_FROM_GLOBAL && glimit != MF_UNLIMITED && glimit > m.usable) {
+        failed = 1;
+        REC("lower limit in [global] (line %u) from %s to at most %s: every process the sections "
+            "do not name gets it, and memfence run starts none with it", base.origin_line[MF_K_limit],
+            B(glimit), B(m.usable));
+    }
+
     fprintf(out, "\ninstances (each [process] and [instance] section counts as one running at "
                  "once):\n");
     for (unsigned s = 0; s < f->nsec; s++) {
