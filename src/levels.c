@@ -173,7 +173,10 @@ int mf_levels_parse_actions(const char *text, unsigned *actions, int *signo, cha
         } else if (strncasecmp(word, "signal:", 7) == 0) {
             int v = mf_levels_parse_signal(word + 7);
             if (v < 0) {
-                why_set(why, whylen, "unknown signal: ", word + 7, n - 7);
+                why_set(why, whylen, "'", word + 7, n - 7);
+                size_t at = why ? strlen(why) : 0;
+                if (why && at + 1 < whylen)
+                    why_set(why + at, whylen - at, "' is not a signal (e.g. signal:SIGUSR2)", "", 0);
                 return -EINVAL;
             }
             sig = v;

@@ -1,6 +1,6 @@
 /* test_gpu.c — the gpu module without any CUDA library: the pointer/handle table (single thread,
  * collisions, many threads, a full table, fork), per-device budgets (sizes, percentages resolved
- * from the device's size, gpu_limit.N, MEMFENCE_GPU_LIMIT_<N>), charges and refusals, and the
+ * from the device's size, gpu_limit.N), charges and refusals, and the
  * memory view. */
 #include <errno.h>
 #include <pthread.h>
@@ -149,13 +149,18 @@ static void test_budgets(void)
     T_EQ(mf_gpu_set_total(0, 2048 * M), 0);                   /* the first size stands */
     T_EQU(mf_gpu_budget(0), 512 * M);
     T_EQ(mf_gpu_set_total(MF_GPU_MAX, 1), -ERANGE);
-    setenv("MEMFENCE_GPU_LIMIT_2", "10M", 1);
-    setenv("MEMFENCE_GPU_LIMIT_5", "bogus", 1);
-    setup("1G");
-    T_EQU(mf_gpu_budget(2), 10 * M);
-    T_EQU(mf_gpu_budget(5), 1024 * M);                        /* a bad value keeps the budget */
-    unsetenv("MEMFENCE_GPU_LIMIT_2");
-    unsetenv("MEMFENCE_GPU_LIMIT_5");
+    {   /* gpu_limit.N (MEMFENCE_GPU_LIMIT_<N> is read by config.c alone: test_config_env) */
+        static mf_config_t c2;
+        mf_gate_reset();
+        mf_gpu_reset();
+        mf_config_defaults(&c2);
+        mf_config_set(&c2, "log", "off", NULL, 0);
+        T_EQ(mf_config_set(&c2, "gpu_limit", "1G", NULL, 0), 0);
+        T_EQ(mf_config_set(&c2, "gpu_limit.2", "10M", NULL, 0), 0);
+        mf_gpu_init(&c2);
+        T_EQU(mf_gpu_budget(2), 10 * M);
+        T_EQU(mf_gpu_budget(5), 1024 * M);
+    }
 }
 
 static void test_charge_and_view(void)
