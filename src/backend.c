@@ -13,8 +13,7 @@
 #include "resolve.h"
 
 mf_backend_t mf_backend;
-static void find_text_range(void *base);
-static uintptr_t text_lo, text_hi;     /* the backend's executable segment */
+static void find_object(void *fn);
 static const char *text_name;          /* the object that holds it (the loader's name for it) */
 
 static const mf_sym_t malloc_syms[] = {
@@ -51,7 +50,7 @@ int mf_backend_init(void)
     /* The object that defines malloc, found by address with dl_iterate_phdr: dladdr would also
      * look for the nearest symbol, a walk of libc's whole symbol table at every start. */
     mf_backend.kind = MF_BACKEND_OTHER;
-    find_text_range((void *)mf_backend.malloc);
+    find_object((void *)mf_backend.malloc);
     if (text_name) {
         const char *f = text_name;
         if (strstr(f, "jemalloc")) mf_backend.kind = MF_BACKEND_JEMALLOC;
@@ -76,14 +75,12 @@ int mf_backend_init(void)
     }
     if (!mf_backend.malloc_usable_size)
         mf_backend.malloc_usable_size = mf_resolve_in(RTLD_DEFAULT, "__malloc_usable_size");
-    if (mf_backend.kind == MF_BACKEND_GLIBC)
-        text_lo = text_hi = 0;          /* never glibc (backend.h: mf_backend_is_caller) */
     return 0;
 }
 
-/* ---- the backend's code range ------------------------------------------------------------- */
+/* ---- the backend's object -------------------------------------------------------------------- */
 
-/* Finds the executable segment holding the backend's malloc: its mmap calls come from there. */
+/* Finds the object whose executable segment holds the backend's malloc (text_name). */
 static int phdr_cb(struct dl_phdr_info *info, size_t size, void *fn)
 {
     (void)size;
@@ -93,8 +90,6 @@ static int phdr_cb(struct dl_phdr_info *info, size_t size, void *fn)
             continue;
         uintptr_t lo = info->dlpi_addr + ph->p_vaddr, hi = lo + ph->p_memsz;
         if ((uintptr_t)fn >= lo && (uintptr_t)fn < hi) {
-            text_lo = lo;
-            text_hi = hi;
             text_name = info->dlpi_name;
             return 1;
         }
@@ -102,14 +97,9 @@ static int phdr_cb(struct dl_phdr_info *info, size_t size, void *fn)
     return 0;
 }
 
-static void find_text_range(void *fn)
+static void find_object(void *fn)
 {
     dl_iterate_phdr(phdr_cb, fn);
-}
-
-int mf_backend_is_caller(const void *ra)
-{
-    return (uintptr_t)ra - text_lo < text_hi - text_lo;
 }
 
 int mf_backend_trim(void)

@@ -48,10 +48,6 @@ static inline uint64_t mf_backend_slack(uint64_t n)
 /* Free memory the allocator retains (bytes), or 0 when it cannot say. */
 uint64_t mf_backend_retained(void);
 
-/* True when the return address ra lies in the allocator's own code (its mmaps are its own).
- * False for glibc, whose internal mmaps are not interposable anyway. */
-int mf_backend_is_caller(const void *ra);
-
 /* The bootstrap buffer: serves allocations made while symbols are being resolved. */
 #define MF_BOOT_SIZE (256 << 10)
 extern MF_INTERNAL char mf_boot_buffer[MF_BOOT_SIZE];

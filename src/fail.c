@@ -28,15 +28,17 @@
 
 /* ---- the spec parser -------------------------------------------------------------------- */
 
-static void why_set(char *why, size_t whylen, const char *fmt, const char *item, size_t n)
-{
-    char it[96];
-    size_t m = MF_MIN(n, sizeof it - 1);
-    if (!why || whylen == 0) return;
-    memcpy(it, item, m);
-    it[m] = '\0';
-    mf_fmt(why, whylen, fmt, it);
-}
+/* why = fmt with its one %s replaced by the first n bytes of item (a macro, so that the format
+ * stays a literal the compiler checks). */
+#define why_set(why, whylen, fmt, item, n) do {                                          \
+        char it_[96];                                                                    \
+        size_t m_ = MF_MIN((size_t)(n), sizeof it_ - 1);                                 \
+        if ((why) && (whylen)) {                                                         \
+            memcpy(it_, (item), m_);                                                     \
+            it_[m_] = '\0';                                                              \
+            mf_fmt((why), (whylen), fmt, it_);                                           \
+        }                                                                                \
+    } while (0)
 
 /* Copies value [v, v+n) into a NUL-terminated buffer.  Return: 0 or -EINVAL (too long). */
 static int copy_value(char *dst, size_t size, const char *v, size_t n)

@@ -109,8 +109,9 @@ void mf_heap_init_policy(void);
 /* realloc with exact accounting: p is a live block (never NULL), n > 0. */
 void *mf_heap_realloc(unsigned call, void *p, size_t n, const void *caller);
 
-/* The general path calls the backend through these, so that a chained allocator's own mmaps
- * are known as its own (the fast path relies on mf_backend_is_caller instead). */
+/* The general path and the out-of-line fast path call the backend through these, so that a
+ * chained allocator's own mmaps are known as its own.  The inline fast path needs neither: it
+ * serves glibc alone, whose internal mmaps never reach memfence's hooks. */
 #define MF_BACKEND(expr) ({ mf_tls.in_backend++; __typeof__(expr) r__ = (expr); \
                             mf_tls.in_backend--; r__; })
 #define MF_BACKEND_VOID(expr) do { mf_tls.in_backend++; (expr); mf_tls.in_backend--; } while (0)

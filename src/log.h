@@ -16,7 +16,7 @@
 enum mf_log_class { MF_LOG_ERROR, MF_LOG_WARN, MF_LOG_INFO, MF_LOG_DEBUG };
 
 /* Formats like snprintf; always NUL-terminates when size > 0.  Return: the length written. */
-size_t mf_fmt(char *buf, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 0)));
+size_t mf_fmt(char *buf, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 size_t mf_vfmt(char *buf, size_t size, const char *fmt, va_list ap);
 
 /* Formats a byte count in binary units into buf ("512 B", "64.0 MiB").  Return: buf. */

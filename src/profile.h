@@ -37,8 +37,6 @@
 #include "runtime.h"
 #include "sites.h"
 
-#define MF_PROFILE_DIR "/dev/shm"
-
 /* The inline halves of mf_profile_alloc / mf_profile_free (policy.h), for the general path and
  * mf_heap_free_other, while MF_POLICY_PROFILE is set (the hooks' own countdown and filter test
  * are in heap.h: mf_heap_profile_rides, mf_heap_profile_free_rides).  The rare parts:

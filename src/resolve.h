@@ -1,9 +1,10 @@
 /* resolve.h — the one place that looks up real functions.
  *
  * Each hook family lists its symbols once, in src/hooks/FAMILY.def, as
- *     MF_HOOK(name, return type, (parameters), MF_REQUIRED|MF_OPTIONAL)          exported
- *     MF_HIDDEN_HOOK(name, return type, (parameters), MF_REQUIRED|MF_OPTIONAL)   not exported
+ *     MF_HOOK(name, return type, (parameters), MF_REQUIRED|MF_OPTIONAL)
  * and builds from it both its table of real pointers and the version script (scripts/mkmap).
+ * The CUDA table (cuda.def, MF_CU lines) is exported by none: its hooks are handed out by
+ * hooks/dl.c.
  * Nothing else in memfence calls dlsym.
  */
 #ifndef MF_RESOLVE_H

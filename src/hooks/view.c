@@ -29,28 +29,22 @@ int __openat64_2(int dirfd, const char *path, int flags);
 
 enum {
 #define MF_HOOK(name, ret, params, req) H_##name,
-#define MF_HIDDEN_HOOK MF_HOOK
 #include "view.def"
 #undef MF_HOOK
-#undef MF_HIDDEN_HOOK
     H_COUNT
 };
 
 static const mf_sym_t view_syms[H_COUNT] = {
 #define MF_HOOK(name, ret, params, req) [H_##name] = { #name, req },
-#define MF_HIDDEN_HOOK MF_HOOK
 #include "view.def"
 #undef MF_HOOK
-#undef MF_HIDDEN_HOOK
 };
 
 static union {
     struct {
 #define MF_HOOK(name, ret, params, req) ret (*name) params;
-#define MF_HIDDEN_HOOK MF_HOOK
 #include "view.def"
 #undef MF_HOOK
-#undef MF_HIDDEN_HOOK
     } f;
     void *p[H_COUNT];
 } real;
