@@ -543,55 +543,24 @@ static uint64_t mem_available(void)
     return p ? parse_u64(p) * 1024 : MF_UNLIMITED;
 }
 
-/* Room left under the memory limits of this process's cgroup and its ancestors (v2), or its
- * memory controller's limit (v1). */
+/* Room left under the memory limits of this process's cgroups and their ancestors: the least
+ * of limit − usage over every level that has a limit. */
+static void room_level(const char *dir, int v2, void *ctx)
+{
+    uint64_t *room = ctx;
+    uint64_t max = mf_cgroup_value(dir, v2 ? "memory.max" : "memory.limit_in_bytes");
+    if (max >= (uint64_t)1 << 60)
+        return;
+    uint64_t cur = mf_cgroup_value(dir, v2 ? "memory.current" : "memory.usage_in_bytes");
+    if (cur == MF_UNLIMITED)
+        return;
+    *room = MF_MIN(*room, max > cur ? max - cur : 0);
+}
+
 static uint64_t cgroup_room(void)
 {
-    char cg[1024], path[1400], val[64];
     uint64_t room = MF_UNLIMITED;
-    if (mf_sys_read_file("/proc/self/cgroup", cg, sizeof cg) <= 0)
-        return room;
-    const char *p = find_line(cg, "0::");
-    int v2 = p != NULL;
-    if (!v2) {
-        for (const char *q = cg; *q; q++) {
-            if (q[0] == ':' && q[1] == 'm' && q[2] == 'e' && q[3] == 'm' && q[4] == 'o' &&
-                q[5] == 'r' && q[6] == 'y' && q[7] == ':') {
-                p = q + 8;
-                break;
-            }
-        }
-        if (!p)
-            return room;
-    }
-    char dir[1024];
-    size_t n = 0;
-    while (p[n] && p[n] != '\n' && n < sizeof dir - 1) {
-        dir[n] = p[n];
-        n++;
-    }
-    dir[n] = 0;
-    for (int depth = 0; depth < 16; depth++) {
-        uint64_t max = MF_UNLIMITED, cur = 0;
-        mf_fmt(path, sizeof path, v2 ? "/sys/fs/cgroup%s/memory.max"
-                                     : "/sys/fs/cgroup/memory%s/memory.limit_in_bytes", dir);
-        if (mf_sys_read_file(path, val, sizeof val) > 0 && val[0] >= '0' && val[0] <= '9')
-            max = parse_u64(val);
-        mf_fmt(path, sizeof path, v2 ? "/sys/fs/cgroup%s/memory.current"
-                                     : "/sys/fs/cgroup/memory%s/memory.usage_in_bytes", dir);
-        if (max < ((uint64_t)1 << 60) && mf_sys_read_file(path, val, sizeof val) > 0) {
-            cur = parse_u64(val);
-            uint64_t r = max > cur ? max - cur : 0;
-            if (r < room)
-                room = r;
-        }
-        /* up one level */
-        while (n > 0 && dir[n - 1] != '/')
-            n--;
-        if (n <= 1)
-            break;
-        dir[--n] = 0;
-    }
+    mf_cgroup_walk(room_level, &room);
     return room;
 }
 

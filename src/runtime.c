@@ -185,8 +185,14 @@ static uint64_t read_limit_file(const char *path)
     return v;
 }
 
-uint64_t mf_cgroup_limit(void);
-uint64_t mf_cgroup_limit(void)
+uint64_t mf_cgroup_value(const char *dir, const char *file)
+{
+    char path[1200];
+    mf_fmt(path, sizeof path, "%s/%s", dir, file);
+    return read_limit_file(path);
+}
+
+void mf_cgroup_walk(void (*fn)(const char *dir, int v2, void *ctx), void *ctx)
 {
     /* MEMFENCE_TEST_CGROUP_ROOT replaces /sys/fs/cgroup (tests only: a fake hierarchy). */
     const char *root = mf_getenv("MEMFENCE_TEST_CGROUP_ROOT", 1);
@@ -195,8 +201,7 @@ uint64_t mf_cgroup_limit(void)
     char cg[2048];
     if (mf_sys_read_file("/proc/self/cgroup", cg, sizeof cg) <= 0)
         cg[0] = 0;
-    uint64_t best = MF_UNLIMITED;
-    char path[1024], rel[512];
+    char dir[1024], rel[512];
     for (char *line = cg; *line;) {
         char *end = strchr(line, '\n');
         if (end)
@@ -208,15 +213,12 @@ uint64_t mf_cgroup_limit(void)
             int v1mem = !v2 && !strncmp(c1 + 1, "memory", 6) && c1 + 7 == c2;
             if (v2 || v1mem) {
                 mf_fmt(rel, sizeof rel, "%s", c2 + 1);
-                const char *file = v2 ? "memory.max" : "memory.limit_in_bytes";
                 const char *mnt = v2 ? "" : "/memory";
-                /* walk from the process's cgroup up to the root: the tightest limit wins.
-                 * Each file is read once (this runs at every fenced process's start): the
-                 * walk ends at the root ("" or "/"), so there is no separate root read. */
+                /* from the process's cgroup up to the root; the walk ends at the root ("" or
+                 * "/"), so no level is visited twice */
                 for (;;) {
-                    mf_fmt(path, sizeof path, "%s%s%s/%s", root, mnt, rel, file);
-                    uint64_t v = read_limit_file(path);
-                    best = MF_MIN(best, v);
+                    mf_fmt(dir, sizeof dir, "%s%s%s", root, mnt, strcmp(rel, "/") ? rel : "");
+                    fn(dir, v2, ctx);
                     char *slash = strrchr(rel, '/');
                     if (!slash || slash == rel) {
                         if (rel[0] && strcmp(rel, "/")) {
@@ -233,6 +235,19 @@ uint64_t mf_cgroup_limit(void)
             break;
         line = end + 1;
     }
+}
+
+static void limit_level(const char *dir, int v2, void *ctx)
+{
+    uint64_t *best = ctx, v = mf_cgroup_value(dir, v2 ? "memory.max" : "memory.limit_in_bytes");
+    *best = MF_MIN(*best, v);
+}
+
+/* The tightest memory limit over this process's cgroups and their ancestors. */
+static uint64_t cgroup_limit(void)
+{
+    uint64_t best = MF_UNLIMITED;
+    mf_cgroup_walk(limit_level, &best);
     return best;
 }
 
@@ -244,7 +259,7 @@ uint64_t mf_host_memory(void)
     uint64_t total = MF_UNLIMITED;
     if (mf_syscall6(SYS_sysinfo, (long)&si, 0, 0, 0, 0, 0) == 0)
         total = (uint64_t)si.totalram * si.mem_unit;
-    uint64_t cg = mf_cgroup_limit();      /* once: MF_MIN evaluates its arguments twice */
+    uint64_t cg = cgroup_limit();         /* once: MF_MIN evaluates its arguments twice */
     total = MF_MIN(total, cg);
     host_mem_cache = total;
     return total;

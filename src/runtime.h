@@ -72,4 +72,11 @@ uint64_t mf_now_ns(void);
  * a share of it, so a process whose sizes are all in bytes never reads it. */
 uint64_t mf_host_memory(void);
 
+/* The one reader of this process's memory cgroups: calls fn with the folder of the memory files
+ * (/sys/fs/cgroup/PATH, or /sys/fs/cgroup/memory/PATH on v1) of its cgroup and of each ancestor
+ * up to the root, in each hierarchy that has a memory controller.  mf_cgroup_value reads one
+ * number from such a folder (MF_UNLIMITED for "max", absent or unreadable). */
+void mf_cgroup_walk(void (*fn)(const char *dir, int v2, void *ctx), void *ctx);
+uint64_t mf_cgroup_value(const char *dir, const char *file);
+
 #endif
