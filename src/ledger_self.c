@@ -91,6 +91,12 @@ static uint64_t gchunk;
 static _Atomic bool ticking;
 #define DEFERRED_CHUNK (64u << 10)
 
+/* One writer at a time: the slot is a seqlock, and two writers (the sampler's tick and a
+ * deferred member's allocating threads, or a signal handler inside either) could leave its
+ * sequence odd for good.  A publish that finds another under way is skipped: that one is as
+ * fresh. */
+static _Atomic int publishing;
+
 static bool credit_take(uint64_t n)
 {
     uint64_t c = atomic_load_explicit(&gcredit, memory_order_relaxed);
@@ -478,6 +484,7 @@ void mf_ledger_fork_parent(void) {}
 
 void mf_ledger_fork_child(void)
 {
+    atomic_store(&publishing, 0);   /* a parent thread's publish did not come along */
     /* The gate's pools hold what the parent held (shared copy-on-write): that becomes this
      * child's debt, not charged to the group again; the child gets its own slot. */
     if (!atomic_load(&me.on) && !me.away[0])
@@ -556,6 +563,8 @@ int mf_ledger_serve(mf_ledger_t *l, unsigned slot, const char *dir, mf_ledger_an
 /* Publishes this process's usage and counters into its slot (under the slot's seqlock). */
 static void publish(mf_ledger_slot_t *s)
 {
+    if (atomic_exchange_explicit(&publishing, 1, memory_order_acquire))
+        return;
     mf_ledger_pub_t pub;
     memset(&pub, 0, sizeof pub);
     for (unsigned p = 0; p < MF_POOL_COUNT; p++) {
@@ -582,6 +591,7 @@ static void publish(mf_ledger_slot_t *s)
     atomic_thread_fence(memory_order_release);
     memcpy(&s->pub, &pub, sizeof pub);
     atomic_store_explicit(&s->seq, seq + 2, memory_order_release);
+    atomic_store_explicit(&publishing, 0, memory_order_release);
 }
 
 void mf_ledger_tick(void)
