@@ -20,7 +20,7 @@ CC         ?= cc
 VERSION    := 0.1.0
 SOMAJOR    := 0
 
-# libunwind is not linked: src/unwind.c loads it by its soname the first time a stack is wanted
+# libunwind is not linked: src/profile/unwind.c loads it by its soname the first time a stack is wanted
 # (profiling, a refusal's backtrace), so the processes that never unwind (most, and every shell
 # and helper under a fenced script) do not load and relocate it and liblzma at each start.
 # Its headers are needed to build; the package declares it as a dependency (debian/control).
@@ -36,12 +36,12 @@ LIB_CFLAGS := $(CFLAGS_BASE) -fvisibility=hidden -ftls-model=initial-exec -fno-b
 PKG_LIBS   := $(shell pkg-config --libs inih 2>/dev/null || echo -linih)
 LIB_LDLIBS := -ldl -lpthread $(PKG_LIBS)
 
-# The core: everything under src/ except the command line.  Built twice: into the preload
-# library, and into an archive the unit tests link without preloading anything.
-CORE_SRC   := $(sort $(wildcard src/*.c))
+# The core: src/'s rooms (src/README.md) except the hooks and the command line.  Built twice:
+# into the preload library, and into an archive the unit tests link without preloading anything.
+CORE_SRC   := $(sort $(filter-out src/hooks/% src/cli/%,$(wildcard src/*/*.c)))
 HOOK_SRC   := $(sort $(wildcard src/hooks/*.c))
 CLI_SRC    := $(sort $(wildcard src/cli/*.c))
-HOOK_DEFS  := $(sort $(wildcard src/hooks/*.def))
+HOOK_DEFS  := $(sort $(wildcard src/hooks/*.def src/backend/*.def))
 CORE_OBJ   := $(CORE_SRC:%.c=$(B)/lib/%.o)
 HOOK_OBJ   := $(HOOK_SRC:%.c=$(B)/lib/%.o)
 CLI_OBJ    := $(CLI_SRC:%.c=$(B)/cli/%.o)
@@ -81,7 +81,7 @@ FUZZ_SRC   := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BIN   := $(FUZZ_SRC:tests/fuzz/%.c=$(B)/fuzz/%)
 FCORE_OBJ  := $(CORE_SRC:%.c=$(B)/fuzz/core/%.o)
 
-# Man pages: memfence.conf(5)'s key table is generated from src/config_keys.h by the command.
+# Man pages: memfence.conf(5)'s key table is generated from src/config/config_keys.h by the command.
 MAN_PAGES  := $(B)/man/memfence.1 $(B)/man/memfence.conf.5
 
 LIB        := $(B)/libmemfence.so
@@ -192,7 +192,7 @@ $(B)/man/memfence.1: man/memfence.1
 	@mkdir -p $(dir $@)
 	$(Q)cp $< $@
 
-$(B)/man/memfence.conf.5: man/memfence.conf.5.in $(CLI) src/config_keys.h
+$(B)/man/memfence.conf.5: man/memfence.conf.5.in $(CLI) src/config/config_keys.h
 	@mkdir -p $(dir $@)
 	$(if $(filter 1,$(V)),,@echo "  MAN     $@")
 	$(Q)$(CLI) check --man-keys > $@.keys

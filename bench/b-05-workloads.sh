@@ -45,7 +45,7 @@ SELECT count(*), sum(length(name)) FROM t;
 SQL
 printf '#!/bin/sh\nsed "s/:N/$1/" %s | sqlite3 :memory: >/dev/null\n' "$tmp/sql.sql" > "$tmp/sqlrun"
 chmod +x "$tmp/sqlrun"
-cp "$MF_ROOT/src/config.c" "$tmp/cc.c" 2>/dev/null || cp src/config.c "$tmp/cc.c"
+cp "$MF_ROOT/src/config/config.c" "$tmp/cc.c" 2>/dev/null || cp src/config/config.c "$tmp/cc.c"
 inc="-I$(realpath "${MF_ROOT:-.}/src") -I$(realpath "${MF_ROOT:-.}/include")"
 
 # name | command at instruction scale | command at wall scale

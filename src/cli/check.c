@@ -16,11 +16,11 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
-#include "config.h"
-#include "config_file.h"
-#include "log.h"
-#include "runtime.h"
-#include "size.h"
+#include "config/config.h"
+#include "config/config_file.h"
+#include "base/log.h"
+#include "base/proc.h"
+#include "base/size.h"
 
 static unsigned problems_seen;
 

@@ -6,8 +6,8 @@
 
 #include <stdio.h>
 
-#include "config.h"
-#include "ledger.h"
+#include "config/config.h"
+#include "ledger/ledger.h"
 
 #define MF_SUBCOMMANDS(X)                                                          \
     X(run,     "run [-l SIZE] [--allocator NAME] [--fail SPEC] [--fail-sweep [--max N] [--sample K] [--timeout S] [--markdown]] -- CMD [ARGS]", \

@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
-#include "ledger.h"
+#include "ledger/ledger.h"
 
 #define TEXT_SIZE (8u << 20)
 

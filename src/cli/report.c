@@ -20,12 +20,12 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
-#include "ledger.h"
-#include "log.h"
-#include "mf.h"
-#include "profile.h"
-#include "symbolize.h"
-#include "unwind.h"
+#include "ledger/ledger.h"
+#include "base/log.h"
+#include "base/mf.h"
+#include "profile/profile.h"
+#include "profile/symbolize.h"
+#include "profile/unwind.h"
 
 typedef struct module {
     uint64_t lo, hi, bias;

@@ -11,10 +11,10 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
-#include "config.h"
-#include "fail.h"
-#include "ledger.h"
-#include "size.h"
+#include "config/config.h"
+#include "config/fail_spec.h"
+#include "ledger/ledger.h"
+#include "base/size.h"
 
 static const struct { const char *name, *lib; } allocators[] = {
     { "system", NULL },

@@ -15,9 +15,9 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
-#include "ledger.h"
-#include "log.h"
-#include "size.h"
+#include "ledger/ledger.h"
+#include "base/log.h"
+#include "base/size.h"
 
 
 static const char *level_name[] = { "low", "moderate", "high", "critical" };

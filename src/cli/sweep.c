@@ -3,7 +3,7 @@
  * run.c parses the command line and calls mf_cmd_fail_sweep (contract in cli.h).
  *
  * 1. A counting run: CMD under `fail=FILTERS,count=0` (nothing fails) with MEMFENCE_FAIL_REPORT
- *    pointing at a shared counting file (fail.h); it tells how many eligible calls a process of
+ *    pointing at a shared counting file (fail_spec.h); it tells how many eligible calls a process of
  *    CMD makes (the highest count of any of its processes) and how long a clean run takes.
  * 2. One run per chosen call K (all of 1..N, N = min(count, --max), or --sample K of them spread
  *    evenly): CMD under `fail=FILTERS,every=K,count=1,fail_log=on`, so the Kth eligible call of
@@ -29,9 +29,9 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
-#include "config.h"
-#include "fail.h"
-#include "size.h"
+#include "config/config.h"
+#include "config/fail_spec.h"
+#include "base/size.h"
 
 enum outcome { OUT_OK, OUT_ERROR, OUT_CRASH, OUT_HUNG, OUT_UNREACHED, OUT_COUNT };
 static const char *const outcome_name[OUT_COUNT] = { "ok", "error", "CRASH", "HUNG",
@@ -142,7 +142,7 @@ static int run_once(const sweep_opts_t *o, const char *spec, const char *lib, do
     if (pid < 0) return -errno;
     if (pid == 0) {
         setpgid(0, 0);
-        /* this process is the command's own: its images record themselves (fail.h) */
+        /* this process is the command's own: its images record themselves (fail_spec.h) */
         int32_t me = (int32_t)getpid();
         int rfd = open(report_path, O_WRONLY | O_CLOEXEC);
         if (rfd >= 0) {

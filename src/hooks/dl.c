@@ -18,13 +18,13 @@
 #include <dlfcn.h>
 #include <string.h>
 
-#include "gpu.h"
+#include "family/gpu.h"
 #include "hooks/cuda.h"
 #include "hooks/elfdyn.h"
-#include "mf.h"
-#include "resolve.h"
-#include "runtime.h"
-#include "sys.h"
+#include "base/mf.h"
+#include "backend/resolve.h"
+#include "base/proc.h"
+#include "base/sys.h"
 
 __thread int mf_dl_guard;
 

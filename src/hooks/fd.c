@@ -14,10 +14,10 @@
 #include <stdatomic.h>
 #include <unistd.h>
 
-#include "mf.h"
-#include "resolve.h"
-#include "sys.h"
-#include "unwind.h"
+#include "base/mf.h"
+#include "backend/resolve.h"
+#include "base/sys.h"
+#include "profile/unwind.h"
 
 typedef int (*pipe2_fn)(int *, int);
 static _Atomic(pipe2_fn) real_pipe2;

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "heap.h"
+#include "family/heap.h"
 
 #define CALLER __builtin_return_address(0)
 

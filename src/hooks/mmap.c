@@ -14,10 +14,10 @@
 #include <sys/mman.h>
 #include <sys/shm.h>
 
-#include "map.h"
-#include "mf.h"
-#include "resolve.h"
-#include "sys.h"
+#include "family/map.h"
+#include "base/mf.h"
+#include "backend/resolve.h"
+#include "base/sys.h"
 
 static struct {
 #define MF_HOOK(name, ret, params, req) ret (*name) params;

@@ -15,11 +15,11 @@
 #include <sys/sysinfo.h>
 #include <unistd.h>
 
-#include "mf.h"
-#include "resolve.h"
-#include "runtime.h"
-#include "sys.h"
-#include "view.h"
+#include "base/mf.h"
+#include "backend/resolve.h"
+#include "base/proc.h"
+#include "base/sys.h"
+#include "family/view.h"
 
 /* The fortify variants have no declaration without _FORTIFY_SOURCE. */
 int __open_2(const char *path, int flags);
@@ -29,21 +29,21 @@ int __openat64_2(int dirfd, const char *path, int flags);
 
 enum {
 #define MF_HOOK(name, ret, params, req) H_##name,
-#include "view.def"
+#include "hooks/view.def"
 #undef MF_HOOK
     H_COUNT
 };
 
 static const mf_sym_t view_syms[H_COUNT] = {
 #define MF_HOOK(name, ret, params, req) [H_##name] = { #name, req },
-#include "view.def"
+#include "hooks/view.def"
 #undef MF_HOOK
 };
 
 static union {
     struct {
 #define MF_HOOK(name, ret, params, req) ret (*name) params;
-#include "view.def"
+#include "hooks/view.def"
 #undef MF_HOOK
     } f;
     void *p[H_COUNT];

@@ -4,8 +4,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "config.h"
-#include "config_file.h"
+#include "config/config.h"
+#include "config/config_file.h"
 
 static void quiet(const char *msg) { (void)msg; }
 

@@ -5,8 +5,8 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "config.h"
-#include "size.h"
+#include "config/config.h"
+#include "base/size.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -51,8 +51,8 @@ echo "$out" | grep -q 'lower limit (64.0 TiB, --limit) to at most' || fail "no r
 MEMFENCE_CONFIG=none "$MF_BIN" run -l 64M -- touch "$MF_TMP/started" || fail "run with a small budget"
 [ -e "$MF_TMP/started" ] || fail "run did not start the command"
 
-# --show: one line per key of src/config_keys.h, each with its origin
-keys=$(grep -cE '^ +X\(' "$MF_ROOT/src/config_keys.h")
+# --show: one line per key of src/config/config_keys.h, each with its origin
+keys=$(grep -cE '^ +X\(' "$MF_ROOT/src/config/config_keys.h")
 shown=$(MEMFENCE_CONFIG=none "$MF_BIN" check --show 2>/dev/null | grep -cE '^[a-z_]+ += .*# default$')
 expect_eq "$shown" "$keys" "keys shown by --show"
 pass "PASSED/FAILED reports with totals, group, reserve and GPU checks, run's pre-flight"

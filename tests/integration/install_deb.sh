@@ -48,7 +48,7 @@ dpkg -i "$MF_TMP"/libmemfence0_*.deb "$MF_TMP"/memfence_*.deb "$MF_TMP"/libmemfe
 lib=$(dpkg -L libmemfence0 | grep 'libmemfence\.so\.0$')
 [ -n "$lib" ] || fail "libmemfence0 has no libmemfence.so.0"
 expect_eq "$(objdump -p "$lib" | awk '/SONAME/ { print $2 }')" libmemfence.so.0 "soname"
-# libunwind is dlopen'ed (src/unwind.c): not NEEDED, but still a dependency of the package
+# libunwind is dlopen'ed (src/profile/unwind.c): not NEEDED, but still a dependency of the package
 objdump -p "$lib" | grep -q 'NEEDED.*libunwind' && fail "libmemfence links libunwind (it loads it on use)"
 dpkg-query -W -f='${Depends}' libmemfence0 | grep -q 'libunwind8' ||
     fail "libmemfence0 does not depend on libunwind8: $(dpkg-query -W -f='${Depends}' libmemfence0)"

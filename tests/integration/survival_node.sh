@@ -3,7 +3,7 @@
 # one-liner, whose RangeError ends it with exit 1, and grow.js, which catches it and carries
 # on), and growing small objects on the JS heap, under 32M and 64M, a few runs each: odd runs
 # under `memfence run -l`, even runs under plain MEMFENCE_LIMIT + LD_PRELOAD as the issue ran
-# them (either way memfence gives node a heap limit under the budget: src/view.c).  Every run
+# them (either way memfence gives node a heap limit under the budget: src/family/view.c).  Every run
 # must end as
 # the script or V8 intends: SURVIVED (the Buffer refusal caught and the script carried on),
 # the uncaught RangeError ("Array buffer allocation failed", exit 1), or V8's own documented

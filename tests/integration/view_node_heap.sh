@@ -1,5 +1,5 @@
 #!/bin/bash
-# memfence sizes node's JavaScript heap under small budgets (src/view.c): V8 never sizes itself
+# memfence sizes node's JavaScript heap under small budgets (src/family/view.c): V8 never sizes itself
 # below about 256 MiB, so with virtualize on and a budget under 512 MiB node gets a heap limit of
 # 5/8 of the budget in NODE_OPTIONS (kept when the command sets its own), under `memfence run`
 # and a bare preload alike, and a JS heap that grows to the limit ends with V8's own "JavaScript

@@ -7,8 +7,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "config_file.h"
+#include "config/config.h"
+#include "config/config_file.h"
 #include "t.h"
 
 static char msgs[64][512];

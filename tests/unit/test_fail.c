@@ -7,13 +7,13 @@
 #include <pthread.h>
 #include <string.h>
 
-#include "calls.h"
-#include "config.h"
-#include "fail.h"
-#include "gate.h"
-#include "modules.h"
-#include "policy.h"
-#include "stats.h"
+#include "base/calls.h"
+#include "config/config.h"
+#include "fail/fail.h"
+#include "gate/gate.h"
+#include "lifecycle/modules.h"
+#include "gate/policy.h"
+#include "base/stats.h"
 #include "t.h"
 
 static void test_parse_good(void)

@@ -7,7 +7,7 @@
 #include <time.h>
 #include <stdatomic.h>
 #include <stdlib.h>
-#include "gate.h"
+#include "gate/gate.h"
 #include "t.h"
 
 #define LIMIT (8u << 20)

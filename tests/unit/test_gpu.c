@@ -6,11 +6,11 @@
 #include <pthread.h>
 #include <stdlib.h>
 
-#include "calls.h"
-#include "config.h"
-#include "gate.h"
-#include "gpu.h"
-#include "modules.h"
+#include "base/calls.h"
+#include "config/config.h"
+#include "gate/gate.h"
+#include "family/gpu.h"
+#include "lifecycle/modules.h"
 #include "t.h"
 
 #define M (1ull << 20)

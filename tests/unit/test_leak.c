@@ -4,7 +4,7 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "leak.h"
+#include "sampler/leak.h"
 #include "t.h"
 
 #define MS 1000000ULL

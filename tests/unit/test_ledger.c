@@ -14,7 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "ledger.h"
+#include "ledger/ledger.h"
 #include "t.h"
 
 static char dir[256];

@@ -4,8 +4,8 @@
 #include <signal.h>
 #include <string.h>
 
-#include "levels.h"
-#include "stats.h"
+#include "config/levels.h"
+#include "base/stats.h"
 #include "t.h"
 
 static unsigned step(const mf_level_cfg_t *c, mf_level_state_t *st, double usage_pct)

@@ -1,6 +1,6 @@
 /* test_log.c — memfence's allocation-free formatter. */
 #include <string.h>
-#include "log.h"
+#include "base/log.h"
 #include "t.h"
 
 int main(void)

@@ -5,7 +5,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "region.h"
+#include "family/region.h"
 #include "t.h"
 
 #define PG 4096u

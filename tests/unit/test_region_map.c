@@ -10,12 +10,12 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "gate.h"
-#include "map.h"
-#include "modules.h"
-#include "runtime.h"
-#include "stats.h"
+#include "config/config.h"
+#include "gate/gate.h"
+#include "family/map.h"
+#include "lifecycle/modules.h"
+#include "base/proc.h"
+#include "base/stats.h"
 #include "t.h"
 
 #define MiB ((uintptr_t)1 << 20)

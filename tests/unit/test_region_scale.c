@@ -6,7 +6,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 
-#include "region.h"
+#include "family/region.h"
 #include "t.h"
 
 #define PG 4096u

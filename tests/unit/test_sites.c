@@ -7,15 +7,15 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "modules.h"
-#include "policy.h"
-#include "profile.h"
-#include "runtime.h"
-#include "sites.h"
-#include "symbolize.h"
+#include "config/config.h"
+#include "lifecycle/modules.h"
+#include "gate/policy.h"
+#include "profile/profile.h"
+#include "base/proc.h"
+#include "profile/sites.h"
+#include "profile/symbolize.h"
 #include "t.h"
-#include "unwind.h"
+#include "profile/unwind.h"
 
 static void test_math(void)
 {

@@ -1,6 +1,6 @@
 /* test_size.c — sizes, percentages, durations, probabilities as users write them. */
 #include <errno.h>
-#include "size.h"
+#include "base/size.h"
 #include "t.h"
 
 static uint64_t sz(const char *s)

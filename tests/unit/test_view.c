@@ -5,7 +5,7 @@
 #include <sys/sysinfo.h>
 
 #include "t.h"
-#include "view.h"
+#include "family/view.h"
 
 #define GiB (1024ull * 1024 * 1024)
 #define MiB (1024ull * 1024)

@@ -1,0 +1,180 @@
+/* backend.c — the allocator underneath: resolved from the symbol chain, identified by the
+ * object that defines malloc, with its give-back entry points; and the bootstrap buffer.
+ */
+#include <dlfcn.h>
+#include <link.h>
+#include <errno.h>
+#include <malloc.h>
+#include <stdatomic.h>
+#include <string.h>
+
+#include "backend/backend.h"
+#include "base/log.h"
+#include "backend/resolve.h"
+
+mf_backend_t mf_backend;
+static void find_object(void *fn);
+static const char *text_name;          /* the object that holds it (the loader's name for it) */
+
+static const mf_sym_t malloc_syms[] = {
+#define MF_HOOK(name, ret, params, req) { #name, req },
+#include "backend/malloc.def"
+#undef MF_HOOK
+};
+
+static const char *kind_names[] = { "glibc", "jemalloc", "tcmalloc", "mimalloc", "other" };
+static struct mallinfo2 (*real_mallinfo2)(void);
+
+const char *mf_backend_name(void) { return kind_names[mf_backend.kind]; }
+
+int mf_backend_init(void)
+{
+    void **out = (void **)&mf_backend;
+    int rc = mf_resolve_next(malloc_syms, out, MF_ARRAY_LEN(malloc_syms));
+    if (rc) {
+        /* Fall back on glibc's own names for the required ones. */
+        static const char *fallback[][2] = {
+            { "malloc", "__libc_malloc" }, { "free", "__libc_free" },
+            { "calloc", "__libc_calloc" }, { "realloc", "__libc_realloc" },
+            { "memalign", "__libc_memalign" },
+        };
+        for (size_t i = 0; i < MF_ARRAY_LEN(malloc_syms); i++)
+            for (size_t j = 0; j < MF_ARRAY_LEN(fallback); j++)
+                if (!out[i] && !strcmp(malloc_syms[i].name, fallback[j][0]))
+                    out[i] = mf_resolve_in(RTLD_DEFAULT, fallback[j][1]);
+        if (!mf_backend.malloc || !mf_backend.free || !mf_backend.calloc || !mf_backend.realloc) {
+            mf_log("cannot find the C library's malloc; memfence is disabled in this process");
+            return -ENOENT;
+        }
+    }
+    /* The object that defines malloc, found by address with dl_iterate_phdr: dladdr would also
+     * look for the nearest symbol, a walk of libc's whole symbol table at every start. */
+    mf_backend.kind = MF_BACKEND_OTHER;
+    find_object((void *)mf_backend.malloc);
+    if (text_name) {
+        const char *f = text_name;
+        if (strstr(f, "jemalloc")) mf_backend.kind = MF_BACKEND_JEMALLOC;
+        else if (strstr(f, "tcmalloc")) mf_backend.kind = MF_BACKEND_TCMALLOC;
+        else if (strstr(f, "mimalloc")) mf_backend.kind = MF_BACKEND_MIMALLOC;
+        else if (strstr(f, "libc.so")) mf_backend.kind = MF_BACKEND_GLIBC;
+    }
+    switch (mf_backend.kind) {
+    case MF_BACKEND_GLIBC:
+        mf_backend.malloc_trim = mf_resolve_in(RTLD_NEXT, "malloc_trim");
+        real_mallinfo2 = mf_resolve_in(RTLD_NEXT, "mallinfo2");
+        break;
+    case MF_BACKEND_JEMALLOC:
+        mf_backend.mallctl = mf_resolve_in(RTLD_NEXT, "mallctl");
+        break;
+    case MF_BACKEND_TCMALLOC:
+        mf_backend.tc_release = mf_resolve_in(RTLD_NEXT, "MallocExtension_ReleaseFreeMemory");
+        break;
+    case MF_BACKEND_MIMALLOC:
+        mf_backend.mi_collect = mf_resolve_in(RTLD_NEXT, "mi_collect");
+        break;
+    }
+    if (!mf_backend.malloc_usable_size)
+        mf_backend.malloc_usable_size = mf_resolve_in(RTLD_DEFAULT, "__malloc_usable_size");
+    return 0;
+}
+
+/* ---- the backend's object -------------------------------------------------------------------- */
+
+/* Finds the object whose executable segment holds the backend's malloc (text_name). */
+static int phdr_cb(struct dl_phdr_info *info, size_t size, void *fn)
+{
+    (void)size;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_X))
+            continue;
+        uintptr_t lo = info->dlpi_addr + ph->p_vaddr, hi = lo + ph->p_memsz;
+        if ((uintptr_t)fn >= lo && (uintptr_t)fn < hi) {
+            text_name = info->dlpi_name;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static void find_object(void *fn)
+{
+    dl_iterate_phdr(phdr_cb, fn);
+}
+
+int mf_backend_trim(void)
+{
+    int rc = -ENOSYS;
+    mf_tls.depth++;
+    mf_tls.in_backend++;
+    if (mf_backend.malloc_trim) {
+        mf_backend.malloc_trim(0);
+        rc = 0;
+    } else if (mf_backend.mallctl) {
+        /* MALLCTL_ARENAS_ALL is 4096 in jemalloc 5 */
+        mf_backend.mallctl("arena.4096.purge", NULL, NULL, NULL, 0);
+        mf_backend.mallctl("thread.tcache.flush", NULL, NULL, NULL, 0);
+        rc = 0;
+    } else if (mf_backend.tc_release) {
+        mf_backend.tc_release();
+        rc = 0;
+    } else if (mf_backend.mi_collect) {
+        mf_backend.mi_collect(1);
+        rc = 0;
+    }
+    mf_tls.in_backend--;
+    mf_tls.depth--;
+    return rc;
+}
+
+uint64_t mf_backend_retained(void)
+{
+    uint64_t r = 0;
+    mf_tls.depth++;
+    mf_tls.in_backend++;
+    if (real_mallinfo2) {
+        struct mallinfo2 mi = real_mallinfo2();
+        r = mi.fordblks;
+    } else if (mf_backend.mallctl) {
+        uint64_t epoch = 1;
+        size_t resident = 0, allocated = 0, sz = sizeof(size_t);
+        mf_backend.mallctl("epoch", NULL, NULL, &epoch, sizeof epoch);
+        if (mf_backend.mallctl("stats.resident", &resident, &sz, NULL, 0) == 0 &&
+            mf_backend.mallctl("stats.allocated", &allocated, &sz, NULL, 0) == 0 &&
+            resident > allocated)
+            r = resident - allocated;
+    }
+    mf_tls.in_backend--;
+    mf_tls.depth--;
+    return r;
+}
+
+/* ---- bootstrap buffer ------------------------------------------------------------------- */
+/* Serves the few allocations made while the backend is being resolved (dlsym may calloc).
+ * Blocks are never reused; free() of one is a no-op. Each block is preceded by its size. */
+#define BOOT_SIZE MF_BOOT_SIZE
+#define boot mf_boot_buffer
+char mf_boot_buffer[MF_BOOT_SIZE] __attribute__((aligned(64)));
+static _Atomic size_t boot_top;
+
+void *mf_bootstrap_alloc(size_t n, size_t align)
+{
+    if (align < 16)
+        align = 16;
+    if (n > BOOT_SIZE || (align & (align - 1)))
+        return NULL;
+    size_t top = atomic_load(&boot_top), start, end;
+    do {
+        start = (top + 16 + align - 1) & ~(align - 1);
+        end = start + ((n + 15) & ~(size_t)15);
+        if (end > BOOT_SIZE)
+            return NULL;
+    } while (!atomic_compare_exchange_weak(&boot_top, &top, end));
+    *(size_t *)(boot + start - sizeof(size_t)) = n;
+    return boot + start;   /* static storage: already zero, so calloc needs nothing more */
+}
+
+size_t mf_bootstrap_usable(const void *p)
+{
+    return *(const size_t *)((const char *)p - sizeof(size_t));
+}

@@ -1,0 +1,33 @@
+/* resolve.c — the one place memfence looks up real functions (see resolve.h). */
+#include <dlfcn.h>
+#include <errno.h>
+
+#include "base/log.h"
+#include "backend/resolve.h"
+#include "base/proc.h"
+
+void *(*mf_real_dlsym)(void *, const char *);
+
+static void *lookup(void *handle, const char *name)
+{
+    mf_tls.depth++;
+    void *p = mf_real_dlsym ? mf_real_dlsym(handle, name) : dlsym(handle, name);
+    mf_tls.depth--;
+    return p;
+}
+
+int mf_resolve_next(const mf_sym_t *syms, void **out, size_t n)
+{
+    int rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        out[i] = lookup(RTLD_NEXT, syms[i].name);
+        if (!out[i] && syms[i].required)
+            rc = -ENOENT;
+    }
+    return rc;
+}
+
+void *mf_resolve_in(void *handle, const char *name)
+{
+    return lookup(handle, name);
+}

@@ -1,0 +1,276 @@
+/* proc.c — the process as memfence sees it: its threads' state, environment, identity, clock
+ * and the memory it can really have (see proc.h).
+ */
+#include <errno.h>
+#include <string.h>
+#include <sys/auxv.h>
+#include <sys/sysinfo.h>
+#include <time.h>
+
+#include "base/log.h"
+#include "base/proc.h"
+#include "base/size.h"
+#include "base/stats.h"
+#include "base/sys.h"
+
+__thread mf_tls_t mf_tls __attribute__((tls_model("initial-exec")));
+_Atomic int mf_state;
+mf_stats_t mf_stats;
+
+static pid_t cur_pid;
+static char program[MF_NAME_MAX] = "?";
+static char instance[MF_NAME_MAX];
+static char exe[512];
+static uint64_t host_mem_cache;
+extern char **environ;
+
+/* ---- environment ------------------------------------------------------------------------ */
+
+/* Before libc has set `environ` (an allocation made while the loader relocates), variables are
+ * read from a snapshot of /proc/self/environ in memory memfence maps for itself. */
+static char *env_snapshot;
+static size_t env_snapshot_len;
+
+static const char *env_lookup(char *const *env, const char *name, size_t nl)
+{
+    for (; env && *env; env++)
+        if (!strncmp(*env, name, nl) && (*env)[nl] == '=')
+            return *env + nl + 1;
+    return NULL;
+}
+
+/* Copies the environment into memory memfence maps for itself, sized to it.  Taken at start-up
+ * (before the program runs: a mapping made later could land among the program's own), from
+ * `environ` when the C library has set it, else from /proc/self/environ. */
+static void env_take_snapshot(void)
+{
+    if (env_snapshot)
+        return;
+    size_t need = 0;
+    for (char **e = environ; e && *e; e++)
+        need += strlen(*e) + 1;
+    size_t cap = environ ? need + 1 : (size_t)1 << 20;
+    cap = (cap + 4095) & ~(size_t)4095;
+    char *buf = mf_sys_mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (mf_sys_mmap_failed(buf))
+        return;
+    size_t len = 0;
+    if (environ) {
+        for (char **e = environ; *e; e++) {
+            size_t l = strlen(*e) + 1;
+            memcpy(buf + len, *e, l);
+            len += l;
+        }
+    } else {
+        long n = mf_sys_read_file("/proc/self/environ", buf, cap);
+        len = n > 0 ? (size_t)n : 0;
+    }
+    env_snapshot_len = len;
+    __atomic_store_n(&env_snapshot, buf, __ATOMIC_RELEASE);   /* length first */
+}
+
+const char *mf_getenv(const char *name, int path_like)
+{
+    if (path_like && getauxval(AT_SECURE))
+        return NULL;
+    size_t nl = strlen(name);
+    if (environ && !mf_tls.own_thread)
+        return env_lookup(environ, name, nl);
+    const char *snap = __atomic_load_n(&env_snapshot, __ATOMIC_ACQUIRE);
+    if (!snap)
+        return NULL;    /* only before start-up took it (the loader's earliest calls) */
+    for (size_t i = 0; i < env_snapshot_len;) {
+        const char *e = snap + i;
+        size_t l = strnlen(e, env_snapshot_len - i);
+        if (l > nl && !strncmp(e, name, nl) && e[nl] == '=')
+            return e + nl + 1;
+        i += l + 1;
+    }
+    return NULL;
+}
+
+const char *mf_env_next(size_t *pos)
+{
+    if (environ && !mf_tls.own_thread) {
+        const char *e = environ[*pos];
+        if (e)
+            (*pos)++;
+        return e;
+    }
+    const char *snap = __atomic_load_n(&env_snapshot, __ATOMIC_ACQUIRE);
+    if (!snap || *pos >= env_snapshot_len)
+        return NULL;
+    const char *e = snap + *pos;
+    *pos += strnlen(e, env_snapshot_len - *pos) + 1;
+    return *e ? e : NULL;
+}
+
+/* ---- identity --------------------------------------------------------------------------- */
+
+static void read_identity(void)
+{
+    cur_pid = mf_sys_getpid();
+    char buf[512];
+    /* argv[0]: libc's copy once it has started (the constructor, nearly always), else the
+     * kernel's (an allocation before libc's own initialisation) */
+    long n = 0;
+    if (program_invocation_name && *program_invocation_name)
+        n = mf_fmt(buf, sizeof buf, "%s", program_invocation_name);
+    else
+        n = mf_sys_read_file("/proc/self/cmdline", buf, sizeof buf);
+    if (n > 0) {
+        const char *base = buf;
+        for (const char *p = buf; *p; p++)
+            if (*p == '/')
+                base = p + 1;
+        mf_fmt(program, sizeof program, "%s", base);
+    }
+    n = mf_syscall6(SYS_readlink, (long)"/proc/self/exe", (long)exe, sizeof exe - 1, 0, 0, 0);
+    exe[n > 0 ? n : 0] = '\0';
+    const char *inst = mf_getenv("MEMFENCE_INSTANCE", 0);
+    mf_fmt(instance, sizeof instance, "%s", inst && *inst ? inst : program);
+}
+
+const char *mf_instance_name(void) { return instance[0] ? instance : program; }
+const char *mf_program_name(void) { return program; }
+const char *mf_exe_path(void) { return exe; }
+pid_t mf_pid(void) { return cur_pid ? cur_pid : mf_sys_getpid(); }
+
+uint64_t mf_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+void mf_sleep_until(uint64_t deadline)
+{
+    struct timespec ts = { .tv_sec = (time_t)(deadline / 1000000000ull),
+                           .tv_nsec = (long)(deadline % 1000000000ull) };
+    while (mf_syscall6(SYS_clock_nanosleep, CLOCK_MONOTONIC, TIMER_ABSTIME, (long)&ts, 0, 0, 0) == -EINTR)
+        ;
+}
+
+/* ---- memory the process can have ---------------------------------------------------------- */
+
+static uint64_t parse_u64(const char *s, int *ok)
+{
+    uint64_t v = 0;
+    *ok = 0;
+    while (*s == ' ')
+        s++;
+    while (*s >= '0' && *s <= '9') {
+        v = v * 10 + (uint64_t)(*s++ - '0');
+        *ok = 1;
+    }
+    return v;
+}
+
+/* Reads a cgroup limit file; MF_UNLIMITED for "max" or the v1 "no limit" value. */
+static uint64_t read_limit_file(const char *path)
+{
+    char buf[64];
+    if (mf_sys_read_file(path, buf, sizeof buf) <= 0)
+        return MF_UNLIMITED;
+    if (!strncmp(buf, "max", 3))
+        return MF_UNLIMITED;
+    int ok;
+    uint64_t v = parse_u64(buf, &ok);
+    if (!ok || v >= (1ull << 62))
+        return MF_UNLIMITED;
+    return v;
+}
+
+uint64_t mf_cgroup_value(const char *dir, const char *file)
+{
+    char path[1200];
+    mf_fmt(path, sizeof path, "%s/%s", dir, file);
+    return read_limit_file(path);
+}
+
+void mf_cgroup_walk(void (*fn)(const char *dir, int v2, void *ctx), void *ctx)
+{
+    /* MEMFENCE_TEST_CGROUP_ROOT replaces /sys/fs/cgroup (tests only: a fake hierarchy). */
+    const char *root = mf_getenv("MEMFENCE_TEST_CGROUP_ROOT", 1);
+    if (!root || !*root)
+        root = "/sys/fs/cgroup";
+    char cg[2048];
+    if (mf_sys_read_file("/proc/self/cgroup", cg, sizeof cg) <= 0)
+        cg[0] = 0;
+    char dir[1024], rel[512];
+    for (char *line = cg; *line;) {
+        char *end = strchr(line, '\n');
+        if (end)
+            *end = 0;
+        /* "0::/path" (v2) or "N:memory:/path" (v1) */
+        char *c1 = strchr(line, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+        if (c1 && c2) {
+            int v2 = c2 == c1 + 1;
+            int v1mem = !v2 && !strncmp(c1 + 1, "memory", 6) && c1 + 7 == c2;
+            if (v2 || v1mem) {
+                mf_fmt(rel, sizeof rel, "%s", c2 + 1);
+                const char *mnt = v2 ? "" : "/memory";
+                /* from the process's cgroup up to the root; the walk ends at the root ("" or
+                 * "/"), so no level is visited twice */
+                for (;;) {
+                    mf_fmt(dir, sizeof dir, "%s%s%s", root, mnt, strcmp(rel, "/") ? rel : "");
+                    fn(dir, v2, ctx);
+                    char *slash = strrchr(rel, '/');
+                    if (!slash || slash == rel) {
+                        if (rel[0] && strcmp(rel, "/")) {
+                            rel[0] = 0;
+                            continue;
+                        }
+                        break;
+                    }
+                    *slash = 0;
+                }
+            }
+        }
+        if (!end)
+            break;
+        line = end + 1;
+    }
+}
+
+static void limit_level(const char *dir, int v2, void *ctx)
+{
+    uint64_t *best = ctx, v = mf_cgroup_value(dir, v2 ? "memory.max" : "memory.limit_in_bytes");
+    *best = MF_MIN(*best, v);
+}
+
+/* The tightest memory limit over this process's cgroups and their ancestors. */
+static uint64_t cgroup_limit(void)
+{
+    uint64_t best = MF_UNLIMITED;
+    mf_cgroup_walk(limit_level, &best);
+    return best;
+}
+
+uint64_t mf_host_memory(void)
+{
+    if (host_mem_cache)
+        return host_mem_cache;
+    struct sysinfo si;
+    uint64_t total = MF_UNLIMITED;
+    if (mf_syscall6(SYS_sysinfo, (long)&si, 0, 0, 0, 0, 0) == 0)
+        total = (uint64_t)si.totalram * si.mem_unit;
+    uint64_t cg = cgroup_limit();         /* once: MF_MIN evaluates its arguments twice */
+    total = MF_MIN(total, cg);
+    host_mem_cache = total;
+    return total;
+}
+
+/* ---- start-up and fork ------------------------------------------------------------------- */
+
+void mf_proc_init(void)
+{
+    env_take_snapshot();
+    read_identity();
+}
+
+void mf_proc_fork_child(void)
+{
+    cur_pid = mf_sys_getpid();
+    mf_tls.tid = mf_sys_gettid();
+}

@@ -1,0 +1,83 @@
+/* proc.h — the process as memfence sees it: the state of initialisation, each thread's state,
+ * the environment, identity, the clock and the memory the process can really have.
+ *
+ * States: NONE → RESOLVING (looking up the backend; nested allocations use the bootstrap
+ * buffer) → COUNTING (every block charged, no limit yet) → READY (configuration applied).
+ * Initialisation runs at the first allocation or in the constructor, whichever comes first.
+ */
+#ifndef MF_PROC_H
+#define MF_PROC_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "base/mf.h"
+
+struct mf_slot;
+
+enum mf_state { MF_STATE_NONE, MF_STATE_RESOLVING, MF_STATE_COUNTING, MF_STATE_READY,
+                MF_STATE_DISABLED /* a required symbol was missing: pure pass-through */ };
+
+/* Per-thread state.  Initial-exec TLS: no allocation, no __tls_get_addr. */
+typedef struct mf_tls {
+    int depth;              /* > 0: inside memfence; hooks pass nested calls straight through */
+    int in_backend;         /* > 0: inside the allocator underneath: its mmaps are its own */
+    int exiting;            /* the thread's destructors ran: no slot any more */
+    int own_thread;         /* a thread memfence started (the sampler): never reads `environ` */
+    int uncounted;          /* > 0: memfence's own allocations at depth are not charged (heap.c) */
+    int tid;
+    struct mf_slot *slot;   /* this thread's credit slot (NULL until the first charge; gate.h) */
+    int64_t profile_left;   /* profiler: bytes until the next sample */
+    uint64_t fail_seen;     /* fault injection: per-thread scratch */
+    size_t req;             /* the fast path's request size, kept here across the backend call */
+} mf_tls_t;
+
+extern MF_INTERNAL __thread mf_tls_t mf_tls;
+extern _Atomic int mf_state;
+
+/* Makes sure initialisation has run (or is running on this thread).  Return: the state.
+ * Defined by the lifecycle (lifecycle/runtime.c): the one call that goes up the layers, made by
+ * the hooks' families when an allocation comes before memfence's constructor. */
+int mf_runtime_ensure(void);
+
+/* At initialisation: snapshots the environment and reads the identity.  In a fork child:
+ * refreshes the pid and the thread id. */
+void mf_proc_init(void);
+void mf_proc_fork_child(void);
+
+/* Identity: the instance name (MEMFENCE_INSTANCE or the program name), the program's short
+ * name, its executable path, and the pid (refreshed in a fork child). */
+const char *mf_instance_name(void);
+const char *mf_program_name(void);
+const char *mf_exe_path(void);
+pid_t mf_pid(void);
+
+/* Reads an environment variable without allocating; NULL in secure-execution mode when
+ * `path_like` (it names a file memfence would open).  A program thread reads the live
+ * `environ`, as its own getenv would; memfence's own threads read a snapshot of the environment
+ * the program was started with (/proc/self/environ), because the program may free and replace
+ * `environ` strings at any moment (bash does, all the time). */
+const char *mf_getenv(const char *name, int path_like);
+
+/* The environment's entries ("NAME=value") in turn, from the same place mf_getenv reads: *pos
+ * starts at 0.  Return: the next entry, or NULL after the last. */
+const char *mf_env_next(size_t *pos);
+
+/* Monotonic clock in nanoseconds; sleeps until it reads `deadline`, through signals. */
+uint64_t mf_now_ns(void);
+void mf_sleep_until(uint64_t deadline);
+
+/* Physical memory the process can really have: min(MemTotal, cgroup limit).  Read on first use
+ * (sysinfo and the cgroup files: a few system calls) and cached; callers ask only when a size is
+ * a share of it, so a process whose sizes are all in bytes never reads it. */
+uint64_t mf_host_memory(void);
+
+/* The one reader of this process's memory cgroups: calls fn with the folder of the memory files
+ * (/sys/fs/cgroup/PATH, or /sys/fs/cgroup/memory/PATH on v1) of its cgroup and of each ancestor
+ * up to the root, in each hierarchy that has a memory controller.  mf_cgroup_value reads one
+ * number from such a folder (MF_UNLIMITED for "max", absent or unreadable). */
+void mf_cgroup_walk(void (*fn)(const char *dir, int v2, void *ctx), void *ctx);
+uint64_t mf_cgroup_value(const char *dir, const char *file);
+
+#endif

@@ -1,0 +1,216 @@
+/* gate.h — budgets: pools, per-thread credit, the exact refusal decision.
+ *
+ * A pool (host, or one per GPU) has a limit and `used`: the bytes granted to live blocks plus the
+ * credit leased to threads.  A thread charges an allocation against its own slot without any
+ * shared atomic: the slot holds `net`, the bytes charged minus the bytes credited through it,
+ * which only its owner changes, with one add or subtract instruction (so a signal handler that
+ * allocates on the same thread composes with it), and `lease`, the bytes it holds from the pool:
+ * a charge is granted while net <= lease.  When it is not, the slow path leases a batch from the
+ * pool (an atomic CAS that never lets `used` pass the limit); near the limit leases shrink to
+ * exactly what is needed.  A free that leaves more than `credit_high` unused returns the excess.
+ *
+ * Before anything is refused, every slot's unused credit goes back to the pool (like the memcg's
+ * drain_all_stock), so a refusal means that live usage + request really does not fit.  The drain
+ * needs no cooperation from the fast path: it swaps each lease for MF_LEASE_REVOKED (every charge
+ * then fails over to the slow path, which waits), runs a process-wide membarrier(2) (or an
+ * mprotect TLB shoot-down where membarrier is missing) that supplies the store-load fence the
+ * owner skips between its `net` update and its `lease` read (an asymmetric Dekker handshake),
+ * waits for owners inside the slow path, reads each `net`, and takes back lease - net.
+ *
+ * Room for small blocks (host pool).  Runtimes allocate on their error paths (a garbage
+ * collector's work lists and vectors, an exception object, an out-of-memory report) and do not
+ * check those allocations; what they do check is a large block (a Buffer, a KV cache, a
+ * bytearray) and their own pages (V8's and CPython's heaps are mappings).  So, like the kernel's
+ * watermarks, refusals land on those first, and, like the kernel's OOM victim, a process that
+ * was refused may go deeper from then on (like the victim, it is expected to unwind or end):
+ *
+ *     request                                   normally              after a refusal
+ *     malloc family, at most MF_GATE_SMALL      limit                 limit + overdraft
+ *     a mapping (mmap, mprotect, pinned)        limit - headroom/2    limit - headroom/2
+ *     malloc family, larger                     limit - headroom      limit - headroom
+ *
+ * (a realloc's request is its growth).  Usage therefore never passes limit + overdraft, and
+ * passes the limit only after a refusal; headroom and overdraft 0 is the strict budget.
+ *
+ * Error convention: 0 or a negative errno (-ENOMEM when a charge does not fit).
+ */
+#ifndef MF_GATE_H
+#define MF_GATE_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stddef.h>
+
+#include "base/mf.h"
+#include "base/proc.h"
+#include "base/size.h"
+
+enum { MF_POOL_HOST = 0, MF_POOL_GPU0 = 1, MF_POOL_COUNT = 1 + MF_GPU_MAX };
+
+/* The largest small block of the table above. */
+#define MF_GATE_SMALL (1u << 20)
+
+/* A parent budget a pool also charges (a group in the shared ledger).  charge returns 0 or
+ * -ENOMEM; uncharge cannot fail.  Called at lease granularity, never per allocation. */
+typedef struct mf_gate_parent {
+    int (*charge)(void *ctx, unsigned pool, uint64_t n);
+    void (*uncharge)(void *ctx, unsigned pool, uint64_t n);
+    void *ctx;
+} mf_gate_parent_t;
+
+#define MF_LEASE_REVOKED INT64_MIN
+
+/* One thread's credit: lease - net.  net: owner only; lease and floor: owner (slow path, CAS)
+ * and drainer. */
+typedef struct mf_slot {
+    int64_t net;                /* bytes charged - bytes credited through this slot */
+    _Atomic int64_t lease;      /* bytes held from the host pool; MF_LEASE_REVOKED in a drain */
+    _Atomic int64_t floor;      /* lease - credit_high: a free that takes net below it returns
+                                   the excess (INT64_MIN while revoked) */
+    _Atomic int slow;           /* owner inside the slow path (a counter: a handler may nest) */
+    _Atomic int in_use;
+    int tid;
+} MF_ALIGNED mf_slot_t;
+
+/* Sets a pool's limit (MF_UNLIMITED = counting only).  Usage above a lowered limit stays granted;
+ * later charges are refused until it falls below.  Return: 0 or -EINVAL (bad pool). */
+int mf_gate_set_limit(unsigned pool, uint64_t limit);
+uint64_t mf_gate_limit(unsigned pool);
+
+/* Sets the host pool's headroom and overdraft (the table above) and leaves the refused state.
+ * Both 0: a strict budget. */
+void mf_gate_set_headroom(uint64_t headroom, uint64_t overdraft);
+
+/* What the calling thread's last refusal by the gate saw: the usage then (exact: every credit
+ * drained) and the cap the request met (the table above).  Each refusal is taken once; false
+ * when there is none (a request refused before the gate, larger than the whole budget). */
+bool mf_gate_take_refusal(uint64_t *used, uint64_t *cap);
+
+/* True once a host request has been refused (the overdraft is open). */
+bool mf_gate_in_grace(void);
+
+/* Live bytes granted in a pool (credit excluded).  Exact when no allocation is in flight. */
+uint64_t mf_gate_used(unsigned pool);
+
+/* Highest live usage seen at lease time (an upper estimate of the peak). */
+uint64_t mf_gate_peak(unsigned pool);
+
+/* Host pool, per-thread fast path.  `slot` is the caller's own slot (may be NULL: then every
+ * call goes to the pool directly).  Return: 0 or -ENOMEM. */
+static inline int mf_gate_charge(mf_slot_t *slot, uint64_t n);
+static inline void mf_gate_uncharge(mf_slot_t *slot, uint64_t n);
+
+/* Any pool, straight to the pool (mappings, GPU, pinned memory): an exact CAS, draining every
+ * thread's credit before refusing.  Return: 0 or -ENOMEM. */
+int mf_gate_charge_pool(unsigned pool, uint64_t n);
+void mf_gate_uncharge_pool(unsigned pool, uint64_t n);
+
+/* Charges without checking the limit: only for on_limit = warn and the documented realloc
+ * corner.  The pool may then exceed its limit. */
+void mf_gate_charge_force(unsigned pool, uint64_t n);
+
+/* True when n bytes would fit in the pool now (a hint for checks made before an operation). */
+uint64_t mf_gate_room(unsigned pool);
+
+/* Per-thread slots: acquire one for the calling thread (NULL when all are taken: the thread
+ * then charges the pool directly), and give one back with its credit. */
+mf_slot_t *mf_gate_slot_acquire(int tid);
+void mf_gate_slot_release(mf_slot_t *slot);
+
+/* The calling thread's slot, acquiring one on its first charge once the process is READY (NULL
+ * when none can be had, or inside memfence); its exit gives it back (mf_gate_thread_init
+ * registers the thread destructor that does, once, at initialisation). */
+mf_slot_t *mf_thread_slot_get(void);
+void mf_gate_thread_init(void);
+
+static inline mf_slot_t *mf_thread_slot(void)
+{
+    mf_slot_t *s = mf_tls.slot;
+    return mf_likely(s != NULL) ? s : mf_thread_slot_get();
+}
+
+/* Returns every thread's credit to the pool (the drain), e.g. before a report. */
+void mf_gate_drain(void);
+
+/* A module that sleeps until the process is worth watching (the sampler) asks to be woken: after
+ * every charge the host pool grants on its slow path (a lease, a charge straight to the pool, at
+ * most once per lease batch on the fast path), fn is called with the pool's usage (leases
+ * included) until it returns true, then cleared; a charge to a GPU pool calls it with
+ * UINT64_MAX (a process holding device memory is always watched: its ledger row shows it).  fn runs in the allocating thread, maybe in a
+ * signal handler or under the drain lock: it must be async-signal-safe and not call the gate.
+ * NULL clears it. */
+void mf_gate_set_wake(bool (*fn)(uint64_t used));
+
+/* Installs (or clears, with NULL) the parent budget.  Call before threads allocate. */
+void mf_gate_set_parent(const mf_gate_parent_t *parent);
+
+/* In a forked child: every slot but the caller's belongs to a thread that does not exist here;
+ * their credit goes back to the pool and the slots are freed. */
+void mf_gate_fork_child(mf_slot_t *own);
+void mf_gate_fork_prepare(void);
+void mf_gate_fork_parent(void);
+
+/* Resets the gate to its initial state (unit tests only). */
+void mf_gate_reset(void);
+
+/* Credit held by a slot now (0 while revoked or with a charge in flight); for tests. */
+uint64_t mf_gate_slot_credit(const mf_slot_t *slot);
+
+/* ---- inline fast path ------------------------------------------------------------------- */
+/* The slow paths.  With a slot, n is already in slot->net (the fast path put it there):
+ * charge_slow makes the lease cover it or takes it back out and refuses; uncharge_slow returns
+ * excess credit.  Without a slot, straight to the pool. */
+int mf_gate_charge_slow(mf_slot_t *slot, uint64_t n);
+void mf_gate_uncharge_slow(mf_slot_t *slot, uint64_t n);
+
+/* net += n, as one instruction (a signal handler on this thread sees all of it or none). */
+static inline int64_t mf_gate_net_add(mf_slot_t *s, int64_t n)
+{
+    __asm__ volatile("addq %1, %0" : "+m"(s->net) : "er"(n) : "memory");
+    return s->net;
+}
+
+/* The credit-only parts: true when done without touching the pool.  False: n is in s->net and
+ * the caller must finish with mf_gate_charge_slow / mf_gate_uncharge_slow (same s, same n). */
+static inline int mf_gate_try_charge(mf_slot_t *s, uint64_t n)
+{
+    int64_t net = mf_gate_net_add(s, (int64_t)n);
+    return mf_likely(net <= atomic_load_explicit(&s->lease, memory_order_relaxed));
+}
+
+/* net -= n, as one instruction. */
+static inline int64_t mf_gate_net_sub(mf_slot_t *s, int64_t n)
+{
+    __asm__ volatile("subq %1, %0" : "+m"(s->net) : "er"(n) : "memory");
+    return s->net;
+}
+
+static inline int mf_gate_try_uncharge(mf_slot_t *s, uint64_t n)
+{
+    int64_t net = mf_gate_net_sub(s, (int64_t)n);
+    return mf_likely(net >= atomic_load_explicit(&s->floor, memory_order_relaxed));
+}
+
+/* Above this, a charge goes to the pool directly (it cannot be an int64_t step of net). */
+#define MF_GATE_SLOT_MAX ((uint64_t)1 << 62)
+
+static inline int mf_gate_charge(mf_slot_t *s, uint64_t n)
+{
+    if (mf_unlikely(n >= MF_GATE_SLOT_MAX))
+        s = NULL;
+    if (mf_likely(s != NULL) && mf_likely(mf_gate_try_charge(s, n)))
+        return 0;
+    return mf_gate_charge_slow(s, n);
+}
+
+static inline void mf_gate_uncharge(mf_slot_t *s, uint64_t n)
+{
+    if (mf_unlikely(n >= MF_GATE_SLOT_MAX))
+        s = NULL;
+    if (mf_likely(s != NULL) && mf_likely(mf_gate_try_uncharge(s, n)))
+        return;
+    mf_gate_uncharge_slow(s, n);
+}
+
+#endif
