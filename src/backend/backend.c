@@ -9,8 +9,8 @@
 #include <string.h>
 
 #include "backend/backend.h"
-#include "base/log.h"
 #include "backend/resolve.h"
+#include "base/log.h"
 
 mf_backend_t mf_backend;
 static void find_object(void *fn);

@@ -2,8 +2,8 @@
 #include <dlfcn.h>
 #include <errno.h>
 
-#include "base/log.h"
 #include "backend/resolve.h"
+#include "base/log.h"
 #include "base/proc.h"
 
 void *(*mf_real_dlsym)(void *, const char *);

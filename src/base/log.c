@@ -12,7 +12,6 @@
 
 #include "base/log.h"
 #include "base/mf.h"
-#include "base/proc.h"
 #include "base/sys.h"
 
 enum { SINK_STDERR, SINK_FILE, SINK_SYSLOG, SINK_OFF };

@@ -136,21 +136,6 @@ const char *mf_program_name(void) { return program; }
 const char *mf_exe_path(void) { return exe; }
 pid_t mf_pid(void) { return cur_pid ? cur_pid : mf_sys_getpid(); }
 
-uint64_t mf_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-void mf_sleep_until(uint64_t deadline)
-{
-    struct timespec ts = { .tv_sec = (time_t)(deadline / 1000000000ull),
-                           .tv_nsec = (long)(deadline % 1000000000ull) };
-    while (mf_syscall6(SYS_clock_nanosleep, CLOCK_MONOTONIC, TIMER_ABSTIME, (long)&ts, 0, 0, 0) == -EINTR)
-        ;
-}
-
 /* ---- memory the process can have ---------------------------------------------------------- */
 
 static uint64_t parse_u64(const char *s, int *ok)

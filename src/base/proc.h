@@ -64,10 +64,6 @@ const char *mf_getenv(const char *name, int path_like);
  * starts at 0.  Return: the next entry, or NULL after the last. */
 const char *mf_env_next(size_t *pos);
 
-/* Monotonic clock in nanoseconds; sleeps until it reads `deadline`, through signals. */
-uint64_t mf_now_ns(void);
-void mf_sleep_until(uint64_t deadline);
-
 /* Physical memory the process can really have: min(MemTotal, cgroup limit).  Read on first use
  * (sysinfo and the cgroup files: a few system calls) and cached; callers ask only when a size is
  * a share of it, so a process whose sizes are all in bytes never reads it. */

@@ -1,4 +1,7 @@
 /* sys.c — small helpers over raw system calls (see sys.h). */
+#include <errno.h>
+#include <time.h>
+
 #include "base/sys.h"
 
 long mf_sys_read_file(const char *path, char *buf, size_t size)
@@ -24,4 +27,19 @@ long mf_sys_read_file(const char *path, char *buf, size_t size)
     buf[len] = '\0';
     mf_sys_close(fd);
     return (long)len;
+}
+
+uint64_t mf_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+void mf_sleep_until(uint64_t deadline)
+{
+    struct timespec ts = { .tv_sec = (time_t)(deadline / 1000000000ull),
+                           .tv_nsec = (long)(deadline % 1000000000ull) };
+    while (mf_syscall6(SYS_clock_nanosleep, CLOCK_MONOTONIC, TIMER_ABSTIME, (long)&ts, 0, 0, 0) == -EINTR)
+        ;
 }

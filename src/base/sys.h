@@ -1,4 +1,4 @@
-/* sys.h — raw system calls for memfence's own I/O.
+/* sys.h — raw system calls for memfence's own I/O, and the clock.
  *
  * memfence interposes libc functions (open, mmap, sysinfo, ...); a call from inside memfence to
  * the libc name would land back in memfence's own hook.  Everything memfence does for itself goes
@@ -10,6 +10,7 @@
 
 #include <fcntl.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
@@ -53,5 +54,9 @@ static inline int mf_sys_mmap_failed(void *p) { return (unsigned long)p > -4096U
 /* Reads a whole small file (/proc, /sys) into buf, NUL-terminated.  Return: bytes read, or a
  * negative errno.  Never allocates. */
 long mf_sys_read_file(const char *path, char *buf, size_t size);
+
+/* Monotonic clock in nanoseconds; sleeps until it reads `deadline`, through signals. */
+uint64_t mf_now_ns(void);
+void mf_sleep_until(uint64_t deadline);
 
 #endif

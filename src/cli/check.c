@@ -15,12 +15,12 @@
 #include <sys/sysinfo.h>
 #include <unistd.h>
 
-#include "cli/cli.h"
-#include "config/config.h"
-#include "config/config_file.h"
 #include "base/log.h"
 #include "base/proc.h"
 #include "base/size.h"
+#include "cli/cli.h"
+#include "config/config.h"
+#include "config/config_file.h"
 
 static unsigned problems_seen;
 

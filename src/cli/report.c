@@ -19,10 +19,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cli/cli.h"
-#include "ledger/ledger.h"
 #include "base/log.h"
 #include "base/mf.h"
+#include "cli/cli.h"
+#include "ledger/ledger.h"
 #include "profile/profile.h"
 #include "profile/symbolize.h"
 #include "profile/unwind.h"

@@ -10,11 +10,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/size.h"
 #include "cli/cli.h"
 #include "config/config.h"
 #include "config/fail_spec.h"
 #include "ledger/ledger.h"
-#include "base/size.h"
 
 static const struct { const char *name, *lib; } allocators[] = {
     { "system", NULL },

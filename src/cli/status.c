@@ -14,10 +14,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cli/cli.h"
-#include "ledger/ledger.h"
 #include "base/log.h"
 #include "base/size.h"
+#include "cli/cli.h"
+#include "ledger/ledger.h"
 
 
 static const char *level_name[] = { "low", "moderate", "high", "critical" };

@@ -28,10 +28,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/size.h"
 #include "cli/cli.h"
 #include "config/config.h"
 #include "config/fail_spec.h"
-#include "base/size.h"
 
 enum outcome { OUT_OK, OUT_ERROR, OUT_CRASH, OUT_HUNG, OUT_UNREACHED, OUT_COUNT };
 static const char *const outcome_name[OUT_COUNT] = { "ok", "error", "CRASH", "HUNG",

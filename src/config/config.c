@@ -12,12 +12,12 @@
 #include <string.h>
 #include <strings.h>
 
+#include "base/log.h"
+#include "base/proc.h"
 #include "config/config.h"
 #include "config/config_file.h"
 #include "config/fail_spec.h"
 #include "config/levels.h"
-#include "base/log.h"
-#include "base/proc.h"
 
 enum mf_type { T_SIZE, T_BOOL, T_UINT, T_PCT, T_DURATION, T_FLOAT, T_STR };
 

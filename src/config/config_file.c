@@ -16,10 +16,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "config/config_file.h"
 #include "base/log.h"
 #include "base/proc.h"
 #include "base/sys.h"
+#include "config/config_file.h"
 
 #define MAX_FILE (256u << 10)       /* larger files are refused: a config file is small */
 #define MAX_PROBLEMS 64             /* kept and sorted; more are counted */

@@ -5,9 +5,9 @@
 #include <string.h>
 
 #include "base/calls.h"
-#include "config/fail_spec.h"
 #include "base/log.h"
 #include "base/size.h"
+#include "config/fail_spec.h"
 
 /* ---- the spec parser -------------------------------------------------------------------- */
 

@@ -14,17 +14,17 @@
 #include <sys/stat.h>
 
 #include "base/calls.h"
-#include "config/config.h"
-#include "fail/fail.h"
-#include "gate/gate.h"
 #include "base/log.h"
-#include "gate/policy.h"
-#include "profile/profile.h"
-#include "gate/report.h"
 #include "base/proc.h"
 #include "base/size.h"
 #include "base/stats.h"
 #include "base/sys.h"
+#include "config/config.h"
+#include "fail/fail.h"
+#include "gate/gate.h"
+#include "gate/policy.h"
+#include "gate/report.h"
+#include "profile/profile.h"
 
 static mf_fail_spec_t fail_spec;
 static _Atomic(const mf_fail_spec_t *) fail_active;

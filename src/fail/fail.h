@@ -9,8 +9,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "config/fail_spec.h"
 #include "base/module.h"
+#include "config/fail_spec.h"
 
 /* Arms fault injection with `spec` (NULL disarms), resetting the counters; `log_each` logs each
  * injected failure with its backtrace.  mf_fail_init calls it; unit tests call it directly.

@@ -16,14 +16,14 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#include "config/config.h"
 #include "base/calls.h"
-#include "family/gpu.h"
 #include "base/log.h"
-#include "gate/policy.h"
-#include "gate/report.h"
 #include "base/proc.h"
 #include "base/sys.h"
+#include "config/config.h"
+#include "family/gpu.h"
+#include "gate/policy.h"
+#include "gate/report.h"
 
 /* ---- budgets ----------------------------------------------------------------------------- */
 

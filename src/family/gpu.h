@@ -11,9 +11,9 @@
 
 #include <stdint.h>
 
+#include "base/module.h"
 #include "config/config.h"
 #include "gate/gate.h"
-#include "base/module.h"
 
 /* What a table key is: a device pointer, a pinned host pointer, or a VMM allocation handle. */
 enum mf_gpu_kind { MF_GPU_DEVPTR = 1, MF_GPU_HOSTPTR = 2, MF_GPU_HANDLE = 3 };

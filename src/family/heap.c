@@ -3,11 +3,11 @@
  */
 #include <string.h>
 
+#include "base/log.h"
+#include "base/stats.h"
 #include "config/config.h"
 #include "family/heap.h"
-#include "base/log.h"
 #include "gate/report.h"
-#include "base/stats.h"
 
 uint64_t mf_heap_big = UINT64_MAX;
 int mf_heap_warn_only;

@@ -17,10 +17,10 @@
 
 #include "backend/backend.h"
 #include "base/calls.h"
+#include "base/proc.h"
 #include "gate/gate.h"
 #include "gate/policy.h"
 #include "profile/profile.h"
-#include "base/proc.h"
 
 extern int mf_heap_warn_only;         /* on_limit = warn: log and grant instead of refusing */
 extern uint64_t mf_heap_big;          /* requests above this can never fit */

@@ -36,13 +36,13 @@
 #include <sys/stat.h>
 
 #include "base/calls.h"
-#include "gate/gate.h"
 #include "base/log.h"
-#include "gate/policy.h"
-#include "gate/report.h"
 #include "base/proc.h"
 #include "base/stats.h"
 #include "base/sys.h"
+#include "gate/gate.h"
+#include "gate/policy.h"
+#include "gate/report.h"
 
 #ifndef MREMAP_DONTUNMAP
 #define MREMAP_DONTUNMAP 4

@@ -22,8 +22,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "family/region.h"
 #include "base/module.h"
+#include "family/region.h"
 
 enum mf_map_kind { MF_MAP_NONE, MF_MAP_MMAP, MF_MAP_MUNMAP, MF_MAP_MPROTECT, MF_MAP_MREMAP,
                    MF_MAP_SHMAT, MF_MAP_SHMDT, MF_MAP_BRK };

@@ -28,11 +28,11 @@
 #include <sys/mman.h>
 #include <sys/sysinfo.h>
 
-#include "config/config.h"
-#include "gate/gate.h"
 #include "base/proc.h"
 #include "base/sys.h"
+#include "config/config.h"
 #include "family/view.h"
+#include "gate/gate.h"
 
 /* ---- pure builders ------------------------------------------------------------------------ */
 

@@ -22,8 +22,8 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#include "gate/gate.h"
 #include "base/sys.h"
+#include "gate/gate.h"
 
 #define MF_SLOTS 1024
 

@@ -2,14 +2,15 @@
  * in the allocating thread, on what the sampler and fault injection published here. */
 #include <errno.h>
 
-#include "gate/gate.h"
-#include "config/levels.h"
 #include "base/log.h"
 #include "base/metrics.h"
-#include "gate/policy.h"
 #include "base/proc.h"
-#include "gate/report.h"
 #include "base/stats.h"
+#include "base/sys.h"
+#include "config/levels.h"
+#include "gate/gate.h"
+#include "gate/policy.h"
+#include "gate/report.h"
 
 _Atomic unsigned mf_policy_flags = MF_POLICY_NOT_READY;
 

@@ -1,11 +1,11 @@
 /* report.c — the refusal line: who asked, for what, how much is in use, what the budget is. */
-#include "config/config.h"
 #include "base/calls.h"
-#include "gate/gate.h"
 #include "base/log.h"
-#include "gate/report.h"
 #include "base/proc.h"
 #include "base/stats.h"
+#include "config/config.h"
+#include "gate/gate.h"
+#include "gate/report.h"
 
 enum kind { BUDGET, LARGE, WARN };
 

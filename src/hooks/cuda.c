@@ -12,12 +12,12 @@
 #include <errno.h>
 #include <string.h>
 
+#include "backend/resolve.h"
 #include "base/calls.h"
+#include "base/log.h"
+#include "base/proc.h"
 #include "family/gpu.h"
 #include "hooks/cuda.h"
-#include "base/log.h"
-#include "backend/resolve.h"
-#include "base/proc.h"
 
 _Atomic(void *) mf_cu_real[MF_CU_COUNT];
 

@@ -17,13 +17,13 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "backend/resolve.h"
+#include "base/mf.h"
+#include "base/proc.h"
+#include "base/sys.h"
 #include "config/config.h"
 #include "hooks/cuda.h"
 #include "hooks/elfdyn.h"
-#include "base/mf.h"
-#include "backend/resolve.h"
-#include "base/proc.h"
-#include "base/sys.h"
 
 #define MAX_SLOTS 256                  /* per pass; a later pass picks up the rest */
 

@@ -18,13 +18,13 @@
 #include <dlfcn.h>
 #include <string.h>
 
+#include "backend/resolve.h"
+#include "base/mf.h"
+#include "base/proc.h"
+#include "base/sys.h"
 #include "family/gpu.h"
 #include "hooks/cuda.h"
 #include "hooks/elfdyn.h"
-#include "base/mf.h"
-#include "backend/resolve.h"
-#include "base/proc.h"
-#include "base/sys.h"
 
 __thread int mf_dl_guard;
 

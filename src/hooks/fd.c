@@ -14,8 +14,8 @@
 #include <stdatomic.h>
 #include <unistd.h>
 
-#include "base/mf.h"
 #include "backend/resolve.h"
+#include "base/mf.h"
 #include "base/sys.h"
 #include "profile/unwind.h"
 

@@ -14,10 +14,10 @@
 #include <sys/mman.h>
 #include <sys/shm.h>
 
-#include "family/map.h"
-#include "base/mf.h"
 #include "backend/resolve.h"
+#include "base/mf.h"
 #include "base/sys.h"
+#include "family/map.h"
 
 static struct {
 #define MF_HOOK(name, ret, params, req) ret (*name) params;

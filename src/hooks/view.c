@@ -15,8 +15,8 @@
 #include <sys/sysinfo.h>
 #include <unistd.h>
 
-#include "base/mf.h"
 #include "backend/resolve.h"
+#include "base/mf.h"
 #include "base/proc.h"
 #include "base/sys.h"
 #include "family/view.h"

@@ -9,9 +9,9 @@
 #include <stdarg.h>
 #include <sys/mman.h>
 
-#include "ledger/ledger_int.h"
 #include "base/log.h"
 #include "base/proc.h"
+#include "ledger/ledger_int.h"
 
 /* ---- names and paths ----------------------------------------------------------------------- */
 

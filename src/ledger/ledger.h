@@ -91,9 +91,9 @@
 #include <sys/types.h>
 
 #include "base/mf.h"
+#include "base/module.h"
 #include "config/config.h"
 #include "gate/gate.h"
-#include "base/module.h"
 
 #define MF_LEDGER_MAGIC    0x5247444c4d464d45ull   /* "EMFMLDGR" little-endian bytes */
 #define MF_LEDGER_VERSION  2u

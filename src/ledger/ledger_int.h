@@ -11,8 +11,8 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "ledger/ledger.h"
 #include "base/sys.h"
+#include "ledger/ledger.h"
 
 static inline int sys_fstat(int fd, struct stat *st)
 { return (int)mf_syscall6(SYS_fstat, fd, (long)st, 0, 0, 0, 0); }

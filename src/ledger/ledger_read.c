@@ -6,10 +6,10 @@
 #include <stdarg.h>
 #include <sys/mman.h>
 
-#include "ledger/ledger_int.h"
 #include "base/log.h"
 #include "base/proc.h"
 #include "base/stats.h"
+#include "ledger/ledger_int.h"
 
 /* ---- reading every ledger ---------------------------------------------------------------------- */
 

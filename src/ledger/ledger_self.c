@@ -6,14 +6,14 @@
 #include <stdarg.h>
 #include <sys/auxv.h>
 
-#include "config/config.h"
-#include "gate/gate.h"
-#include "ledger/ledger_int.h"
 #include "base/log.h"
-#include "gate/report.h"
 #include "base/proc.h"
 #include "base/size.h"
 #include "base/stats.h"
+#include "config/config.h"
+#include "gate/gate.h"
+#include "gate/report.h"
+#include "ledger/ledger_int.h"
 
 /* ---- this process -------------------------------------------------------------------------- */
 

@@ -3,11 +3,11 @@
 #include <string.h>
 
 #define MEMFENCE_BUILDING 1
-#include "memfence.h"
 #include "backend/backend.h"
-#include "gate/gate.h"
 #include "base/proc.h"
 #include "base/stats.h"
+#include "gate/gate.h"
+#include "memfence.h"
 
 #define L(x) atomic_load_explicit(&(x), memory_order_relaxed)
 

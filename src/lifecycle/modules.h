@@ -10,11 +10,11 @@
 
 #include "fail/fail.h"
 #include "family/gpu.h"
-#include "ledger/ledger.h"
 #include "family/map.h"
+#include "family/view.h"
+#include "ledger/ledger.h"
 #include "profile/profile.h"
 #include "sampler/sampler.h"
-#include "family/view.h"
 
 #define MF_MODULES(X) X(map) X(fail) X(profile) X(gpu) X(view) X(ledger) X(sampler)
 

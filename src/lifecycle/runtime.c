@@ -9,15 +9,15 @@
 #include <string.h>
 
 #include "backend/backend.h"
-#include "config/config.h"
-#include "gate/gate.h"
-#include "family/heap.h"
 #include "base/log.h"
-#include "lifecycle/modules.h"
-#include "gate/policy.h"
 #include "base/proc.h"
 #include "base/size.h"
 #include "base/sys.h"
+#include "config/config.h"
+#include "family/heap.h"
+#include "gate/gate.h"
+#include "gate/policy.h"
+#include "lifecycle/modules.h"
 
 static _Atomic int init_tid;
 

@@ -27,16 +27,16 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "config/config.h"
 #include "base/log.h"
+#include "base/proc.h"
+#include "base/sys.h"
+#include "config/config.h"
 #include "gate/policy.h"
+#include "gate/report.h"
 #include "ledger/ledger.h"
 #include "profile/profile.h"
-#include "gate/report.h"
-#include "base/proc.h"
 #include "profile/sites.h"
 #include "profile/symbolize.h"
-#include "base/sys.h"
 #include "profile/unwind.h"
 
 static uint64_t prof_rate;                /* mean bytes between samples; 0 = off */

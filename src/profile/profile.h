@@ -34,9 +34,9 @@
 #include <sys/types.h>
 
 #include "base/mf.h"
+#include "base/module.h"
 #include "base/proc.h"
 #include "profile/sites.h"
-#include "base/module.h"
 
 /* Granted and released blocks, while MF_POLICY_PROFILE is set. */
 void mf_profile_alloc(void *p, uint64_t usable);

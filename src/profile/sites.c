@@ -4,8 +4,8 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#include "profile/sites.h"
 #include "base/sys.h"
+#include "profile/sites.h"
 
 mf_site_t *mf_sites;
 mf_sites_stats_t mf_sites_stats;

@@ -21,8 +21,8 @@
 #define UNW_LOCAL_ONLY
 #include <libunwind.h>
 
-#include "base/mf.h"
 #include "backend/resolve.h"
+#include "base/mf.h"
 #include "base/proc.h"
 #include "profile/unwind.h"
 

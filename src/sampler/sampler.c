@@ -38,22 +38,22 @@
 #include <linux/futex.h>
 
 #include "backend/backend.h"
+#include "backend/resolve.h"
 #include "base/calls.h"
-#include "config/config.h"
-#include "gate/gate.h"
-#include "sampler/leak.h"
-#include "ledger/ledger.h"
-#include "profile/profile.h"
-#include "config/levels.h"
 #include "base/log.h"
 #include "base/metrics.h"
-#include "sampler/sampler.h"
-#include "gate/policy.h"
-#include "gate/report.h"
-#include "backend/resolve.h"
 #include "base/proc.h"
 #include "base/stats.h"
 #include "base/sys.h"
+#include "config/config.h"
+#include "config/levels.h"
+#include "gate/gate.h"
+#include "gate/policy.h"
+#include "gate/report.h"
+#include "ledger/ledger.h"
+#include "profile/profile.h"
+#include "sampler/leak.h"
+#include "sampler/sampler.h"
 
 #define MS_NS 1000000ULL
 #define S_NS 1000000000ULL
