@@ -27,6 +27,24 @@ int mf_resolve_next(const mf_sym_t *syms, void **out, size_t n)
     return rc;
 }
 
+#define ONCE_MAX 64
+
+static __thread int resolving;     /* this thread is inside mf_resolve_once_slow's lookup */
+
+int mf_resolve_once_slow(mf_resolve_once_t *once, const mf_sym_t *syms, void **out, size_t n)
+{
+    if (resolving || n > ONCE_MAX)
+        return 0;
+    void *tmp[ONCE_MAX] = { 0 };
+    resolving = 1;
+    mf_resolve_next(syms, tmp, n);
+    resolving = 0;
+    for (size_t i = 0; i < n; i++)
+        __atomic_store_n(&out[i], tmp[i], __ATOMIC_RELAXED);
+    atomic_store_explicit(&once->done, 1, memory_order_release);
+    return 1;
+}
+
 void *mf_resolve_in(void *handle, const char *name)
 {
     return lookup(handle, name);

@@ -20,29 +20,22 @@
 #include "profile/unwind.h"
 
 typedef int (*pipe2_fn)(int *, int);
-static _Atomic(pipe2_fn) real_pipe2;
-
-static MF_COLD pipe2_fn fd_resolve(void)
-{
-    static const mf_sym_t sym = { "pipe2", MF_REQUIRED };
-    void *p = NULL;
-    mf_resolve_next(&sym, &p, 1);
-    atomic_store_explicit(&real_pipe2, (pipe2_fn)p, memory_order_release);
-    return (pipe2_fn)p;
-}
+static const mf_sym_t pipe2_sym = { "pipe2", MF_REQUIRED };
+static void *real_pipe2;
+static mf_resolve_once_t resolved;
 
 /* Resolved at load (after the runtime's constructor), so that a first pipe2 in a vfork child or a
- * signal handler does not have to call dlsym; fd_resolve on first use covers earlier calls. */
+ * signal handler does not have to call dlsym; resolving on first use covers earlier calls. */
 __attribute__((constructor(103))) static void fd_constructor(void)
 {
-    if (!atomic_load_explicit(&real_pipe2, memory_order_acquire))
-        fd_resolve();
+    mf_resolve_once(&resolved, &pipe2_sym, &real_pipe2, 1);
 }
 
 MF_EXPORT int pipe2(int fds[2], int flags)
 {
-    pipe2_fn fn = atomic_load_explicit(&real_pipe2, memory_order_acquire);
-    if (mf_unlikely(fn == NULL) && (fn = fd_resolve()) == NULL) {
+    pipe2_fn fn = mf_resolve_once(&resolved, &pipe2_sym, &real_pipe2, 1) ?
+                  (pipe2_fn)__atomic_load_n(&real_pipe2, __ATOMIC_RELAXED) : NULL;
+    if (mf_unlikely(fn == NULL)) {
         errno = ENOSYS;
         return -1;
     }

@@ -31,28 +31,13 @@ static const mf_sym_t syms[] = {
 #undef MF_HOOK
 };
 
-static _Atomic int resolved;             /* 0 not yet, 1 in progress, 2 done */
-static _Atomic int resolver;             /* the thread looking the symbols up */
+static mf_resolve_once_t resolved;
 
-/* True when `real` is filled in.  Other threads wait for a lookup in progress; the looking-up
- * thread itself (a call made from inside dlsym) gets false and uses raw system calls. */
-static int ready(void)
+/* True when `real` is filled in; false for a call made from inside the lookup itself (dlsym's
+ * own mappings), which then uses raw system calls. */
+static inline int ready(void)
 {
-    int s = atomic_load_explicit(&resolved, memory_order_acquire);
-    if (mf_likely(s == 2))
-        return 1;
-    int expect = 0;
-    if (s == 0 && atomic_compare_exchange_strong(&resolved, &expect, 1)) {
-        atomic_store(&resolver, mf_sys_gettid());
-        mf_resolve_next(syms, (void **)&real, MF_ARRAY_LEN(syms));
-        atomic_store_explicit(&resolved, 2, memory_order_release);
-        return 1;
-    }
-    if (atomic_load(&resolver) == mf_sys_gettid())
-        return 0;
-    while (atomic_load_explicit(&resolved, memory_order_acquire) != 2)
-        sched_yield();
-    return 1;
+    return mf_resolve_once(&resolved, syms, (void **)&real, MF_ARRAY_LEN(syms));
 }
 
 static long raw_ret(long r)

@@ -48,34 +48,21 @@ static union {
     } f;
     void *p[H_COUNT];
 } real;
-static _Atomic int resolved;
-
-/* Resolves the table on first use: these hooks can run before memfence's constructor (another
- * library's constructor reading /proc/meminfo).  Two threads racing store the same pointers. */
-static MF_COLD void view_resolve(void)
-{
-    void *tmp[H_COUNT] = { 0 };
-    mf_resolve_next(view_syms, tmp, H_COUNT);
-    for (int i = 0; i < H_COUNT; i++)
-        __atomic_store_n(&real.p[i], tmp[i], __ATOMIC_RELAXED);
-    __atomic_store_n(&resolved, 1, __ATOMIC_RELEASE);
-}
+static mf_resolve_once_t resolved;
 
 /* Resolved at load, after the runtime's constructor (102), so that the first open in a signal
- * handler does not have to call dlsym; view_resolve on first use covers calls made earlier. */
+ * handler does not have to call dlsym; resolving on first use covers calls made earlier. */
 __attribute__((constructor(103))) static void view_constructor(void)
 {
-    if (!__atomic_load_n(&resolved, __ATOMIC_ACQUIRE))
-        view_resolve();
+    mf_resolve_once(&resolved, view_syms, real.p, H_COUNT);
 }
 
 /* The real function `name`, resolving on first use; errno = ENOSYS and return `fail` when the
  * libc underneath has none. */
 #define REAL(name, fail)                                                      \
     do {                                                                      \
-        if (mf_unlikely(!__atomic_load_n(&resolved, __ATOMIC_ACQUIRE)))       \
-            view_resolve();                                                   \
-        if (mf_unlikely(real.f.name == NULL)) {                               \
+        if (mf_unlikely(!mf_resolve_once(&resolved, view_syms, real.p, H_COUNT) || \
+                        real.f.name == NULL)) {                               \
             errno = ENOSYS;                                                   \
             return fail;                                                      \
         }                                                                     \

@@ -598,13 +598,11 @@ static void *sampler_main(void *arg)
 static int thread_create(void)
 {
     typedef int (*create_fn)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
-    static create_fn real_create;
-    if (!real_create) {
-        static const mf_sym_t sym = { "pthread_create", MF_REQUIRED };
-        void *p = NULL;
-        if (mf_resolve_next(&sym, &p, 1) < 0 || !p) return -ENOSYS;
-        real_create = (create_fn)p;
-    }
+    static const mf_sym_t sym = { "pthread_create", MF_REQUIRED };
+    static void *real;
+    static mf_resolve_once_t resolved;
+    if (!mf_resolve_once(&resolved, &sym, &real, 1) || !real) return -ENOSYS;
+    create_fn real_create = (create_fn)real;
     pthread_attr_t attr;
     pthread_t th;
     sigset_t all, old;
