@@ -5,7 +5,11 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/auxv.h>
+#include <sys/sysinfo.h>
 
+#include "base/log.h"
+#include "base/proc.h"
+#include "base/size.h"
 #include "base/sys.h"
 
 #define READ_BUF 4096
@@ -267,37 +271,111 @@ out:
     return found;
 }
 
+/* ---- the process's memory cgroups ------------------------------------------------------- */
+
+/* The hierarchy's mount (and the part of the hierarchy it shows, its root): MEMFENCE_TEST_CGROUP_ROOT
+ * when set, else from /proc/self/mountinfo, else the usual place. */
+static void cgroup_mount(bool v2, char *root, size_t rsize, char *mnt, size_t msize)
+{
+    const char *test = mf_getenv("MEMFENCE_TEST_CGROUP_ROOT", 1);
+    if ((test && *test) || !find_mount(v2, root, rsize, mnt, msize)) {
+        mf_fmt(root, rsize, "/");
+        mf_fmt(mnt, msize, "%s%s", test && *test ? test : "/sys/fs/cgroup", v2 ? "" : "/memory");
+    }
+}
+
+void mf_cgroup_walk(void (*fn)(const char *dir, int v2, void *ctx), void *ctx)
+{
+    char text[READ_BUF], path[2][MF_METRICS_PATH_MAX];
+    if (mf_sys_read_file("/proc/self/cgroup", text, sizeof text) < 0)
+        return;
+    mf_metrics_parse_cgroup(text, path[1], sizeof path[1], path[0], sizeof path[0]);
+    for (int v2 = 1; v2 >= 0; v2--) {
+        if (!path[v2][0])
+            continue;
+        char root[MF_METRICS_PATH_MAX], mnt[MF_METRICS_PATH_MAX], dir[MF_METRICS_PATH_MAX];
+        cgroup_mount(v2, root, sizeof root, mnt, sizeof mnt);
+        if (mf_metrics_cg_join(mnt, root, path[v2], dir, sizeof dir) != 0 ||
+            (!v2 && !file_exists(dir, "memory.limit_in_bytes") &&
+             !file_exists(dir, "memory.usage_in_bytes")))
+            mf_fmt(dir, sizeof dir, "%s", mnt);             /* a namespaced view */
+        /* from the process's cgroup up to the mount, each level once */
+        size_t top = strlen(mnt);
+        for (;;) {
+            fn(dir, v2, ctx);
+            char *slash = strrchr(dir, '/');
+            if (strlen(dir) <= top || !slash || (size_t)(slash - dir) < top)
+                break;
+            *slash = '\0';
+        }
+    }
+}
+
+uint64_t mf_cgroup_value(const char *dir, const char *file)
+{
+    char text[64];
+    uint64_t v;
+    if (read_at(dir, file, text, sizeof text) <= 0 || mf_metrics_parse_limit(text, &v) < 0 ||
+        v == MF_UNKNOWN)
+        return MF_UNLIMITED;
+    return v;
+}
+
+static void limit_level(const char *dir, int v2, void *ctx)
+{
+    uint64_t *best = ctx, v = mf_cgroup_value(dir, v2 ? "memory.max" : "memory.limit_in_bytes");
+    *best = MF_MIN(*best, v);
+}
+
+uint64_t mf_host_memory(void)
+{
+    static uint64_t cache;
+    if (cache)
+        return cache;
+    struct sysinfo si;
+    uint64_t total = MF_UNLIMITED, cg = MF_UNLIMITED;
+    if (mf_syscall6(SYS_sysinfo, (long)&si, 0, 0, 0, 0, 0) == 0)
+        total = (uint64_t)si.totalram * si.mem_unit;
+    mf_cgroup_walk(limit_level, &cg);
+    cache = MF_MIN(total, cg);
+    return cache;
+}
+
+/* What mf_metrics_discover keeps of the walk: the first (the process's own) directory of each
+ * hierarchy. */
+typedef struct leaves {
+    char dir[2][MF_METRICS_PATH_MAX];
+} leaves_t;
+
+static void take_leaf(const char *dir, int v2, void *ctx)
+{
+    leaves_t *l = ctx;
+    if (!l->dir[v2][0])
+        mf_fmt(l->dir[v2], sizeof l->dir[v2], "%s", dir);
+}
+
 void mf_metrics_discover(mf_metrics_src_t *src)
 {
-    char text[READ_BUF], v2[MF_METRICS_PATH_MAX], v1[MF_METRICS_PATH_MAX];
-    char root[MF_METRICS_PATH_MAX], mnt[MF_METRICS_PATH_MAX], dir[MF_METRICS_PATH_MAX];
+    leaves_t l = { 0 };
     memset(src, 0, sizeof *src);
     src->page_size = getauxval(AT_PAGESZ);
     if (!src->page_size) src->page_size = 4096;
     strcpy(src->psi_path, "/proc/pressure/memory");
-    if (mf_sys_read_file("/proc/self/cgroup", text, sizeof text) < 0) return;
-    mf_metrics_parse_cgroup(text, v2, sizeof v2, v1, sizeof v1);
-
+    mf_cgroup_walk(take_leaf, &l);
     /* cgroup v2 first: its directory gives both the limit and a per-cgroup PSI file */
-    if (v2[0] && find_mount(true, root, sizeof root, mnt, sizeof mnt) &&
-        mf_metrics_cg_join(mnt, root, v2, dir, sizeof dir) == 0) {
-        if (file_exists(dir, "memory.pressure") && strlen(dir) + 17 < sizeof src->psi_path) {
-            strcpy(src->psi_path, dir);
-            strcat(src->psi_path, "/memory.pressure");
-        }
-        if (file_exists(dir, "memory.current")) {
-            strcpy(src->cg_dir, dir);
+    const char *d2 = l.dir[1];
+    if (d2[0]) {
+        if (file_exists(d2, "memory.pressure") && strlen(d2) + 17 < sizeof src->psi_path)
+            mf_fmt(src->psi_path, sizeof src->psi_path, "%s/memory.pressure", d2);
+        if (file_exists(d2, "memory.current")) {
+            mf_fmt(src->cg_dir, sizeof src->cg_dir, "%s", d2);
             src->cg_version = 2;
             return;
         }
     }
-    if (v1[0] && find_mount(false, root, sizeof root, mnt, sizeof mnt) &&
-        mf_metrics_cg_join(mnt, root, v1, dir, sizeof dir) == 0) {
-        if (!file_exists(dir, "memory.usage_in_bytes")) strcpy(dir, mnt);  /* namespaced view */
-        if (file_exists(dir, "memory.usage_in_bytes")) {
-            strcpy(src->cg_dir, dir);
-            src->cg_version = 1;
-        }
+    if (l.dir[0][0] && file_exists(l.dir[0], "memory.usage_in_bytes")) {
+        mf_fmt(src->cg_dir, sizeof src->cg_dir, "%s", l.dir[0]);
+        src->cg_version = 1;
     }
 }
 

@@ -88,4 +88,23 @@ bool mf_metrics_parse_mount(const char *line, bool want_v2, char *root, size_t r
  * -ENAMETOOLONG, or -ENOENT when the cgroup path is not below the mount's root. */
 int mf_metrics_cg_join(const char *mnt, const char *root, const char *cgpath, char *out, size_t size);
 
+/* ---- the process's memory cgroups: the one reader ---------------------------------------- */
+
+/* Calls fn with the directory of this process's memory cgroup and of each ancestor up to the
+ * hierarchy's mount, leaf first, in each hierarchy that has the memory controller (v2 first,
+ * then v1's memory controller): from /proc/self/cgroup and the mount in /proc/self/mountinfo
+ * (a cgroup outside the mount's root, as in a cgroup namespace, is the mount itself; v1 falls
+ * back to the mount when the joined directory has no memory files).  MEMFENCE_TEST_CGROUP_ROOT
+ * replaces the mounts with ROOT (v2) and ROOT/memory (v1): tests only, a fake hierarchy. */
+void mf_cgroup_walk(void (*fn)(const char *dir, int v2, void *ctx), void *ctx);
+
+/* One number from a file of such a directory: MF_UNLIMITED for "max", v1's "no limit", absent
+ * or unreadable. */
+uint64_t mf_cgroup_value(const char *dir, const char *file);
+
+/* Physical memory the process can really have: min(MemTotal, every cgroup limit above it).
+ * Read on first use (sysinfo and the cgroup files: a few system calls) and cached; callers ask
+ * only when a size is a share of it, so a process whose sizes are all in bytes never reads it. */
+uint64_t mf_host_memory(void);
+
 #endif

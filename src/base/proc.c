@@ -21,7 +21,6 @@ static pid_t cur_pid;
 static char program[MF_NAME_MAX] = "?";
 static char instance[MF_NAME_MAX];
 static char exe[512];
-static uint64_t host_mem_cache;
 extern char **environ;
 
 /* ---- environment ------------------------------------------------------------------------ */
@@ -135,116 +134,6 @@ const char *mf_instance_name(void) { return instance[0] ? instance : program; }
 const char *mf_program_name(void) { return program; }
 const char *mf_exe_path(void) { return exe; }
 pid_t mf_pid(void) { return cur_pid ? cur_pid : mf_sys_getpid(); }
-
-/* ---- memory the process can have ---------------------------------------------------------- */
-
-static uint64_t parse_u64(const char *s, int *ok)
-{
-    uint64_t v = 0;
-    *ok = 0;
-    while (*s == ' ')
-        s++;
-    while (*s >= '0' && *s <= '9') {
-        v = v * 10 + (uint64_t)(*s++ - '0');
-        *ok = 1;
-    }
-    return v;
-}
-
-/* Reads a cgroup limit file; MF_UNLIMITED for "max" or the v1 "no limit" value. */
-static uint64_t read_limit_file(const char *path)
-{
-    char buf[64];
-    if (mf_sys_read_file(path, buf, sizeof buf) <= 0)
-        return MF_UNLIMITED;
-    if (!strncmp(buf, "max", 3))
-        return MF_UNLIMITED;
-    int ok;
-    uint64_t v = parse_u64(buf, &ok);
-    if (!ok || v >= (1ull << 62))
-        return MF_UNLIMITED;
-    return v;
-}
-
-uint64_t mf_cgroup_value(const char *dir, const char *file)
-{
-    char path[1200];
-    mf_fmt(path, sizeof path, "%s/%s", dir, file);
-    return read_limit_file(path);
-}
-
-void mf_cgroup_walk(void (*fn)(const char *dir, int v2, void *ctx), void *ctx)
-{
-    /* MEMFENCE_TEST_CGROUP_ROOT replaces /sys/fs/cgroup (tests only: a fake hierarchy). */
-    const char *root = mf_getenv("MEMFENCE_TEST_CGROUP_ROOT", 1);
-    if (!root || !*root)
-        root = "/sys/fs/cgroup";
-    char cg[2048];
-    if (mf_sys_read_file("/proc/self/cgroup", cg, sizeof cg) <= 0)
-        cg[0] = 0;
-    char dir[1024], rel[512];
-    for (char *line = cg; *line;) {
-        char *end = strchr(line, '\n');
-        if (end)
-            *end = 0;
-        /* "0::/path" (v2) or "N:memory:/path" (v1) */
-        char *c1 = strchr(line, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
-        if (c1 && c2) {
-            int v2 = c2 == c1 + 1;
-            int v1mem = !v2 && !strncmp(c1 + 1, "memory", 6) && c1 + 7 == c2;
-            if (v2 || v1mem) {
-                mf_fmt(rel, sizeof rel, "%s", c2 + 1);
-                const char *mnt = v2 ? "" : "/memory";
-                /* from the process's cgroup up to the root; the walk ends at the root ("" or
-                 * "/"), so no level is visited twice */
-                for (;;) {
-                    mf_fmt(dir, sizeof dir, "%s%s%s", root, mnt, strcmp(rel, "/") ? rel : "");
-                    fn(dir, v2, ctx);
-                    char *slash = strrchr(rel, '/');
-                    if (!slash || slash == rel) {
-                        if (rel[0] && strcmp(rel, "/")) {
-                            rel[0] = 0;
-                            continue;
-                        }
-                        break;
-                    }
-                    *slash = 0;
-                }
-            }
-        }
-        if (!end)
-            break;
-        line = end + 1;
-    }
-}
-
-static void limit_level(const char *dir, int v2, void *ctx)
-{
-    uint64_t *best = ctx, v = mf_cgroup_value(dir, v2 ? "memory.max" : "memory.limit_in_bytes");
-    *best = MF_MIN(*best, v);
-}
-
-/* The tightest memory limit over this process's cgroups and their ancestors. */
-static uint64_t cgroup_limit(void)
-{
-    uint64_t best = MF_UNLIMITED;
-    mf_cgroup_walk(limit_level, &best);
-    return best;
-}
-
-uint64_t mf_host_memory(void)
-{
-    if (host_mem_cache)
-        return host_mem_cache;
-    struct sysinfo si;
-    uint64_t total = MF_UNLIMITED;
-    if (mf_syscall6(SYS_sysinfo, (long)&si, 0, 0, 0, 0, 0) == 0)
-        total = (uint64_t)si.totalram * si.mem_unit;
-    uint64_t cg = cgroup_limit();         /* once: MF_MIN evaluates its arguments twice */
-    total = MF_MIN(total, cg);
-    host_mem_cache = total;
-    return total;
-}
 
 /* ---- start-up and fork ------------------------------------------------------------------- */
 

@@ -1,5 +1,5 @@
 /* proc.h — the process as memfence sees it: the state of initialisation, each thread's state,
- * the environment, identity, the clock and the memory the process can really have.
+ * the environment and its identity.
  *
  * States: NONE → RESOLVING (looking up the backend; nested allocations use the bootstrap
  * buffer) → COUNTING (every block charged, no limit yet) → READY (configuration applied).
@@ -63,17 +63,5 @@ const char *mf_getenv(const char *name, int path_like);
 /* The environment's entries ("NAME=value") in turn, from the same place mf_getenv reads: *pos
  * starts at 0.  Return: the next entry, or NULL after the last. */
 const char *mf_env_next(size_t *pos);
-
-/* Physical memory the process can really have: min(MemTotal, cgroup limit).  Read on first use
- * (sysinfo and the cgroup files: a few system calls) and cached; callers ask only when a size is
- * a share of it, so a process whose sizes are all in bytes never reads it. */
-uint64_t mf_host_memory(void);
-
-/* The one reader of this process's memory cgroups: calls fn with the folder of the memory files
- * (/sys/fs/cgroup/PATH, or /sys/fs/cgroup/memory/PATH on v1) of its cgroup and of each ancestor
- * up to the root, in each hierarchy that has a memory controller.  mf_cgroup_value reads one
- * number from such a folder (MF_UNLIMITED for "max", absent or unreadable). */
-void mf_cgroup_walk(void (*fn)(const char *dir, int v2, void *ctx), void *ctx);
-uint64_t mf_cgroup_value(const char *dir, const char *file);
 
 #endif

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "base/log.h"
+#include "base/metrics.h"
 #include "base/proc.h"
 #include "base/size.h"
 #include "cli/cli.h"

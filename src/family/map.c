@@ -37,6 +37,7 @@
 
 #include "base/calls.h"
 #include "base/log.h"
+#include "base/metrics.h"
 #include "base/proc.h"
 #include "base/stats.h"
 #include "base/sys.h"

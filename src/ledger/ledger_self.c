@@ -7,6 +7,7 @@
 #include <sys/auxv.h>
 
 #include "base/log.h"
+#include "base/metrics.h"
 #include "base/proc.h"
 #include "base/size.h"
 #include "base/stats.h"

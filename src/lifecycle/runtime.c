@@ -10,6 +10,7 @@
 
 #include "backend/backend.h"
 #include "base/log.h"
+#include "base/metrics.h"
 #include "base/proc.h"
 #include "base/size.h"
 #include "base/sys.h"

@@ -28,6 +28,7 @@
 #include <time.h>
 
 #include "base/log.h"
+#include "base/metrics.h"
 #include "base/proc.h"
 #include "base/sys.h"
 #include "config/config.h"
