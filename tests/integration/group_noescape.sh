@@ -15,7 +15,7 @@ f=$(ls "$MF_TMP"/memfence-v*-g-gate.ledger) || fail "no ledger file"
 cat >"$MF_TMP/off.c" <<'C'
 #include <stddef.h>
 #include <stdio.h>
-#include "ledger.h"
+#include "ledger/ledger.h"
 int main(void) { printf("%zu\n", offsetof(mf_ledger_hdr_t, u)); return 0; }
 C
 gcc -D_GNU_SOURCE -I"$MF_ROOT/src" -I"$MF_ROOT/include" -o "$MF_TMP/off" "$MF_TMP/off.c" ||
