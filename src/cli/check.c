@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -240,94 +241,237 @@ typedef struct need {
     uint64_t bytes;
 } need_t;
 
+/* What the report on the whole file gathers as it goes. */
+typedef struct report {
+    const mf_cfg_file_t *f;
+    FILE *out;
+    const mf_config_t *base;    /* [global] alone: the groups, the global budget */
+    machine_t m;
+    member_t *mem;              /* one per [process] and [instance] section */
+    unsigned nmem;
+    need_t *needs;              /* what runs at once: ungrouped members, groups */
+    unsigned nneeds;
+    unsigned unbounded;         /* budgets without a limit, not counted */
+    uint64_t total;
+    int failed;
+    unsigned nrec;
+    char recs[32][400];
+} report_t;
+
+static void rec(report_t *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void rec(report_t *r, const char *fmt, ...)
+{
+    if (r->nrec >= 32)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->recs[r->nrec++], sizeof r->recs[0], fmt, ap);
+    va_end(ap);
+}
+
+/* [global]'s budget is what every process the sections do not name gets: `memfence run`
+ * refuses to start one whose budget cannot fit, so the file fails here too. */
+static void report_global(report_t *r)
+{
+    const mf_config_t *base = r->base;
+    uint64_t glimit = mf_size_resolve(&base->limit, r->m.total), usable = r->m.usable;
+    if (base->origin[MF_K_limit] == MF_FROM_GLOBAL && glimit != MF_UNLIMITED && glimit > usable) {
+        r->failed = 1;
+        rec(r, "lower limit in [global] (line %u) from %s to at most %s: every process the "
+            "sections do not name gets it, and memfence run starts none with it",
+            base->origin_line[MF_K_limit], B(glimit), B(usable));
+    }
+}
+
+/* One [process] or [instance] section: its budget as a process it matches would get it. */
+static void report_member(report_t *r, unsigned s)
+{
+    static mf_config_t cfg;     /* large: not on the stack */
+    const mf_cfg_file_t *f = r->f;
+    const machine_t *m = &r->m;
+    int kind = f->sec[s].kind;
+    mf_config_defaults(&cfg);
+    (void)mf_config_compose(&cfg, f, kind == MF_SEC_PROCESS ? (int)s : -1,
+                            kind == MF_SEC_INSTANCE ? f->sec[s].name : NULL, false);
+    member_t *mb = &r->mem[r->nmem++];
+    mb->label_kind = kind == MF_SEC_PROCESS ? "process" : "instance";
+    mb->name = f->sec[s].name;
+    mb->line = f->sec[s].line;
+    mb->limit = mf_size_resolve(&cfg.limit, m->total);
+    mf_fmt(mb->group, sizeof mb->group, "%s", cfg.group);
+    const mf_group_cfg_t *g = mf_config_group(&cfg, cfg.group);
+    uint64_t gl = g ? mf_size_resolve(&g->limit, m->total) : MF_UNLIMITED;
+    mb->reserve_set = cfg.origin[MF_K_reserve] != MF_FROM_DEFAULT || (g && g->reserve_set);
+    mb->reserve = mf_size_resolve(cfg.origin[MF_K_reserve] != MF_FROM_DEFAULT || !g
+                                      ? &cfg.reserve : &g->reserve,
+                                  gl != MF_UNLIMITED ? gl : m->total);
+    for (int d = 0; d < m->ngpu; d++)
+        mb->gpu[d] = gpu_budget(&cfg.gpu_limit, cfg.gpu_limit_dev, cfg.gpu_limit_dev_set, d,
+                                m->gpu[d]);
+    char label[MF_CFG_STR_MAX + 16];
+    snprintf(label, sizeof label, "[%s %s]", mb->label_kind, mb->name);
+    fprintf(r->out, "  %-28s limit %s", label, B(mb->limit));
+    if (mb->group[0])
+        fprintf(r->out, ", group %s", mb->group);
+    if (mb->reserve)
+        fprintf(r->out, ", reserve %s", B(mb->reserve));
+    fputc('\n', r->out);
+    if (mb->limit == MF_UNLIMITED) {
+        if (!mb->group[0] || !g || !g->limit_set)
+            r->unbounded++;
+        if (!mb->group[0] || !g || !g->limit_set)
+            rec(r, "set a limit in %s (line %u): without one it is not counted and not fenced",
+                label, mb->line);
+    } else if (mb->limit > m->usable) {
+        r->failed = 1;
+        rec(r, "lower the limit of %s (line %u) from %s to at most %s", label, mb->line,
+            B(mb->limit), B(m->usable));
+    }
+    if (mb->reserve && mb->limit != MF_UNLIMITED && mb->reserve > mb->limit)
+        rec(r, "%s reserves %s but may use only %s: lower its reserve", label, B(mb->reserve),
+            B(mb->limit));
+    if (!mb->group[0] && mb->limit != MF_UNLIMITED) {
+        snprintf(r->needs[r->nneeds].label, sizeof r->needs[0].label, "%s", label);
+        r->needs[r->nneeds++].bytes = mb->limit;
+    }
+}
+
+/* One [group]: its limit against its members' budgets and reserves. */
+static void report_group(report_t *r, const mf_group_cfg_t *g)
+{
+    const machine_t *m = &r->m;
+    uint64_t gl = mf_size_resolve(&g->limit, m->total), sum = 0, res = 0;
+    unsigned members = 0;
+    bool sum_unbounded = false;
+    for (unsigned i = 0; i < r->nmem; i++) {
+        if (strcmp(r->mem[i].group, g->name))
+            continue;
+        members++;
+        if (r->mem[i].limit == MF_UNLIMITED)
+            sum_unbounded = true;
+        else
+            sum += r->mem[i].limit;
+        res += r->mem[i].reserve;
+    }
+    uint64_t need = gl;
+    if (!sum_unbounded && members && (gl == MF_UNLIMITED || sum < gl))
+        need = sum;
+    fprintf(r->out, "  [group %s]  limit %s; %u member%s in this file; reserves %s; needs %s\n",
+            g->name, B(gl), members, members == 1 ? "" : "s", B(res), B(need));
+    if (gl != MF_UNLIMITED && gl > m->usable) {
+        r->failed = 1;
+        rec(r, "lower the limit of [group %s] (line %u) from %s to at most %s", g->name, g->line,
+            B(gl), B(m->usable));
+    }
+    if (gl != MF_UNLIMITED && res > gl) {
+        r->failed = 1;
+        rec(r, "the reserves in [group %s] add up to %s, more than its limit %s: lower them by %s "
+            "or raise the limit", g->name, B(res), B(gl), B(res - gl));
+    }
+    if (need == MF_UNLIMITED) {
+        r->unbounded++;
+        rec(r, "set a limit in [group %s] (line %u) or on each of its members", g->name, g->line);
+    } else {
+        snprintf(r->needs[r->nneeds].label, sizeof r->needs[0].label, "[group %s]", g->name);
+        r->needs[r->nneeds++].bytes = need;
+    }
+}
+
+/* Everything that runs at once against the usable memory; when it does not fit, how to scale. */
+static void report_total(report_t *r)
+{
+    const machine_t *m = &r->m;
+    need_t *needs = r->needs;
+    for (unsigned i = 0; i < r->nneeds; i++)
+        r->total += needs[i].bytes;
+    uint64_t total = r->total;
+    fprintf(r->out, "\ntotal at once: %s against %s usable", B(total), B(m->usable));
+    if (r->unbounded)
+        fprintf(r->out, " (%u without a limit, not counted)", r->unbounded);
+    if (total <= m->usable) {
+        fprintf(r->out, ": fits, %s to spare\n", B(m->usable - total));
+        return;
+    }
+    r->failed = 1;
+    fprintf(r->out, ": short by %s\n", B(total - m->usable));
+    /* the largest budgets first: where lowering helps most */
+    for (unsigned i = 1; i < r->nneeds; i++)
+        for (unsigned j = i; j > 0 && needs[j - 1].bytes < needs[j].bytes; j--) {
+            need_t t = needs[j];
+            needs[j] = needs[j - 1];
+            needs[j - 1] = t;
+        }
+    double scale = (double)m->usable / (double)total;
+    rec(r, "the budgets need %s more than this machine has: lower them by %s in all, e.g. scale "
+        "each by %.2f", B(total - m->usable), B(total - m->usable), scale);
+    for (unsigned i = 0; i < r->nneeds && i < 3; i++)
+        rec(r, "largest: %s %s -> %s", needs[i].label, B(needs[i].bytes),
+            B((uint64_t)((double)needs[i].bytes * scale)));
+}
+
+/* GPU d: the members' device budgets (a group capping its members together) against it. */
+static void report_gpu(report_t *r, int d)
+{
+    const machine_t *m = &r->m;
+    uint64_t gt = 0;
+    unsigned counted = 0;
+    for (unsigned i = 0; i < r->nmem; i++)
+        if (r->mem[i].gpu[d] != MF_UNLIMITED)
+            gt += r->mem[i].gpu[d], counted++;
+    for (unsigned s = 0; s < r->base->ngroups; s++) {
+        const mf_group_cfg_t *g = &r->base->groups[s];
+        const mf_size_t *gs = g->gpu_limit_dev_set[d] ? &g->gpu_limit_dev[d] : &g->gpu_limit;
+        uint64_t gg = mf_size_resolve(gs, m->gpu[d]), members = 0;
+        if (gg == MF_UNLIMITED)
+            continue;
+        for (unsigned i = 0; i < r->nmem; i++)
+            if (!strcmp(r->mem[i].group, g->name) && r->mem[i].gpu[d] != MF_UNLIMITED)
+                members += r->mem[i].gpu[d];
+        if (members > gg)
+            gt -= members - gg;     /* the group caps its members together */
+    }
+    uint64_t gu = gpu_usable(m, d);
+    fprintf(r->out, "GPU %d: budgets %s (%u set) against %s usable of %s: %s\n", d, B(gt),
+            counted, B(gu), B(m->gpu[d]), gt > gu ? "does not fit" : "fits");
+    if (gt > gu) {
+        r->failed = 1;
+        rec(r, "GPU %d: lower the GPU budgets by %s (gpu_limit or gpu_limit.%d)", d,
+            B(gt - gu), d);
+    }
+}
+
 static int file_report(const mf_cfg_file_t *f, FILE *out)
 {
-    static mf_config_t base, cfg;     /* large: not on the stack */
+    static mf_config_t base;           /* large: not on the stack */
+    static report_t rep;               /* large too */
+    report_t *r = &rep;
+    memset(r, 0, sizeof *r);
+    r->f = f;
+    r->out = out;
+    r->base = &base;
     mf_config_defaults(&base);
     (void)mf_config_compose(&base, f, -1, NULL, false);
-    machine_t m;
-    machine_read(&m, base.safety_margin);
+    machine_read(&r->m, base.safety_margin);
     fprintf(out, "memfence check: %s\n", f->path[0] ? f->path : "(no configuration file)");
-    machine_print(&m, out);
+    machine_print(&r->m, out);
 
-    member_t *mem = calloc(f->nsec + 1, sizeof *mem);
-    need_t *needs = calloc(f->nsec + 1, sizeof *needs);
-    if (!mem || !needs) {
-        free(mem);
-        free(needs);
+    r->mem = calloc(f->nsec + 1, sizeof *r->mem);
+    r->needs = calloc(f->nsec + 1, sizeof *r->needs);
+    if (!r->mem || !r->needs) {
+        free(r->mem);
+        free(r->needs);
         return 2;
     }
-    unsigned nmem = 0, nneeds = 0, unbounded = 0;
-    char recs[32][400];
-    unsigned nrec = 0;
-    int failed = 0;
-#define REC(...) do { if (nrec < 32) snprintf(recs[nrec++], sizeof recs[0], __VA_ARGS__); } while (0)
-
-    /* [global]'s budget is what every process the sections do not name gets: `memfence run`
-     * refuses to start one whose budget cannot fit, so the file fails here too. */
-    uint64_t glimit = mf_size_resolve(&base.limit, m.total);
-    if (base.origin[MF_K_limit] == MF_FROM_GLOBAL && glimit != MF_UNLIMITED && glimit > m.usable) {
-        failed = 1;
-        REC("lower limit in [global] (line %u) from %s to at most %s: every process the sections "
-            "do not name gets it, and memfence run starts none with it", base.origin_line[MF_K_limit],
-            B(glimit), B(m.usable));
-    }
+    report_global(r);
 
     fprintf(out, "\ninstances (each [process] and [instance] section counts as one running at "
                  "once):\n");
-    for (unsigned s = 0; s < f->nsec; s++) {
-        int kind = f->sec[s].kind;
-        if (kind != MF_SEC_PROCESS && kind != MF_SEC_INSTANCE)
-            continue;
-        mf_config_defaults(&cfg);
-        (void)mf_config_compose(&cfg, f, kind == MF_SEC_PROCESS ? (int)s : -1,
-                                kind == MF_SEC_INSTANCE ? f->sec[s].name : NULL, false);
-        member_t *mb = &mem[nmem++];
-        mb->label_kind = kind == MF_SEC_PROCESS ? "process" : "instance";
-        mb->name = f->sec[s].name;
-        mb->line = f->sec[s].line;
-        mb->limit = mf_size_resolve(&cfg.limit, m.total);
-        mf_fmt(mb->group, sizeof mb->group, "%s", cfg.group);
-        const mf_group_cfg_t *g = mf_config_group(&cfg, cfg.group);
-        uint64_t gl = g ? mf_size_resolve(&g->limit, m.total) : MF_UNLIMITED;
-        mb->reserve_set = cfg.origin[MF_K_reserve] != MF_FROM_DEFAULT || (g && g->reserve_set);
-        mb->reserve = mf_size_resolve(cfg.origin[MF_K_reserve] != MF_FROM_DEFAULT || !g
-                                          ? &cfg.reserve : &g->reserve,
-                                      gl != MF_UNLIMITED ? gl : m.total);
-        for (int d = 0; d < m.ngpu; d++)
-            mb->gpu[d] = gpu_budget(&cfg.gpu_limit, cfg.gpu_limit_dev, cfg.gpu_limit_dev_set, d,
-                                    m.gpu[d]);
-        char label[MF_CFG_STR_MAX + 16];
-        snprintf(label, sizeof label, "[%s %s]", mb->label_kind, mb->name);
-        fprintf(out, "  %-28s limit %s", label, B(mb->limit));
-        if (mb->group[0])
-            fprintf(out, ", group %s", mb->group);
-        if (mb->reserve)
-            fprintf(out, ", reserve %s", B(mb->reserve));
-        fputc('\n', out);
-        if (mb->limit == MF_UNLIMITED) {
-            if (!mb->group[0] || !g || !g->limit_set)
-                unbounded++;
-            if (!mb->group[0] || !g || !g->limit_set)
-                REC("set a limit in %s (line %u): without one it is not counted and not fenced",
-                    label, mb->line);
-        } else if (mb->limit > m.usable) {
-            failed = 1;
-            REC("lower the limit of %s (line %u) from %s to at most %s", label, mb->line,
-                B(mb->limit), B(m.usable));
-        }
-        if (mb->reserve && mb->limit != MF_UNLIMITED && mb->reserve > mb->limit)
-            REC("%s reserves %s but may use only %s: lower its reserve", label, B(mb->reserve),
-                B(mb->limit));
-        if (!mb->group[0] && mb->limit != MF_UNLIMITED) {
-            snprintf(needs[nneeds].label, sizeof needs[0].label, "%s", label);
-            needs[nneeds++].bytes = mb->limit;
-        }
-    }
-    if (!nmem)
+    for (unsigned s = 0; s < f->nsec; s++)
+        if (f->sec[s].kind == MF_SEC_PROCESS || f->sec[s].kind == MF_SEC_INSTANCE)
+            report_member(r, s);
+    if (!r->nmem)
         fprintf(out, "  (none)\n");
 
-    uint64_t total = 0;
     bool groups = false;
     for (unsigned s = 0; s < f->nsec; s++) {
         if (f->sec[s].kind != MF_SEC_GROUP)
@@ -338,112 +482,28 @@ static int file_report(const mf_cfg_file_t *f, FILE *out)
         if (!groups)
             fprintf(out, "\ngroups:\n");
         groups = true;
-        uint64_t gl = mf_size_resolve(&g->limit, m.total), sum = 0, res = 0;
-        unsigned members = 0;
-        bool sum_unbounded = false;
-        for (unsigned i = 0; i < nmem; i++) {
-            if (strcmp(mem[i].group, g->name))
-                continue;
-            members++;
-            if (mem[i].limit == MF_UNLIMITED)
-                sum_unbounded = true;
-            else
-                sum += mem[i].limit;
-            res += mem[i].reserve;
-        }
-        uint64_t need = gl;
-        if (!sum_unbounded && members && (gl == MF_UNLIMITED || sum < gl))
-            need = sum;
-        fprintf(out, "  [group %s]  limit %s; %u member%s in this file; reserves %s; needs %s\n",
-                g->name, B(gl), members, members == 1 ? "" : "s", B(res), B(need));
-        if (gl != MF_UNLIMITED && gl > m.usable) {
-            failed = 1;
-            REC("lower the limit of [group %s] (line %u) from %s to at most %s", g->name, g->line,
-                B(gl), B(m.usable));
-        }
-        if (gl != MF_UNLIMITED && res > gl) {
-            failed = 1;
-            REC("the reserves in [group %s] add up to %s, more than its limit %s: lower them by %s "
-                "or raise the limit", g->name, B(res), B(gl), B(res - gl));
-        }
-        if (need == MF_UNLIMITED) {
-            unbounded++;
-            REC("set a limit in [group %s] (line %u) or on each of its members", g->name, g->line);
-        } else {
-            snprintf(needs[nneeds].label, sizeof needs[0].label, "[group %s]", g->name);
-            needs[nneeds++].bytes = need;
-        }
+        report_group(r, g);
     }
-    for (unsigned i = 0; i < nneeds; i++)
-        total += needs[i].bytes;
+    report_total(r);
 
-    fprintf(out, "\ntotal at once: %s against %s usable", B(total), B(m.usable));
-    if (unbounded)
-        fprintf(out, " (%u without a limit, not counted)", unbounded);
-    if (total > m.usable) {
-        failed = 1;
-        fprintf(out, ": short by %s\n", B(total - m.usable));
-        /* the largest budgets first: where lowering helps most */
-        for (unsigned i = 1; i < nneeds; i++)
-            for (unsigned j = i; j > 0 && needs[j - 1].bytes < needs[j].bytes; j--) {
-                need_t t = needs[j];
-                needs[j] = needs[j - 1];
-                needs[j - 1] = t;
-            }
-        double scale = (double)m.usable / (double)total;
-        REC("the budgets need %s more than this machine has: lower them by %s in all, e.g. scale "
-            "each by %.2f", B(total - m.usable), B(total - m.usable), scale);
-        for (unsigned i = 0; i < nneeds && i < 3; i++)
-            REC("largest: %s %s -> %s", needs[i].label, B(needs[i].bytes),
-                B((uint64_t)((double)needs[i].bytes * scale)));
-    } else {
-        fprintf(out, ": fits, %s to spare\n", B(m.usable - total));
-    }
-
-    if (m.ngpu == 0) {
+    if (r->m.ngpu == 0)
         fprintf(out, "GPU: no device visible; GPU budgets not checked\n");
-    } else {
-        for (int d = 0; d < m.ngpu; d++) {
-            uint64_t gt = 0;
-            unsigned counted = 0;
-            for (unsigned i = 0; i < nmem; i++)
-                if (mem[i].gpu[d] != MF_UNLIMITED)
-                    gt += mem[i].gpu[d], counted++;
-            for (unsigned s = 0; s < base.ngroups; s++) {
-                const mf_group_cfg_t *g = &base.groups[s];
-                const mf_size_t *gs = g->gpu_limit_dev_set[d] ? &g->gpu_limit_dev[d] : &g->gpu_limit;
-                uint64_t gg = mf_size_resolve(gs, m.gpu[d]), members = 0;
-                if (gg == MF_UNLIMITED)
-                    continue;
-                for (unsigned i = 0; i < nmem; i++)
-                    if (!strcmp(mem[i].group, g->name) && mem[i].gpu[d] != MF_UNLIMITED)
-                        members += mem[i].gpu[d];
-                if (members > gg)
-                    gt -= members - gg;     /* the group caps its members together */
-            }
-            uint64_t gu = gpu_usable(&m, d);
-            fprintf(out, "GPU %d: budgets %s (%u set) against %s usable of %s: %s\n", d, B(gt),
-                    counted, B(gu), B(m.gpu[d]), gt > gu ? "does not fit" : "fits");
-            if (gt > gu) {
-                failed = 1;
-                REC("GPU %d: lower the GPU budgets by %s (gpu_limit or gpu_limit.%d)", d,
-                    B(gt - gu), d);
-            }
-        }
-    }
-    if (nrec) {
+    for (int d = 0; d < r->m.ngpu; d++)
+        report_gpu(r, d);
+    if (r->nrec) {
         fprintf(out, "\nrecommendations:\n");
-        for (unsigned i = 0; i < nrec; i++)
-            fprintf(out, "  - %s\n", recs[i]);
+        for (unsigned i = 0; i < r->nrec; i++)
+            fprintf(out, "  - %s\n", r->recs[i]);
     }
+    const machine_t *m = &r->m;
     fprintf(out, "\n%s: %s at once %s %s usable (%s %s less a %g %% safety margin)%s\n",
-            failed ? "FAILED" : "PASSED", B(total), total > m.usable ? "do not fit in" : "fit in",
-            B(m.usable), B(m.total), m.total < m.ram ? "cgroup limit" : "of RAM", m.margin,
-            failed && total <= m.usable ? "; see the recommendations above" : "");
-#undef REC
-    free(mem);
-    free(needs);
-    return failed;
+            r->failed ? "FAILED" : "PASSED", B(r->total),
+            r->total > m->usable ? "do not fit in" : "fit in",
+            B(m->usable), B(m->total), m->total < m->ram ? "cgroup limit" : "of RAM", m->margin,
+            r->failed && r->total <= m->usable ? "; see the recommendations above" : "");
+    free(r->mem);
+    free(r->needs);
+    return r->failed;
 }
 
 /* ---- --show and --man-keys ------------------------------------------------------------------- */

@@ -116,7 +116,27 @@ static void run_usage(FILE *f)
             "  -h, --help              this text\n");
 }
 
-int mf_cmd_run(int argc, char **argv)
+/* What the command line asked for. */
+typedef struct run_opts {
+    const char *limit, *gpu_limit, *alloc, *fail, *config;
+    int sweep;
+    /* the sweep's own options, handed on as "fail-sweep [OPTIONS] -- COMMAND [ARGS]" */
+    char *sweep_argv[8];
+    int sweep_argc;
+} run_opts_t;
+
+/* Appends one argument for the sweep.  Counts past the array without writing there, so that a
+ * repeated option is refused after the loop ("each sweep option once") instead of overflowing. */
+static void sweep_arg(run_opts_t *o, char *arg)
+{
+    if (o->sweep_argc < (int)(sizeof o->sweep_argv / sizeof o->sweep_argv[0]))
+        o->sweep_argv[o->sweep_argc] = arg;
+    o->sweep_argc++;
+}
+
+/* Parses the options (the command starts at optind).  Return: -1 to go on, or the exit status
+ * (0 after --help, 2 on a usage error, reported). */
+static int parse_options(int argc, char **argv, run_opts_t *o)
 {
     static const struct option opts[] = {
         { "limit", required_argument, 0, 'l' },     { "gpu-limit", required_argument, 0, 'g' },
@@ -127,35 +147,32 @@ int mf_cmd_run(int argc, char **argv)
         { "timeout", required_argument, 0, 'T' },   { "markdown", no_argument, 0, 'D' },
         { 0, 0, 0, 0 },
     };
-    /* the sweep's own options, handed on as "fail-sweep [OPTIONS] -- COMMAND [ARGS]" */
-    char *sweep_argv[8];
-    int sweep_argc = 0;
-    sweep_argv[sweep_argc++] = "fail-sweep";
-    const char *limit = NULL, *gpu_limit = NULL, *alloc = NULL, *fail = NULL, *config = NULL;
-    int sweep = 0, c;
+    int c;
+    memset(o, 0, sizeof *o);
+    sweep_arg(o, "fail-sweep");
     optind = 1;
     while ((c = getopt_long(argc, argv, "+l:g:i:c:a:h", opts, NULL)) != -1) {
         switch (c) {
-        case 'l': limit = optarg; break;
-        case 'g': gpu_limit = optarg; break;
+        case 'l': o->limit = optarg; break;
+        case 'g': o->gpu_limit = optarg; break;
         case 'i': setenv("MEMFENCE_INSTANCE", optarg, 1); break;
-        case 'c': config = optarg; break;
-        case 'a': alloc = optarg; break;
-        case 'F': fail = optarg; break;
-        case 'S': sweep = 1; break;
-        case 'M': sweep_argv[sweep_argc++] = "--max"; sweep_argv[sweep_argc++] = optarg; break;
-        case 'K': sweep_argv[sweep_argc++] = "--sample"; sweep_argv[sweep_argc++] = optarg; break;
-        case 'T': sweep_argv[sweep_argc++] = "--timeout"; sweep_argv[sweep_argc++] = optarg; break;
-        case 'D': sweep_argv[sweep_argc++] = "--markdown"; break;
+        case 'c': o->config = optarg; break;
+        case 'a': o->alloc = optarg; break;
+        case 'F': o->fail = optarg; break;
+        case 'S': o->sweep = 1; break;
+        case 'M': sweep_arg(o, "--max"); sweep_arg(o, optarg); break;
+        case 'K': sweep_arg(o, "--sample"); sweep_arg(o, optarg); break;
+        case 'T': sweep_arg(o, "--timeout"); sweep_arg(o, optarg); break;
+        case 'D': sweep_arg(o, "--markdown"); break;
         case 'h': run_usage(stdout); return 0;
         default: run_usage(stderr); return 2;
         }
     }
-    if (sweep_argc > 1 && !sweep) {
+    if (o->sweep_argc > 1 && !o->sweep) {
         mf_cli_error("run: --max, --sample, --timeout and --markdown go with --fail-sweep");
         return 2;
     }
-    if (sweep_argc > 7) {
+    if (o->sweep_argc > 7) {
         mf_cli_error("run: each sweep option once, please");
         return 2;
     }
@@ -163,43 +180,56 @@ int mf_cmd_run(int argc, char **argv)
         mf_cli_error("run: no command given (memfence run [OPTIONS] -- COMMAND [ARGS])");
         return 2;
     }
+    return -1;
+}
+
+/* The flags become the variables the library reads, each marked as given by its flag.
+ * Return: 0, or 2 on a bad size or path (reported). */
+static int export_flags(const run_opts_t *o)
+{
     mf_size_t sz;
-    if (limit) {
-        if (mf_size_parse(limit, &sz) != 0) {
+    if (o->limit) {
+        if (mf_size_parse(o->limit, &sz) != 0) {
             mf_cli_error("run: --limit '%s' is not a size (bytes with K/M/G/T, N%%, or unlimited)",
-                         limit);
+                         o->limit);
             return 2;
         }
-        setenv("MEMFENCE_LIMIT", limit, 1);
+        setenv("MEMFENCE_LIMIT", o->limit, 1);
         mf_config_flag(MF_K_limit, "--limit");
     }
-    if (gpu_limit) {
-        if (mf_size_parse(gpu_limit, &sz) != 0) {
-            mf_cli_error("run: --gpu-limit '%s' is not a size", gpu_limit);
+    if (o->gpu_limit) {
+        if (mf_size_parse(o->gpu_limit, &sz) != 0) {
+            mf_cli_error("run: --gpu-limit '%s' is not a size", o->gpu_limit);
             return 2;
         }
-        setenv("MEMFENCE_GPU_LIMIT", gpu_limit, 1);
+        setenv("MEMFENCE_GPU_LIMIT", o->gpu_limit, 1);
         mf_config_flag(MF_K_gpu_limit, "--gpu-limit");
     }
-    if (fail) {
-        setenv("MEMFENCE_FAIL", fail, 1);
+    if (o->fail) {
+        setenv("MEMFENCE_FAIL", o->fail, 1);
         mf_config_flag(MF_K_fail, "--fail");
     }
-    if (alloc) {
-        setenv("MEMFENCE_ALLOCATOR", alloc, 1);
+    if (o->alloc) {
+        setenv("MEMFENCE_ALLOCATOR", o->alloc, 1);
         mf_config_flag(MF_K_allocator, "--allocator");
     }
-    if (export_config_path(config ? config : getenv("MEMFENCE_CONFIG")) != 0) {
+    if (export_config_path(o->config ? o->config : getenv("MEMFENCE_CONFIG")) != 0) {
         mf_cli_error("run: configuration path '%s' too long",
-                     config ? config : getenv("MEMFENCE_CONFIG"));
+                     o->config ? o->config : getenv("MEMFENCE_CONFIG"));
         return 2;
     }
+    return 0;
+}
 
-    /* The same configuration the library will build; under `run` any problem is fatal. */
-    const char *prog = strrchr(argv[optind], '/');
-    prog = prog ? prog + 1 : argv[optind];
+/* The same configuration the library will build for `cmd`; under `run` any problem is fatal,
+ * and so are a budget that cannot fit (the pre-flight) and a group that refuses admission.
+ * Return: 0 with *out set, or the exit status (1 or 2, reported). */
+static int check_config(const char *cmd, int sweep, const mf_config_t **out)
+{
+    const char *prog = strrchr(cmd, '/');
+    prog = prog ? prog + 1 : cmd;
     const char *inst = getenv("MEMFENCE_INSTANCE");
-    if (mf_config_load(inst && *inst ? inst : prog, argv[optind]) != 0) {
+    if (mf_config_load(inst && *inst ? inst : prog, cmd) != 0) {
         mf_cli_error("run: configuration errors (above); nothing started");
         return 2;
     }
@@ -225,7 +255,14 @@ int mf_cmd_run(int argc, char **argv)
         fprintf(stderr, "memfence: run: %s\nmemfence: run: nothing started\n", admission);
         return 2;
     }
+    *out = cfg;
+    return 0;
+}
 
+/* LD_PRELOAD = memfence [allocator] [what was there, without a second memfence].
+ * Return: 0, or 2 when the library or the allocator is not found (reported) or out of memory. */
+static int set_preload(const mf_config_t *cfg)
+{
     const char *lib = mf_cli_library_path();
     if (!lib) {
         mf_cli_error("run: cannot find libmemfence.so (looked %s)", mf_cli_library_places());
@@ -235,7 +272,6 @@ int mf_cmd_run(int argc, char **argv)
     if (find_allocator(cfg->allocator, alloc_lib, sizeof alloc_lib) != 0)
         return 2;
 
-    /* LD_PRELOAD = memfence [allocator] [what was there, without a second memfence] */
     const char *old = getenv("LD_PRELOAD");
     size_t cap = strlen(lib) + strlen(alloc_lib) + (old ? strlen(old) : 0) + 4;
     char *pre = malloc(cap);
@@ -254,20 +290,37 @@ int mf_cmd_run(int argc, char **argv)
     }
     setenv("LD_PRELOAD", pre, 1);
     free(pre);
+    return 0;
+}
 
-    if (sweep) {
-        /* argv ends with NULL: the command's arguments follow "--" in one array */
-        int n = argc - optind;
-        char **av = malloc((size_t)(sweep_argc + 1 + n + 1) * sizeof *av);
-        if (!av)
-            return 2;
-        memcpy(av, sweep_argv, (size_t)sweep_argc * sizeof *av);
-        av[sweep_argc] = "--";
-        memcpy(av + sweep_argc + 1, argv + optind, (size_t)(n + 1) * sizeof *av);
-        int rc = mf_cmd_fail_sweep(sweep_argc + 1 + n, av);
-        free(av);
+/* `run --fail-sweep`: the sweep, given its options, "--" and the command.  Return: its status. */
+static int run_sweep(run_opts_t *o, int argc, char **argv)
+{
+    /* argv ends with NULL: the command's arguments follow "--" in one array */
+    int n = argc - optind;
+    char **av = malloc((size_t)(o->sweep_argc + 1 + n + 1) * sizeof *av);
+    if (!av)
+        return 2;
+    memcpy(av, o->sweep_argv, (size_t)o->sweep_argc * sizeof *av);
+    av[o->sweep_argc] = "--";
+    memcpy(av + o->sweep_argc + 1, argv + optind, (size_t)(n + 1) * sizeof *av);
+    int rc = mf_cmd_fail_sweep(o->sweep_argc + 1 + n, av);
+    free(av);
+    return rc;
+}
+
+int mf_cmd_run(int argc, char **argv)
+{
+    run_opts_t o;
+    const mf_config_t *cfg = NULL;
+    int rc = parse_options(argc, argv, &o);
+    if (rc >= 0)
         return rc;
-    }
+    if ((rc = export_flags(&o)) != 0 || (rc = check_config(argv[optind], o.sweep, &cfg)) != 0 ||
+        (rc = set_preload(cfg)) != 0)
+        return rc;
+    if (o.sweep)
+        return run_sweep(&o, argc, argv);
     execvp(argv[optind], argv + optind);
     mf_cli_error("run: cannot execute '%s': %s", argv[optind], strerror(errno));
     return errno == ENOENT ? 127 : 126;

@@ -62,6 +62,8 @@ typedef struct run_result {
     char top_exe[256];      /* the last of them: the program the command finally runs */
 } run_result_t;
 
+#define BASE_MAX (MF_NAME_MAX * 4)  /* the filters in canonical form */
+
 static char tmpdir[256];
 static char report_path[300], log_path[300], err_path[300];
 
@@ -299,33 +301,34 @@ static void print_row(const sweep_opts_t *o, uint64_t k, const run_result_t *r)
         printf("%8s  %s\n", "", strstr(call, "stack:"));
 }
 
-int mf_cmd_fail_sweep(int argc, char **argv)
+/* Parses the options; the command starts at o->cmd.  Return: -1 to go on, or the exit status
+ * (2: a usage error, reported). */
+static int parse_options(int argc, char **argv, sweep_opts_t *o)
 {
-    sweep_opts_t o = { .sample = 200 };
     int i = 1;
-    bool sample_given = false;
     for (; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--")) { i++; break; }
         if (!strcmp(a, "--fail-sweep")) continue;
-        if (!strcmp(a, "--markdown")) { o.markdown = true; continue; }
-        if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) { o.quiet = true; continue; }
+        if (!strcmp(a, "--markdown")) { o->markdown = true; continue; }
+        if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) { o->quiet = true; continue; }
         if (!v) {
             if (a[0] == '-') return usage("an option needs a value, or -- is missing before CMD");
             break;
         }
         if (!strcmp(a, "--max")) {
-            if (parse_count(v, &o.max) || o.max == 0) return usage("--max wants a number >= 1");
+            if (parse_count(v, &o->max) || o->max == 0) return usage("--max wants a number >= 1");
         } else if (!strcmp(a, "--sample")) {
-            if (parse_count(v, &o.sample) || o.sample == 0) return usage("--sample wants a number >= 1");
-            sample_given = true;
+            if (parse_count(v, &o->sample) || o->sample == 0)
+                return usage("--sample wants a number >= 1");
         } else if (!strcmp(a, "--timeout")) {
-            if (parse_timeout(v, &o.timeout_s)) return usage("--timeout wants seconds (or 500ms, 2m)");
+            if (parse_timeout(v, &o->timeout_s))
+                return usage("--timeout wants seconds (or 500ms, 2m)");
         } else if (!strcmp(a, "--fail")) {
-            o.filters = v;
+            o->filters = v;
         } else if (!strcmp(a, "-l") || !strcmp(a, "--limit")) {
-            o.limit = v;
+            o->limit = v;
         } else if (a[0] == '-') {
             mf_cli_error("--fail-sweep: unknown option %s", a);
             return usage(NULL);
@@ -334,103 +337,124 @@ int mf_cmd_fail_sweep(int argc, char **argv)
         }
         i++;
     }
-    (void)sample_given;
     if (i >= argc) return usage("no command given");
-    o.cmd = argv + i;
-    if (!o.filters) o.filters = mf_config()->fail;      /* `run --fail FILTERS` */
+    o->cmd = argv + i;
+    if (!o->filters) o->filters = mf_config()->fail;      /* `run --fail FILTERS` */
+    return -1;
+}
 
-    /* The filters may only choose calls; the sweep supplies the trigger itself. */
-    char base[MF_NAME_MAX * 4] = "";
-    if (o.filters && *o.filters) {
-        mf_fail_spec_t s;
-        char why[200];
-        if (mf_fail_parse(o.filters, &s, why, sizeof why) != 0) return usage(why);
-        if (s.every || s.has_after || s.has_prob || s.count != MF_FAIL_NO_COUNT)
-            return usage("--fail with --fail-sweep takes only filters: size>=, calls=, from=");
-        mf_fail_format(&s, base, sizeof base);
-    }
-    const char *lib = mf_cli_library_path();
-    if (!lib) {
-        mf_cli_error("cannot find libmemfence.so (looked %s)", mf_cli_library_places());
-        return 2;
-    }
+/* The filters may only choose calls; the sweep supplies the trigger itself.  Writes them in
+ * canonical form to base ("" for none).  Return: 0, or the exit status of a usage error. */
+static int filter_base(const sweep_opts_t *o, char *base, size_t size)
+{
+    if (!o->filters || !*o->filters)
+        return 0;
+    mf_fail_spec_t s;
+    char why[200];
+    if (mf_fail_parse(o->filters, &s, why, sizeof why) != 0) return usage(why);
+    if (s.every || s.has_after || s.has_prob || s.count != MF_FAIL_NO_COUNT)
+        return usage("--fail with --fail-sweep takes only filters: size>=, calls=, from=");
+    mf_fail_format(&s, base, size);
+    return 0;
+}
+
+/* The scratch directory of the counting file, memfence's log and CMD's stderr.
+ * Return: 0, or -1 (reported). */
+static int make_scratch(void)
+{
     const char *t = getenv("TMPDIR");
     snprintf(tmpdir, sizeof tmpdir, "%s/memfence-sweep.XXXXXX", t && *t ? t : "/tmp");
     if (!mkdtemp(tmpdir)) {
         mf_cli_error("cannot create a scratch directory: %s", strerror(errno));
-        return 2;
+        return -1;
     }
     snprintf(report_path, sizeof report_path, "%s/count", tmpdir);
     snprintf(log_path, sizeof log_path, "%s/log", tmpdir);
     snprintf(err_path, sizeof err_path, "%s/stderr", tmpdir);
+    return 0;
+}
 
-    char spec[sizeof base + 64];
-    run_result_t r;
-    int rc = 2;
-    snprintf(spec, sizeof spec, "%s%scount=0", base, base[0] ? "," : "");
-    double count_timeout = o.timeout_s > 0 ? o.timeout_s : 600;
-    if (run_once(&o, spec, lib, count_timeout, &r) != 0) {
-        mf_cli_error("cannot run %s", o.cmd[0]);
-        goto out;
+/* What the counting run found, and the calls the sweep will fail. */
+typedef struct plan {
+    unsigned wrappers;          /* wrapper images before the program swept */
+    uint64_t all_processes;     /* processes of CMD in the counting run */
+    uint64_t total;             /* eligible calls in the busiest swept process */
+    uint64_t upto;              /* calls 1..upto are candidates */
+    uint64_t tries;             /* how many of them are failed */
+    double timeout_s;           /* per run */
+} plan_t;
+
+/* The counting run (nothing fails), again with only the final program armed when CMD reaches
+ * it through wrappers; o->target then points into `target` (sizeof r->top_exe bytes).
+ * Return: 0 with r and p filled, or -1 (reported). */
+static int count_calls(sweep_opts_t *o, const char *spec, const char *lib, char *target,
+                       run_result_t *r, plan_t *p)
+{
+    double count_timeout = o->timeout_s > 0 ? o->timeout_s : 600;
+    if (run_once(o, spec, lib, count_timeout, r) != 0) {
+        mf_cli_error("cannot run %s", o->cmd[0]);
+        return -1;
     }
-    if (r.processes == 0) {
-        mf_cli_error("%s did not load memfence (a static program, or exec failed: %s)", o.cmd[0],
-                     r.message[0] ? r.message : "no message");
-        goto out;
+    if (r->processes == 0) {
+        mf_cli_error("%s did not load memfence (a static program, or exec failed: %s)", o->cmd[0],
+                     r->message[0] ? r->message : "no message");
+        return -1;
     }
-    if (r.out != OUT_OK && r.out != OUT_ERROR) {
+    if (r->out != OUT_OK && r->out != OUT_ERROR) {
         mf_cli_error("the counting run without failures did not finish cleanly (%s); the sweep "
-                     "would tell nothing", outcome_name[r.out]);
-        goto out;
+                     "would tell nothing", outcome_name[r->out]);
+        return -1;
     }
     /* A command that reaches its program through wrappers (a pyenv shim: bash scripts that
      * exec python): sweep that program, the last image of the command's own process, and not
      * the wrappers' processes; count again with only it armed. */
-    char target[sizeof r.top_exe] = "";
-    unsigned wrappers = r.top_images > 1 ? r.top_images - 1 : 0;
-    uint64_t all_processes = r.processes;
-    if (wrappers && r.top_exe[0]) {
-        snprintf(target, sizeof target, "%s", r.top_exe);
-        o.target = target;
-        double clean = r.secs;
-        if (run_once(&o, spec, lib, count_timeout, &r) != 0) {
-            mf_cli_error("cannot run %s", o.cmd[0]);
-            goto out;
+    p->wrappers = r->top_images > 1 ? r->top_images - 1 : 0;
+    p->all_processes = r->processes;
+    if (p->wrappers && r->top_exe[0]) {
+        snprintf(target, sizeof r->top_exe, "%s", r->top_exe);
+        o->target = target;
+        double clean = r->secs;
+        if (run_once(o, spec, lib, count_timeout, r) != 0) {
+            mf_cli_error("cannot run %s", o->cmd[0]);
+            return -1;
         }
-        r.secs = MF_MAX(r.secs, clean);
+        r->secs = MF_MAX(r->secs, clean);
     }
-    double timeout_s = o.timeout_s > 0 ? o.timeout_s : MF_MAX(5.0, 10 * r.secs);
-    uint64_t total = r.eligible;
-    uint64_t upto = o.max && o.max < total ? o.max : total;
-    uint64_t tries = MF_MIN(upto, o.sample);
-    printf("%smemfence fail-sweep: %s%s%s\n", o.markdown ? "### " : "", o.cmd[0],
+    p->timeout_s = o->timeout_s > 0 ? o->timeout_s : MF_MAX(5.0, 10 * r->secs);
+    p->total = r->eligible;
+    p->upto = o->max && o->max < p->total ? o->max : p->total;
+    p->tries = MF_MIN(p->upto, o->sample);
+    return 0;
+}
+
+static void print_header(const sweep_opts_t *o, const char *base, const run_result_t *r,
+                         const plan_t *p)
+{
+    printf("%smemfence fail-sweep: %s%s%s\n", o->markdown ? "### " : "", o->cmd[0],
            base[0] ? " with " : "", base);
-    if (o.markdown) printf("\n");
-    if (o.target)
+    if (o->markdown) printf("\n");
+    if (o->target)
         printf("swept: %s, the program %s finally runs (through %u wrapper image%s, e.g. a shell "
-               "script; their processes are not failed)\n", o.target, o.cmd[0], wrappers,
-               wrappers == 1 ? "" : "s");
+               "script; their processes are not failed)\n", o->target, o->cmd[0], p->wrappers,
+               p->wrappers == 1 ? "" : "s");
     else
-        printf("swept: every process of %s\n", o.cmd[0]);
+        printf("swept: every process of %s\n", o->cmd[0]);
     printf("clean run: exit %d in %.2f s, %llu eligible allocation calls in its busiest swept "
            "process (%llu process%s in all); failing %llu of calls 1..%llu, timeout %.1f s\n\n",
-           r.code, r.secs, (unsigned long long)total, (unsigned long long)all_processes,
-           all_processes == 1 ? "" : "es", (unsigned long long)tries, (unsigned long long)upto,
-           timeout_s);
-    if (tries == 0) {
-        printf("nothing to sweep: no eligible call\n");
-        rc = 0;
-        goto out;
-    }
-    if (o.markdown)
-        printf("| call | outcome | detail | failed call |\n| ---: | --- | --- | --- |\n");
-    else
-        printf("%8s  %-11s  %-40s  %s\n", "call", "outcome", "detail", "failed call");
-    fflush(stdout);
+           r->code, r->secs, (unsigned long long)p->total, (unsigned long long)p->all_processes,
+           p->all_processes == 1 ? "" : "es", (unsigned long long)p->tries,
+           (unsigned long long)p->upto, p->timeout_s);
+}
 
+/* One run per chosen call, a row each, then the summary.  Return: the exit status (0 nothing
+ * crashed or hung, 1 something did, 2 a run could not start). */
+static int sweep_calls(const sweep_opts_t *o, const char *lib, const char *base, const plan_t *p)
+{
+    char spec[BASE_MAX + 64];
+    run_result_t r;
     uint64_t counts[OUT_COUNT] = { 0 };
-    bool progress = !o.quiet && isatty(2) && !isatty(1);   /* the table goes to a file */
-    uint64_t prev = 0;
+    bool progress = !o->quiet && isatty(2) && !isatty(1);   /* the table goes to a file */
+    uint64_t prev = 0, tries = p->tries, upto = p->upto;
     for (uint64_t n = 0; n < tries; n++) {
         uint64_t k = tries == 1 ? 1 : 1 + (n * (upto - 1) + (tries - 1) / 2) / (tries - 1);
         if (k == prev) continue;
@@ -442,26 +466,67 @@ int mf_cmd_fail_sweep(int argc, char **argv)
                     (unsigned long long)(n + 1), (unsigned long long)tries, (unsigned long long)k);
             fflush(stderr);
         }
-        if (run_once(&o, spec, lib, timeout_s, &r) != 0) {
-            mf_cli_error("cannot run %s", o.cmd[0]);
-            goto out;
+        if (run_once(o, spec, lib, p->timeout_s, &r) != 0) {
+            mf_cli_error("cannot run %s", o->cmd[0]);
+            return 2;
         }
         if (progress) fprintf(stderr, "\r\033[K");
         if (r.injected == 0 && r.out != OUT_CRASH && r.out != OUT_HUNG) r.out = OUT_UNREACHED;
         counts[r.out]++;
-        print_row(&o, k, &r);
+        print_row(o, k, &r);
         fflush(stdout);
     }
     printf("\n%s%llu runs: %llu survived (%llu exit 0, %llu clean error), %llu crashed, "
-           "%llu hung, %llu did not reach the call\n", o.markdown ? "" : "",
+           "%llu hung, %llu did not reach the call\n", o->markdown ? "" : "",
            (unsigned long long)(counts[OUT_OK] + counts[OUT_ERROR] + counts[OUT_CRASH] +
                                 counts[OUT_HUNG] + counts[OUT_UNREACHED]),
            (unsigned long long)(counts[OUT_OK] + counts[OUT_ERROR]),
            (unsigned long long)counts[OUT_OK], (unsigned long long)counts[OUT_ERROR],
            (unsigned long long)counts[OUT_CRASH], (unsigned long long)counts[OUT_HUNG],
            (unsigned long long)counts[OUT_UNREACHED]);
-    rc = counts[OUT_CRASH] || counts[OUT_HUNG] ? 1 : 0;
-out:
+    return counts[OUT_CRASH] || counts[OUT_HUNG] ? 1 : 0;
+}
+
+/* The sweep itself, once the scratch directory exists.  Return: the exit status. */
+static int sweep(sweep_opts_t *o, const char *lib, const char *base)
+{
+    char spec[BASE_MAX + 64];
+    char target[sizeof ((run_result_t *)0)->top_exe] = "";
+    run_result_t r;
+    plan_t p;
+    snprintf(spec, sizeof spec, "%s%scount=0", base, base[0] ? "," : "");
+    if (count_calls(o, spec, lib, target, &r, &p) != 0)
+        return 2;
+    print_header(o, base, &r, &p);
+    if (p.tries == 0) {
+        printf("nothing to sweep: no eligible call\n");
+        return 0;
+    }
+    if (o->markdown)
+        printf("| call | outcome | detail | failed call |\n| ---: | --- | --- | --- |\n");
+    else
+        printf("%8s  %-11s  %-40s  %s\n", "call", "outcome", "detail", "failed call");
+    fflush(stdout);
+    return sweep_calls(o, lib, base, &p);
+}
+
+int mf_cmd_fail_sweep(int argc, char **argv)
+{
+    sweep_opts_t o = { .sample = 200 };
+    char base[BASE_MAX] = "";
+    int rc = parse_options(argc, argv, &o);
+    if (rc >= 0)
+        return rc;
+    if ((rc = filter_base(&o, base, sizeof base)) != 0)
+        return rc;
+    const char *lib = mf_cli_library_path();
+    if (!lib) {
+        mf_cli_error("cannot find libmemfence.so (looked %s)", mf_cli_library_places());
+        return 2;
+    }
+    if (make_scratch() != 0)
+        return 2;
+    rc = sweep(&o, lib, base);
     unlink(report_path);
     unlink(log_path);
     unlink(err_path);

@@ -3,7 +3,8 @@
  *
  * Everything about a key (name, type, default, bounds, help) comes from config_keys.h; this file
  * holds the typed value parser every layer shares, the rules some keys add (choices, action
- * lists, fault specs), and the composition.  The file itself is config_file.c's.
+ * lists, fault specs), and the composition.  The file itself is config_file.c's (reading and
+ * parsing it) and config_trust.c's (finding it and deciding whether to trust it).
  */
 #include <errno.h>
 #include <signal.h>

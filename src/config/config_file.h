@@ -9,6 +9,9 @@
  *
  * Sections with the same header ([global] twice, say) are one section; [process PATTERN]
  * sections are kept in the order their first header appears (first match wins).
+ *
+ * Two files implement it: config_trust.c finds the file and decides whether it may be trusted
+ * (locate, load's checks); config_file.c reads, parses, validates and looks things up.
  */
 #ifndef MF_CONFIG_FILE_H
 #define MF_CONFIG_FILE_H
@@ -57,6 +60,11 @@ int mf_cfg_file_locate(char *buf, size_t size);
  * bit), reads and parses it.  Return: 0 (f filled; f->errors counts the problems), or a
  * negative errno when the file cannot be read or is refused (reported; f is empty). */
 int mf_cfg_file_load(mf_cfg_file_t *f, const char *path);
+
+/* Reads `size` bytes (at most) from fd, an open file that mf_cfg_file_load has checked, closes
+ * fd, and parses the text as `path`: the part of mf_cfg_file_load after the checks.  Return: as
+ * mf_cfg_file_parse, or -ENOMEM when the text does not fit in memory (reported). */
+int mf_cfg_file_read(mf_cfg_file_t *f, const char *path, int fd, size_t size);
 
 /* Parses `len` bytes of INI text named `name` (for messages) into f: the part of
  * mf_cfg_file_load after reading (tests and the fuzzer).  Return: 0 or -ENOMEM. */

@@ -147,6 +147,103 @@ static int refuse(mf_ledger_t *l, int err, char *why, size_t whylen, const char 
     return err;
 }
 
+/* The open file fd: a regular file of this user's, mode 0600, of the ledger's size (waiting a
+ * little for a creator to size it, and sizing it when `create` and its creator died first).
+ * Return: 0 with st filled, or refuse()'s error (l closed, why set). */
+static int check_file(mf_ledger_t *l, const char *path, bool create, struct stat *st,
+                      char *why, size_t whylen)
+{
+    int fd = l->fd;
+    size_t want = MF_LEDGER_FILE_SIZE(MF_LEDGER_SLOTS);
+    if (sys_fstat(fd, st))
+        return refuse(l, -EIO, why, whylen, "%s: cannot stat it", path);
+    if (!S_ISREG(st->st_mode))
+        return refuse(l, -EPERM, why, whylen, "%s is not a regular file: refused", path);
+    if (st->st_uid != sys_getuid())
+        return refuse(l, -EPERM, why, whylen, "%s is owned by uid %u, not by this user: refused",
+                      path, (unsigned)st->st_uid);
+    if (st->st_mode & 077)
+        return refuse(l, -EPERM, why, whylen, "%s has mode %u%u%u, must be 600: refused", path,
+                      (unsigned)(st->st_mode >> 6) & 7, (unsigned)(st->st_mode >> 3) & 7,
+                      (unsigned)st->st_mode & 7);
+    /* A creator may be between open and ftruncate: wait a little for the size (any other size
+     * is refused at once below). */
+    for (int i = 0; i < 100 && st->st_size == 0; i++) {
+        sleep_ms(10);
+        if (sys_fstat(fd, st))
+            return refuse(l, -EIO, why, whylen, "%s: cannot stat it", path);
+    }
+    if (st->st_size == 0 && create) {    /* its creator died before sizing it */
+        sys_ftruncate(fd, (off_t)want);
+        sys_fstat(fd, st);
+    }
+    if ((size_t)st->st_size != want)
+        return refuse(l, -EPROTO, why, whylen,
+                      "%s has size %lld, expected %zu (another version of memfence, or corrupt): "
+                      "refused; remove it when no fenced process uses it", path,
+                      (long long)st->st_size, want);
+    return 0;
+}
+
+/* Waits for the mapped file's creator to mark it ready; when `create` and that creator died
+ * half-way, initialises it again (whoever wins the CAS) and waits once more.  st: the file's
+ * stat, for its age. */
+static void wait_ready(mf_ledger_t *l, const char *group, bool create, const struct stat *st)
+{
+    mf_ledger_hdr_t *h = l->hdr;
+    size_t want = l->size;
+    for (int i = 0; i < 300 && atomic_load_explicit(&h->ready, memory_order_acquire) != 1; i++)
+        sleep_ms(10);
+    if (!create || atomic_load(&h->ready) != 0)
+        return;
+    /* Its creator died half-way: whoever wins the CAS initialises it again.  A creator that
+     * has not written its pid yet is not dead, only slow (a loaded machine): a file without
+     * a pid is taken over only once it is old. */
+    int32_t c = atomic_load(&h->creator);
+    uint32_t zero = 0;
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    int stale = now.tv_sec - st->st_mtim.tv_sec >= 5;
+    if (((c > 0 && !mf_ledger_proc_start(c)) || (c <= 0 && stale)) &&
+        atomic_compare_exchange_strong(&h->ready, &zero, 2)) {
+        memset((char *)h + MF_LEDGER_HDR_SIZE, 0, want - MF_LEDGER_HDR_SIZE);
+        memset((void *)h->pids, 0, sizeof h->pids);
+        init_header(h, group, want);
+    }
+    for (int i = 0; i < 100 && atomic_load_explicit(&h->ready, memory_order_acquire) != 1; i++)
+        sleep_ms(10);
+}
+
+/* The mapped header: ready, this version's layout, this user's, this group's, this pid
+ * namespace's.  Return: 0, or refuse()'s error (l closed, why set). */
+static int check_header(mf_ledger_t *l, const char *path, const char *group, char *why,
+                        size_t whylen)
+{
+    mf_ledger_hdr_t *h = l->hdr;
+    if (atomic_load_explicit(&h->ready, memory_order_acquire) != 1)
+        return refuse(l, -ETIMEDOUT, why, whylen,
+                      "%s is not initialised (its creator died, or it is corrupt): refused; "
+                      "remove it when no fenced process uses it", path);
+    if (h->magic != MF_LEDGER_MAGIC || h->version != MF_LEDGER_VERSION ||
+        h->hdr_size != MF_LEDGER_HDR_SIZE || h->slot_size != sizeof(mf_ledger_slot_t) ||
+        h->nslots != MF_LEDGER_SLOTS || h->file_size != l->size)
+        return refuse(l, -EPROTO, why, whylen,
+                      "%s is not a memfence ledger of version %u (bad header): refused; remove it "
+                      "when no fenced process uses it", path, MF_LEDGER_VERSION);
+    if (h->owner_uid != sys_getuid())
+        return refuse(l, -EPROTO, why, whylen, "%s: header names uid %u: refused", path,
+                      h->owner_uid);
+    if (strnlen(h->group, sizeof h->group) >= sizeof h->group ||
+        strcmp(h->group, group ? group : ""))
+        return refuse(l, -EPROTO, why, whylen, "%s: header names another group: refused", path);
+    uint64_t ns = pidns_ino();
+    if (h->pidns && ns && h->pidns != ns)
+        return refuse(l, -EPROTO, why, whylen,
+                      "%s was made in another pid namespace (a container sharing the directory?): "
+                      "refused; give each namespace its own ledger_dir", path);
+    return 0;
+}
+
 int mf_ledger_open(const char *path, const char *group, bool create, mf_ledger_t *l,
                    char *why, size_t whylen)
 {
@@ -180,80 +277,17 @@ int mf_ledger_open(const char *path, const char *group, bool create, mf_ledger_t
         return refuse(l, fd, why, whylen, "%s: cannot open it (error %d)", path, -fd);
     l->fd = fd;
     struct stat st;
-    if (sys_fstat(fd, &st))
-        return refuse(l, -EIO, why, whylen, "%s: cannot stat it", path);
-    if (!S_ISREG(st.st_mode))
-        return refuse(l, -EPERM, why, whylen, "%s is not a regular file: refused", path);
-    if (st.st_uid != sys_getuid())
-        return refuse(l, -EPERM, why, whylen, "%s is owned by uid %u, not by this user: refused",
-                      path, (unsigned)st.st_uid);
-    if (st.st_mode & 077)
-        return refuse(l, -EPERM, why, whylen, "%s has mode %u%u%u, must be 600: refused", path,
-                      (unsigned)(st.st_mode >> 6) & 7, (unsigned)(st.st_mode >> 3) & 7,
-                      (unsigned)st.st_mode & 7);
-    /* A creator may be between open and ftruncate: wait a little for the size (any other size
-     * is refused at once below). */
-    for (int i = 0; i < 100 && st.st_size == 0; i++) {
-        sleep_ms(10);
-        if (sys_fstat(fd, &st))
-            return refuse(l, -EIO, why, whylen, "%s: cannot stat it", path);
-    }
-    if (st.st_size == 0 && create) {    /* its creator died before sizing it */
-        sys_ftruncate(fd, (off_t)want);
-        sys_fstat(fd, &st);
-    }
-    if ((size_t)st.st_size != want)
-        return refuse(l, -EPROTO, why, whylen,
-                      "%s has size %lld, expected %zu (another version of memfence, or corrupt): "
-                      "refused; remove it when no fenced process uses it", path,
-                      (long long)st.st_size, want);
+    int r = check_file(l, path, create, &st, why, whylen);
+    if (r)
+        return r;
     void *p = mf_sys_mmap(NULL, want, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (mf_sys_mmap_failed(p))
         return refuse(l, (int)(long)p, why, whylen, "%s: cannot map it", path);
     l->hdr = p;
     l->size = want;
-    mf_ledger_hdr_t *h = l->hdr;
-    for (int i = 0; i < 300 && atomic_load_explicit(&h->ready, memory_order_acquire) != 1; i++)
-        sleep_ms(10);
-    if (create && atomic_load(&h->ready) == 0) {
-        /* Its creator died half-way: whoever wins the CAS initialises it again.  A creator that
-         * has not written its pid yet is not dead, only slow (a loaded machine): a file without
-         * a pid is taken over only once it is old. */
-        int32_t c = atomic_load(&h->creator);
-        uint32_t zero = 0;
-        struct timespec now;
-        clock_gettime(CLOCK_REALTIME, &now);
-        int stale = now.tv_sec - st.st_mtim.tv_sec >= 5;
-        if (((c > 0 && !mf_ledger_proc_start(c)) || (c <= 0 && stale)) &&
-            atomic_compare_exchange_strong(&h->ready, &zero, 2)) {
-            memset((char *)p + MF_LEDGER_HDR_SIZE, 0, want - MF_LEDGER_HDR_SIZE);
-            memset((void *)h->pids, 0, sizeof h->pids);
-            init_header(h, group, want);
-        }
-        for (int i = 0; i < 100 && atomic_load_explicit(&h->ready, memory_order_acquire) != 1; i++)
-            sleep_ms(10);
-    }
-    if (atomic_load_explicit(&h->ready, memory_order_acquire) != 1)
-        return refuse(l, -ETIMEDOUT, why, whylen,
-                      "%s is not initialised (its creator died, or it is corrupt): refused; "
-                      "remove it when no fenced process uses it", path);
-    if (h->magic != MF_LEDGER_MAGIC || h->version != MF_LEDGER_VERSION ||
-        h->hdr_size != MF_LEDGER_HDR_SIZE || h->slot_size != sizeof(mf_ledger_slot_t) ||
-        h->nslots != MF_LEDGER_SLOTS || h->file_size != want)
-        return refuse(l, -EPROTO, why, whylen,
-                      "%s is not a memfence ledger of version %u (bad header): refused; remove it "
-                      "when no fenced process uses it", path, MF_LEDGER_VERSION);
-    if (h->owner_uid != sys_getuid())
-        return refuse(l, -EPROTO, why, whylen, "%s: header names uid %u: refused", path,
-                      h->owner_uid);
-    if (strnlen(h->group, sizeof h->group) >= sizeof h->group ||
-        strcmp(h->group, group ? group : ""))
-        return refuse(l, -EPROTO, why, whylen, "%s: header names another group: refused", path);
-    uint64_t ns = pidns_ino();
-    if (h->pidns && ns && h->pidns != ns)
-        return refuse(l, -EPROTO, why, whylen,
-                      "%s was made in another pid namespace (a container sharing the directory?): "
-                      "refused; give each namespace its own ledger_dir", path);
+    wait_ready(l, group, create, &st);
+    if ((r = check_header(l, path, group, why, whylen)) != 0)
+        return r;
     l->slots = (mf_ledger_slot_t *)((char *)p + MF_LEDGER_HDR_SIZE);
     drop_fd(l);
     return 0;

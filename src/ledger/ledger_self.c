@@ -339,6 +339,106 @@ uint64_t mf_ledger_group_limit(const mf_config_t *cfg)
     return cfg->group[0] ? group_limit_of(cfg, MF_POOL_HOST) : MF_UNLIMITED;
 }
 
+/* Claims a slot in the open ledger, waiting a little when every slot is live.  When none can
+ * be had, a group member is turned away (the group grants it nothing) and the ledger closed.
+ * Return: the slot, or -errno. */
+static int claim_slot(const char *group, const char *path, uint32_t flags)
+{
+    bool grouped = group[0] != '\0';
+    int r = mf_ledger_claim(&me.l, me.pid, me.start, mf_instance_name(), mf_program_name(), flags);
+    /* Every slot live: members leave all the time (a burst of short-lived helpers), so wait a
+     * little for one (claim reclaims dead members itself). */
+    for (unsigned waited = 0; r == -ENOSPC && waited < MF_LEDGER_SLOT_WAIT_MS; waited += 20) {
+        sleep_ms(20);
+        r = mf_ledger_claim(&me.l, me.pid, me.start, mf_instance_name(), mf_program_name(), flags);
+    }
+    if (r >= 0)
+        return r;
+    atomic_fetch_add(&me.l.hdr->turned_away, 1);
+    if (grouped) {
+        /* Not counted, so not admitted: the group grants it nothing (never its own budget
+         * alone, which would let the group pass its limit). */
+        if (r == -ENOSPC)
+            say(&me.l, MF_LSAY_FULL, "group %s: every slot of its ledger is taken (%u live "
+                "members); this process is not admitted: the group grants it nothing "
+                "(allocations are refused)", group, MF_LEDGER_SLOTS);
+        else
+            say(&me.l, MF_LSAY_LOCK, "group %s: its ledger's lock cannot be had (error %d); "
+                "this process is not admitted: the group grants it nothing (allocations are "
+                "refused)", group, -r);
+        copy_name(me.away, sizeof me.away, group);
+        mf_gate_drain();
+        mf_gate_set_parent(&away_parent);
+    } else {
+        say(&me.l, MF_LSAY_FULL, "ledger %s: %s; this process is not listed by memfence "
+            "status", path, r == -ENOSPC ? "every slot is taken" : "its lock cannot be had");
+    }
+    mf_ledger_close(&me.l);
+    return r;
+}
+
+/* This instance's group limits, host and (when set) GPU; the live members' host limit is kept
+ * when it differs, with a line saying so. */
+static void set_group_limits(const mf_config_t *cfg)
+{
+    for (unsigned p = 0; p < MF_POOL_COUNT; p++) {
+        if (p > MF_POOL_HOST && !cfg->group_gpu_limit.is_pct &&
+            cfg->group_gpu_limit.bytes == MF_UNLIMITED)
+            break;
+        uint64_t want = group_limit_of(cfg, p), kept = 0;
+        if (mf_ledger_set_limit(&me.l, (unsigned)me.slot, p, want, false, &kept) == -EEXIST &&
+            p == MF_POOL_HOST) {
+            char a[32], b[32];
+            say(&me.l, MF_LSAY_LIMIT, "group %s: this instance's group limit %s differs from "
+                "the one its live members use (%s, set by %s); theirs is kept", cfg->group,
+                want == MF_UNLIMITED ? "unlimited" : mf_fmt_bytes(a, sizeof a, want),
+                mf_fmt_bytes(b, sizeof b, kept), me.l.hdr->limit_by);
+        }
+    }
+}
+
+/* Admission: a member that reserves memory must find it available in the group.  Refused (or
+ * undecidable), its slot is marked refused, not grouped, and it runs fenced by its own budget
+ * only.  Return: true when admitted (or nothing to reserve). */
+static bool admitted(const mf_config_t *cfg, bool forked, uint32_t flags)
+{
+    uint64_t reserve = forked ? 0 : reserve_of(cfg);
+    if (!reserve)
+        return true;
+    char report[1024];
+    int r = mf_ledger_admit(&me.l, (unsigned)me.slot, reserve, cfg->safety_margin, report,
+                            sizeof report);
+    if (!r)
+        return true;
+    me.l.slots[me.slot].flags = (flags & ~MF_LFLAG_GROUPED) | MF_LFLAG_REFUSED;
+    if (r == -ENOSPC) {
+        mf_ledger_hdr_t *h = me.l.hdr;
+        uint64_t lim = h->limit[MF_POOL_HOST], held = atomic_load(&h->total[MF_POOL_HOST]);
+        say(&me.l, MF_LSAY_ADMISSION, "group %s: admission refused: reserve %s > "
+            "available %s (group limit %s, %s held); this instance runs fenced by its "
+            "own budget only (`memfence run` shows the pre-flight report)", cfg->group,
+            MF_BYTES(reserve), MF_BYTES(sat_sub(lim, held)), MF_BYTES(lim),
+            MF_BYTES(held));
+    }
+    else
+        say(&me.l, MF_LSAY_ADMISSION, "group %s: admission could not be decided (error "
+            "%d); this instance runs fenced by its own budget only", cfg->group, -r);
+    return false;
+}
+
+/* An admitted member: what it holds already becomes its debt to the group, and the gate takes
+ * its credit from the group from now on. */
+static void enter_group(void)
+{
+    mf_gate_drain();
+    snapshot_debt();
+    atomic_store(&gcredit, 0);
+    uint64_t glim = me.l.hdr->limit[MF_POOL_HOST];
+    gchunk = glim == MF_UNLIMITED ? (1u << 20) : MF_MIN(MF_MAX(glim / 256, 64u << 10), 1u << 20);
+    atomic_store(&me.grouped, 1);
+    mf_gate_set_parent(&group_parent);
+}
+
 /* Joins the ledger at dir for cfg's group (or the solo ledger).  Return: 0 or -errno. */
 static int join(const mf_config_t *cfg, bool forked)
 {
@@ -376,93 +476,26 @@ static int join(const mf_config_t *cfg, bool forked)
     me.pid = mf_pid();
     me.start = mf_ledger_proc_start(me.pid);
     /* The first member of a new group writes the limit before it is listed, so that a reader
-     * (memfence status) never sees the group live and unlimited; the call after the claim
-     * below settles a difference with the other members and names who set it. */
+     * (memfence status) never sees the group live and unlimited; set_group_limits after the
+     * claim settles a difference with the other members and names who set it. */
     if (grouped && me.l.hdr->limit[MF_POOL_HOST] == MF_UNLIMITED) {
         uint64_t want = group_limit_of(cfg, MF_POOL_HOST);
         if (want != MF_UNLIMITED)
             mf_ledger_set_limit(&me.l, MF_LEDGER_SLOTS, MF_POOL_HOST, want, false, NULL);
     }
     uint32_t flags = (grouped ? MF_LFLAG_GROUPED : 0) | (forked ? MF_LFLAG_FORKED : 0);
-    r = mf_ledger_claim(&me.l, me.pid, me.start, mf_instance_name(), mf_program_name(), flags);
-    /* Every slot live: members leave all the time (a burst of short-lived helpers), so wait a
-     * little for one (claim reclaims dead members itself). */
-    for (unsigned waited = 0; r == -ENOSPC && waited < MF_LEDGER_SLOT_WAIT_MS; waited += 20) {
-        sleep_ms(20);
-        r = mf_ledger_claim(&me.l, me.pid, me.start, mf_instance_name(), mf_program_name(), flags);
-    }
-    if (r < 0) {
-        atomic_fetch_add(&me.l.hdr->turned_away, 1);
-        if (grouped) {
-            /* Not counted, so not admitted: the group grants it nothing (never its own budget
-             * alone, which would let the group pass its limit). */
-            if (r == -ENOSPC)
-                say(&me.l, MF_LSAY_FULL, "group %s: every slot of its ledger is taken (%u live "
-                    "members); this process is not admitted: the group grants it nothing "
-                    "(allocations are refused)", group, MF_LEDGER_SLOTS);
-            else
-                say(&me.l, MF_LSAY_LOCK, "group %s: its ledger's lock cannot be had (error %d); "
-                    "this process is not admitted: the group grants it nothing (allocations are "
-                    "refused)", group, -r);
-            copy_name(me.away, sizeof me.away, group);
-            mf_gate_drain();
-            mf_gate_set_parent(&away_parent);
-        } else {
-            say(&me.l, MF_LSAY_FULL, "ledger %s: %s; this process is not listed by memfence "
-                "status", path, r == -ENOSPC ? "every slot is taken" : "its lock cannot be had");
-        }
-        mf_ledger_close(&me.l);
+    r = claim_slot(group, path, flags);
+    if (r < 0)
         return r;
-    }
     me.slot = r;
     me.squeeze_seen = atomic_load(&me.l.hdr->squeeze);
     publish(&me.l.slots[me.slot]);
     atomic_store(&me.on, 1);
     if (!grouped)
         return 0;
-    for (unsigned p = 0; p < MF_POOL_COUNT; p++) {
-        if (p > MF_POOL_HOST && !cfg->group_gpu_limit.is_pct &&
-            cfg->group_gpu_limit.bytes == MF_UNLIMITED)
-            break;
-        uint64_t want = group_limit_of(cfg, p), kept = 0;
-        if (mf_ledger_set_limit(&me.l, (unsigned)me.slot, p, want, false, &kept) == -EEXIST &&
-            p == MF_POOL_HOST) {
-            char a[32], b[32];
-            say(&me.l, MF_LSAY_LIMIT, "group %s: this instance's group limit %s differs from "
-                "the one its live members use (%s, set by %s); theirs is kept", group,
-                want == MF_UNLIMITED ? "unlimited" : mf_fmt_bytes(a, sizeof a, want),
-                mf_fmt_bytes(b, sizeof b, kept), me.l.hdr->limit_by);
-        }
-    }
-    uint64_t reserve = forked ? 0 : reserve_of(cfg);
-    if (reserve) {
-        char report[1024];
-        r = mf_ledger_admit(&me.l, (unsigned)me.slot, reserve, cfg->safety_margin, report,
-                            sizeof report);
-        if (r) {
-            me.l.slots[me.slot].flags = (flags & ~MF_LFLAG_GROUPED) | MF_LFLAG_REFUSED;
-            if (r == -ENOSPC) {
-                mf_ledger_hdr_t *h = me.l.hdr;
-                uint64_t lim = h->limit[MF_POOL_HOST], held = atomic_load(&h->total[MF_POOL_HOST]);
-                say(&me.l, MF_LSAY_ADMISSION, "group %s: admission refused: reserve %s > "
-                    "available %s (group limit %s, %s held); this instance runs fenced by its "
-                    "own budget only (`memfence run` shows the pre-flight report)", group,
-                    MF_BYTES(reserve), MF_BYTES(sat_sub(lim, held)), MF_BYTES(lim),
-                    MF_BYTES(held));
-            }
-            else
-                say(&me.l, MF_LSAY_ADMISSION, "group %s: admission could not be decided (error "
-                    "%d); this instance runs fenced by its own budget only", group, -r);
-            return 0;
-        }
-    }
-    mf_gate_drain();
-    snapshot_debt();
-    atomic_store(&gcredit, 0);
-    uint64_t glim = me.l.hdr->limit[MF_POOL_HOST];
-    gchunk = glim == MF_UNLIMITED ? (1u << 20) : MF_MIN(MF_MAX(glim / 256, 64u << 10), 1u << 20);
-    atomic_store(&me.grouped, 1);
-    mf_gate_set_parent(&group_parent);
+    set_group_limits(cfg);
+    if (admitted(cfg, forked, flags))
+        enter_group();
     return 0;
 }
 

@@ -3,7 +3,8 @@
  * and runs the level's actions: trim (give the allocator's free memory back), throttle and
  * refuse-large (published here to the policy, policy.h, and carried out by mf_policy_admit in
  * the allocating thread), signal:SIG and log.  It also fits the leak trend and writes the leak line,
- * and drives the ledger (mf_ledger_tick, metrics_file) once per sample.
+ * and drives the ledger (mf_ledger_tick, metrics_file) once per sample.  The pressure trigger
+ * it sleeps on between samples (PSI, or systemd's $MEMORY_PRESSURE_WATCH) is trigger.c's.
  *
  * Lifecycle: the thread exists only once the process is worth watching.  A second thread costs
  * a single-threaded program more than all of memfence's own accounting: glibc's malloc takes its
@@ -26,14 +27,12 @@
  */
 #include <errno.h>
 #include <sched.h>
-#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <linux/futex.h>
 
@@ -54,6 +53,7 @@
 #include "profile/profile.h"
 #include "sampler/leak.h"
 #include "sampler/sampler.h"
+#include "sampler/trigger.h"
 
 #define MS_NS 1000000ULL
 #define S_NS 1000000000ULL
@@ -68,7 +68,6 @@
 #define FINI_WAIT_NS (100 * MS_NS)        /* fini waits at most this for a tick to end */
 #define GROWTH_WINDOW S_NS                /* throttle while usage grew over this last stretch */
 #define GROWTH_TICKS 16
-#define PSI_TRIGGER "some 200000 2000000" /* 200 ms stalled in a 2 s window (unprivileged-ok) */
 
 enum { ST_OFF, ST_DEFERRED, ST_ARMED, ST_STARTING, ST_RUNNING, ST_STOPPED };
 
@@ -114,11 +113,8 @@ static struct {
     unsigned hist_at, hist_n;
     uint64_t log_next;
     uint64_t metrics_next;
-    int trig_fd;
-    short trig_events;
-    uint64_t trig_dev, trig_ino;           /* what trig_fd is: a program may close and reuse it */
     bool trim_unsupported;
-} T = { .trig_fd = -1 };
+} T;
 
 /* ---- small helpers ---------------------------------------------------------------------- */
 
@@ -132,126 +128,6 @@ static const char *bytes(char *buf, size_t size, uint64_t n)
 {
     if (n == MF_UNKNOWN) return "?";
     return mf_fmt_bytes(buf, size, n);
-}
-
-/* ---- the PSI trigger (or systemd's $MEMORY_PRESSURE_WATCH) ------------------------------ */
-
-static int b64_value(char c)
-{
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+' || c == '-') return 62;
-    if (c == '/' || c == '_') return 63;
-    return -1;
-}
-
-/* Decodes base64 text into out (NUL-terminated).  Return: the length, or -EINVAL. */
-static long b64_decode(const char *in, char *out, size_t size)
-{
-    uint32_t acc = 0;
-    int bits = 0;
-    size_t n = 0;
-    for (; *in && *in != '='; in++) {
-        int v = b64_value(*in);
-        if (v < 0) return -EINVAL;
-        acc = (acc << 6) | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            if (n + 1 >= size) return -EINVAL;
-            out[n++] = (char)((acc >> bits) & 0xff);
-        }
-    }
-    out[n] = '\0';
-    return (long)n;
-}
-
-static void trigger_close(void)
-{
-    if (T.trig_fd >= 0) mf_sys_close(T.trig_fd);
-    T.trig_fd = -1;
-}
-
-/* Opens a pressure trigger to poll.  Without one (no PSI, no permission) the timer alone runs. */
-static void trigger_open(void)
-{
-    const char *path = T.src.psi_path, *text = PSI_TRIGGER;
-    char decoded[256];
-    const char *watch = mf_getenv("MEMORY_PRESSURE_WATCH", 1);
-    trigger_close();
-    if (watch) {
-        if (!*watch || strcmp(watch, "/dev/null") == 0) return;      /* systemd: disabled */
-        const char *w = mf_getenv("MEMORY_PRESSURE_WRITE", 0);
-        path = watch;
-        text = NULL;
-        if (w && *w) {
-            if (b64_decode(w, decoded, sizeof decoded) <= 0) {
-                mf_log("MEMORY_PRESSURE_WRITE is not base64; ignoring MEMORY_PRESSURE_WATCH");
-                return;
-            }
-            text = decoded;
-        }
-    }
-    if (!path[0]) return;
-    /* read-write even without text to write: a FIFO then always has a writer (us) and never
-     * reports POLLHUP when the program that pokes it closes its end */
-    int fd = mf_sys_open(path, O_RDWR | O_NONBLOCK, 0);
-    if (fd < 0 && !text) fd = mf_sys_open(path, O_RDONLY | O_NONBLOCK, 0);
-    if (fd < 0) {
-        if (watch && fd == -ENXIO)
-            mf_log("MEMORY_PRESSURE_WATCH=%s: sockets are not supported; sampling on the timer only", watch);
-        return;
-    }
-    struct stat st;
-    if (mf_syscall6(SYS_fstat, fd, (long)&st, 0, 0, 0, 0) < 0 ||
-        (text && mf_sys_write(fd, text, strlen(text) + 1) < 0)) {   /* PSI wants the NUL too */
-        mf_sys_close(fd);
-        return;
-    }
-    T.trig_fd = fd;
-    T.trig_dev = st.st_dev;
-    T.trig_ino = st.st_ino;
-    T.trig_events = S_ISFIFO(st.st_mode) ? POLLIN : POLLPRI;
-}
-
-/* Waits until `deadline`, or less when the pressure trigger fires (but never samples twice
- * within 20 ms).  Return: true when woken by the trigger. */
-static bool wait_for(uint64_t deadline)
-{
-    const uint64_t min_gap = 20 * MS_NS;        /* at most 50 samples a second however woken */
-    for (;;) {
-        uint64_t now = mf_now_ns();
-        if (now >= deadline || atomic_load(&s_stop)) return false;
-        if (T.trig_fd < 0) {
-            mf_sleep_until(deadline);
-            return false;
-        }
-        struct pollfd p = { .fd = T.trig_fd, .events = T.trig_events };
-        struct timespec ts = ns_to_ts(deadline - now);
-        long r = mf_syscall6(SYS_ppoll, (long)&p, 1, (long)&ts, 0, 8, 0);
-        if (r <= 0) continue;                   /* timeout (loop returns) or EINTR */
-        struct stat st;
-        if (mf_syscall6(SYS_fstat, T.trig_fd, (long)&st, 0, 0, 0, 0) < 0 ||
-            st.st_dev != T.trig_dev || st.st_ino != T.trig_ino) {
-            T.trig_fd = -1;                     /* closed and reused by the program: not ours */
-            continue;
-        }
-        if (p.revents & (POLLERR | POLLHUP | POLLNVAL)) {
-            /* closed under us, or a FIFO whose writer went away: timer only from now on */
-            if (p.revents & POLLNVAL) T.trig_fd = -1;
-            else trigger_close();
-            continue;
-        }
-        if (p.revents & POLLIN) {
-            char junk[256];
-            while (mf_sys_read(T.trig_fd, junk, sizeof junk) > 0)
-                ;
-        }
-        if (mf_now_ns() - T.last_tick >= min_gap) return true;
-        mf_sleep_until(T.last_tick + min_gap);
-        return true;
-    }
 }
 
 /* ---- actions ---------------------------------------------------------------------------- */
@@ -574,7 +450,7 @@ static void *sampler_main(void *arg)
     s_tid = mf_sys_gettid();
     mf_syscall6(SYS_prctl, PR_SET_NAME, (long)"memfence", 0, 0, 0, 0);
     mf_metrics_discover(&T.src);
-    trigger_open();
+    mf_trigger_open(T.src.psi_path);
     uint64_t next = mf_now_ns();
     for (;;) {
         atomic_store(&s_busy, 1);
@@ -587,7 +463,8 @@ static void *sampler_main(void *arg)
         sys_futex(&s_busy, FUTEX_WAKE_PRIVATE, 1, NULL);
         next += C.interval_ns;
         if (next <= now) next = now + C.interval_ns;     /* late (stopped, suspended): no burst */
-        if (wait_for(next)) next = mf_now_ns();          /* woken by pressure: restart the beat */
+        if (mf_trigger_wait(next, T.last_tick, &s_stop))
+            next = mf_now_ns();                          /* woken by pressure: restart the beat */
     }
     atomic_store(&s_busy, 0);
     sys_futex(&s_busy, FUTEX_WAKE_PRIVATE, 1, NULL);
@@ -796,9 +673,9 @@ void mf_sampler_fork_child(void)
      * number is one of the program's (its stdin, say), never to be closed or polled by us.
      * Without a private table (unshare refused) the child's copy of it is closed as before. */
     if (s_private_files)
-        T.trig_fd = -1;
+        mf_trigger_forget();
     else
-        trigger_close();
+        mf_trigger_close();
     memset(&T.st, 0, sizeof T.st);
     T.last_tick = T.level_ns = T.trim_next = T.trim_backoff = T.log_next = T.trim_residue = T.metrics_next = 0;
     T.trim_used = T.trim_anon = T.trim_last = 0;
