@@ -49,9 +49,10 @@ void mf_policy_set_injector(mf_policy_check_fn check);
  *   refuse_min, throttle_min   the smallest request refuse-large and throttling act on;
  *   critical_floor, throttle_floor   the value (ppm of the budget) below which the CRITICAL
  *                              level and the level that throttles no longer hold;
- *   start                      called first by an allocating thread while MF_POLICY_THROTTLE is
- *                              set: starts the deferred sampler thread when it is due (it must
- *                              be cheap when it is not, and may clear the bit). */
+ *   start                      called first by an allocating thread while MF_POLICY_THROTTLE or
+ *                              MF_POLICY_REFUSE_LARGE is set (THROTTLE alone is the sampler's
+ *                              start trigger): starts the deferred sampler thread when it is due
+ *                              (it must be cheap when it is not, and may clear the bit). */
 typedef struct mf_policy_pressure {
     uint64_t refuse_min, throttle_min;
     uint32_t critical_floor, throttle_floor;
@@ -70,7 +71,7 @@ const char *mf_policy_pct(char *buf, size_t size, uint32_t ppm);
 /* a / b in ppm, 0 when either side is unknown or unlimited. */
 uint32_t mf_policy_ratio_ppm(uint64_t a, uint64_t b);
 
-/* Resets the published state (unit tests). */
+/* Forgets what was published and registered (unit tests; mf_policy_flags is left as it is). */
 void mf_policy_reset(void);
 
 #endif

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "backend/backend.h"
+#include "base/metrics.h"
 #include "base/proc.h"
 #include "base/size.h"
 #include "gate/gate.h"
@@ -147,8 +148,8 @@ static void add_want(const char *dir, int v2)
 }
 
 /* The folders the walk must visit, leaf first, from this process's own /proc/self/cgroup:
- * the v2 line ("0::/path") and a v1 line naming the memory controller. */
-static void expected_walk(const char *root)
+ * the v2 line ("0::/path") first, then a v1 line naming the memory controller. */
+static void expected_walk_one(const char *root, int want_v2)
 {
     char cg[4096];
     FILE *f = fopen("/proc/self/cgroup", "r");
@@ -161,7 +162,7 @@ static void expected_walk(const char *root)
         if (!c2)
             continue;
         int v2 = c2 == c1 + 1;
-        if (!v2 && (c2 - c1 - 1 != 6 || strncmp(c1 + 1, "memory", 6)))
+        if (v2 != want_v2 || (!v2 && (c2 - c1 - 1 != 6 || strncmp(c1 + 1, "memory", 6))))
             continue;
         char rel[512], dir[1100];
         snprintf(rel, sizeof rel, "%s", c2 + 1);
@@ -178,6 +179,12 @@ static void expected_walk(const char *root)
                 *slash = 0;
         }
     }
+}
+
+static void expected_walk(const char *root)
+{
+    expected_walk_one(root, 1);
+    expected_walk_one(root, 0);
 }
 
 static void mkdirs(const char *path)
@@ -278,13 +285,24 @@ static void test_cgroup_walk(void)
         put(want[i].dir, want[i].v2 ? "memory.max" : "memory.limit_in_bytes", "4096\n");
     T_EQU(mf_host_memory(), hm);                       /* read once */
 
-    /* no hierarchy at the root given: every value absent, the walk still visits each folder */
+    /* no hierarchy at the root given: every value absent; v2 still visits each folder, v1
+     * (no memory files in the joined folder: a namespaced view) only the mount */
     char none[300];
     snprintf(none, sizeof none, "%s/none", tmp);
     setenv("MEMFENCE_TEST_CGROUP_ROOT", none, 1);
+    int n_v2 = 0, has_v1 = 0;
+    for (int i = 0; i < n_want && i < MAX_DIRS; i++) {
+        n_v2 += want[i].v2;
+        has_v1 |= !want[i].v2;
+    }
     n_got = 0;
     mf_cgroup_walk(collect, &n_got);
-    T_EQ(n_got, n_want);
+    T_EQ(n_got, n_v2 + has_v1);
+    if (has_v1 && n_got == n_v2 + 1) {
+        char mnt[320];
+        snprintf(mnt, sizeof mnt, "%s/memory", none);
+        T_CHECK(!strcmp(got[n_got - 1].dir, mnt));
+    }
     unsetenv("MEMFENCE_TEST_CGROUP_ROOT");
 }
 
