@@ -262,7 +262,7 @@ void *mf_heap_realloc(unsigned call, void *p, size_t n, const void *caller)
     size_t old_u = mf_heap_usable(p);
     uint64_t est = n > UINT64_MAX / 2 ? UINT64_MAX : n + mf_backend_slack(n);
     uint64_t reserve = est > old_u ? est - old_u : 0;
-    if (reserve == 0 || mf_gate_charge(slot, reserve) == 0) {
+    if (reserve == 0 || mf_gate_charge_probe(slot, reserve) == 0) {
         void *q = MF_BACKEND(mf_backend.realloc(p, n));
         if (!q) {
             if (reserve)

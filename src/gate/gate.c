@@ -251,6 +251,7 @@ static void drain_release_locked(mf_slot_t *own, int64_t own_extra)
 /* What this thread's last refusal saw, until its report takes it (mf_gate_take_refusal). */
 static __thread uint64_t refused_used, refused_cap;
 static __thread bool refused_seen;
+static __thread int probing;                 /* inside mf_gate_charge_probe: not a refusal */
 
 /* The refusal path: drain every credit, then decide exactly.  own: the caller's slot, whose net
  * holds the request n (granted: its lease covers it; refused: the caller takes n back out). */
@@ -259,15 +260,24 @@ static int drain_take(mf_slot_t *own, unsigned p, uint64_t n, bool heap)
     lock_mine();
     drain_locked(own, own ? n : 0);
     int rc = pool_take(p, n, heap);
-    if (rc != 0) {
+    bool refusal = rc != 0 && !probing;
+    if (refusal) {
         refused_cap = cap_for(p, n, heap);
         refused_used = atomic_load_explicit(&pools[p].used, memory_order_relaxed);
         refused_seen = true;
     }
     drain_release_locked(own, own && rc == 0 ? (int64_t)n : 0);
     unlock_mine();
-    if (rc != 0 && p == MF_POOL_HOST)
+    if (refusal && p == MF_POOL_HOST)
         atomic_store_explicit(&grace, 1, memory_order_relaxed);
+    return rc;
+}
+
+int mf_gate_charge_probe(mf_slot_t *s, uint64_t n)
+{
+    probing++;
+    int rc = mf_gate_charge(s, n);
+    probing--;
     return rc;
 }
 

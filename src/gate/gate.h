@@ -101,6 +101,11 @@ uint64_t mf_gate_peak(unsigned pool);
 static inline int mf_gate_charge(mf_slot_t *slot, uint64_t n);
 static inline void mf_gate_uncharge(mf_slot_t *slot, uint64_t n);
 
+/* As mf_gate_charge, for an estimate the caller can do without (realloc's reserve, an upper
+ * bound of its growth): when it does not fit, that is no refusal: the overdraft stays shut and
+ * nothing is recorded for a report.  Return: 0 or -ENOMEM. */
+int mf_gate_charge_probe(mf_slot_t *slot, uint64_t n);
+
 /* Any pool, straight to the pool (mappings, GPU, pinned memory): an exact CAS, draining every
  * thread's credit before refusing.  Return: 0 or -ENOMEM. */
 int mf_gate_charge_pool(unsigned pool, uint64_t n);

@@ -286,6 +286,10 @@ static void test_realloc_near(void)
     T_CHECK(q && same(q, OLD, 3));
     T_EQU(used(), other_u + mf_heap_usable(q));
     T_EQU(used(), other_u + new_u);                    /* the budget, to the byte */
+    /* the reserve that did not fit was no refusal: the overdraft stays shut, nothing to report */
+    T_CHECK(!mf_gate_in_grace());
+    uint64_t seen_used, seen_cap;
+    T_CHECK(!mf_gate_take_refusal(&seen_used, &seen_cap));
     /* shrink at the limit: the difference comes back */
     p = mf_heap_realloc(MF_CALL_REALLOC, q, OLD, CALLER);
     T_CHECK(p != NULL && same(p, OLD, 3));
