@@ -112,6 +112,22 @@ static uint64_t cap_for(unsigned p, uint64_t n, bool heap)
     return lim > r ? lim - r : 0;
 }
 
+/* The same table for the parent budget (gate.h): how far past (> 0) or short of (< 0) its own
+ * limit a request of n bytes may take it; lease: a lease of credit. */
+static int64_t margin_for(unsigned p, uint64_t n, bool heap, bool lease)
+{
+    if (p != MF_POOL_HOST)
+        return 0;
+    uint64_t r = atomic_load_explicit(&headroom, memory_order_relaxed);
+    if (!lease && heap && n <= MF_GATE_SMALL) {
+        uint64_t o = atomic_load_explicit(&overdraft, memory_order_relaxed);
+        return atomic_load_explicit(&grace, memory_order_relaxed) ? (int64_t)MF_MIN(o, (uint64_t)INT64_MAX) : 0;
+    }
+    if (!lease && !heap)
+        r /= 2;
+    return -(int64_t)MF_MIN(r, (uint64_t)INT64_MAX);
+}
+
 /* Credit is leased only below the headroom: a slot's credit (less than MF_GATE_SMALL) serves
  * small requests without a look at the pool. */
 static uint64_t lease_cap(void)
@@ -133,8 +149,9 @@ void mf_gate_set_wake(bool (*fn)(uint64_t used))
     atomic_store_explicit(&wake_fn, fn, memory_order_release);
 }
 
-/* Adds n to pool p's usage unless that takes it past `cap`.  Return: 0 or -ENOMEM. */
-static int pool_take_cap(unsigned p, uint64_t n, uint64_t cap)
+/* Adds n to pool p's usage unless that takes it past `cap`, and to the parent's unless that
+ * takes it past its limit + `margin`.  Return: 0 or -ENOMEM. */
+static int pool_take_cap(unsigned p, uint64_t n, uint64_t cap, int64_t margin)
 {
     pool_t *pl = &pools[p];
     uint64_t u = atomic_load_explicit(&pl->used, memory_order_relaxed);
@@ -143,7 +160,7 @@ static int pool_take_cap(unsigned p, uint64_t n, uint64_t cap)
             return -ENOMEM;
     } while (!atomic_compare_exchange_weak_explicit(&pl->used, &u, u + n, memory_order_relaxed,
                                                     memory_order_relaxed));
-    if (parent && parent->charge(parent->ctx, p, n) != 0) {
+    if (parent && parent->charge(parent->ctx, p, n, margin) != 0) {
         atomic_fetch_sub_explicit(&pl->used, n, memory_order_relaxed);
         return -ENOMEM;
     }
@@ -160,7 +177,7 @@ static int pool_take_cap(unsigned p, uint64_t n, uint64_t cap)
 /* A request of n bytes against its cap. */
 static int pool_take(unsigned p, uint64_t n, bool heap)
 {
-    return pool_take_cap(p, n, cap_for(p, n, heap));
+    return pool_take_cap(p, n, cap_for(p, n, heap), margin_for(p, n, heap, false));
 }
 
 static void pool_give(unsigned p, uint64_t n)
@@ -327,9 +344,11 @@ int mf_gate_charge_slow(mf_slot_t *s, uint64_t n)
         uint64_t take = need;
         /* a lease (with its batch of credit) never reaches into the headroom */
         if (need <= UINT64_MAX - batch &&
-            pool_take_cap(MF_POOL_HOST, need + batch, lease_cap()) == 0) {
+            pool_take_cap(MF_POOL_HOST, need + batch, lease_cap(),
+                          margin_for(MF_POOL_HOST, need + batch, true, true)) == 0) {
             take = need + batch;
-        } else if (pool_take_cap(MF_POOL_HOST, need, cap_for(MF_POOL_HOST, n, true)) != 0) {
+        } else if (pool_take_cap(MF_POOL_HOST, need, cap_for(MF_POOL_HOST, n, true),
+                                 margin_for(MF_POOL_HOST, n, true, false)) != 0) {
             /* not counted as inside the slow path while it waits for the lock: a drainer that
              * holds it waits for every slot's slow path to end */
             atomic_fetch_sub(&s->slow, 1);
@@ -506,6 +525,20 @@ void mf_gate_slot_release(mf_slot_t *s)
 }
 
 void mf_gate_set_parent(const mf_gate_parent_t *p) { parent = p; }
+
+int64_t mf_gate_lease_margin(void)
+{
+    return margin_for(MF_POOL_HOST, 0, true, true);
+}
+
+bool mf_gate_parent_view(unsigned pool, uint64_t *used, uint64_t *limit)
+{
+    const mf_gate_parent_t *pa = parent;
+    if (!pa || !pa->view || pool >= MF_POOL_COUNT)
+        return false;
+    pa->view(pa->ctx, pool, used, limit);
+    return true;
+}
 
 void mf_gate_fork_prepare(void) { lock_mine(); }
 void mf_gate_fork_parent(void) { unlock_mine(); }

@@ -52,9 +52,14 @@ enum { MF_POOL_HOST = 0, MF_POOL_GPU0 = 1, MF_POOL_COUNT = 1 + MF_GPU_MAX };
 #define MF_GATE_SMALL (1u << 20)
 
 /* A parent budget a pool also charges (a group in the shared ledger).  charge returns 0 or
- * -ENOMEM; uncharge cannot fail.  Called at lease granularity, never per allocation. */
+ * -ENOMEM; uncharge cannot fail.  Called at lease granularity, never per allocation.  `margin`
+ * applies the table above to the parent: the charge may take the parent's usage up to its limit
+ * + margin (a small block after a refusal: + overdraft; a lease or a large block: - headroom; a
+ * mapping: - headroom/2; GPU pools: 0). */
 typedef struct mf_gate_parent {
-    int (*charge)(void *ctx, unsigned pool, uint64_t n);
+    int (*charge)(void *ctx, unsigned pool, uint64_t n, int64_t margin);
+    /* its usage (all its members) and limit now; lock-free, allocation-free */
+    void (*view)(void *ctx, unsigned pool, uint64_t *used, uint64_t *limit);
     void (*uncharge)(void *ctx, unsigned pool, uint64_t n);
     void *ctx;
 } mf_gate_parent_t;
@@ -79,8 +84,11 @@ int mf_gate_set_limit(unsigned pool, uint64_t limit);
 uint64_t mf_gate_limit(unsigned pool);
 
 /* Sets the host pool's headroom and overdraft (the table above) and leaves the refused state.
- * Both 0: a strict budget. */
+ * Both 0: a strict budget.  They apply to the parent budget too (its margin).  Given as shares
+ * of a budget (the keys headroom and overdraft), they are at least these: */
 void mf_gate_set_headroom(uint64_t headroom, uint64_t overdraft);
+#define MF_GATE_HEADROOM_FLOOR (8u << 20)
+#define MF_GATE_OVERDRAFT_FLOOR (4u << 20)
 
 /* What the calling thread's last refusal by the gate saw: the usage then (exact: every credit
  * drained) and the cap the request met (the table above).  Each refusal is taken once; false
@@ -149,6 +157,14 @@ void mf_gate_set_wake(bool (*fn)(uint64_t used));
 
 /* Installs (or clears, with NULL) the parent budget.  Call before threads allocate. */
 void mf_gate_set_parent(const mf_gate_parent_t *parent);
+
+/* The margin a lease of credit meets at the parent: - headroom.  A parent that keeps credit of
+ * its own (the ledger's chunks) leases it with this margin, whatever the request that made it
+ * lease, so that the credit never serves a request past the request's own margin. */
+int64_t mf_gate_lease_margin(void);
+
+/* The parent budget's usage and limit.  Return: false (nothing written) when there is none. */
+bool mf_gate_parent_view(unsigned pool, uint64_t *used, uint64_t *limit);
 
 /* In a forked child: every slot but the caller's belongs to a thread that does not exist here;
  * their credit goes back to the pool and the slots are freed. */

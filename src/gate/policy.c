@@ -66,6 +66,17 @@ const char *mf_policy_pct(char *buf, size_t size, uint32_t ppm)
     return buf;
 }
 
+void mf_policy_budget(uint64_t *used, uint64_t *limit)
+{
+    *used = mf_gate_used(MF_POOL_HOST);
+    *limit = mf_gate_limit(MF_POOL_HOST);
+    uint64_t pu, pl;
+    if (*limit == MF_UNLIMITED && mf_gate_parent_view(MF_POOL_HOST, &pu, &pl) && pl != MF_UNLIMITED) {
+        *used = pu;
+        *limit = pl;
+    }
+}
+
 /* The level is up to one interval old: a program that just freed most of its memory to recover
  * must not be refused or slowed on the strength of the last sample.  When usage or RSS set the
  * level, look again now (with the request added) against `floor` (ppm); host memory and PSI are
@@ -73,16 +84,15 @@ const char *mf_policy_pct(char *buf, size_t size, uint32_t ppm)
 static MF_COLD bool still_above(uint64_t req, uint32_t floor)
 {
     unsigned cause = atomic_load_explicit(&p_cause, memory_order_relaxed);
-    uint64_t now;
-    if (cause == MF_IN_USAGE) {
-        now = mf_gate_used(MF_POOL_HOST);
-    } else if (cause == MF_IN_RSS) {
+    uint64_t now, limit;
+    mf_policy_budget(&now, &limit);
+    if (cause == MF_IN_RSS) {
         uint64_t all;
         if (mf_metrics_rss(0, &all, &now) < 0) return true;
-    } else {
+    } else if (cause != MF_IN_USAGE) {
         return true;
     }
-    return mf_policy_ratio_ppm(now + req, mf_gate_limit(MF_POOL_HOST)) >= floor;
+    return mf_policy_ratio_ppm(now + req, limit) >= floor;
 }
 
 static MF_COLD int admit_pressure(unsigned call, unsigned pool, uint64_t req)

@@ -68,6 +68,10 @@ void mf_policy_publish(uint64_t delay_ns, unsigned cause, uint32_t value);
 const char *mf_policy_cause_text(unsigned cause);
 const char *mf_policy_pct(char *buf, size_t size, uint32_t ppm);
 
+/* The host budget pressure is measured against, with its usage: this process's own, or, when it
+ * has none, its parent's (its group: the usage of all members against the group's limit). */
+void mf_policy_budget(uint64_t *used, uint64_t *limit);
+
 /* a / b in ppm, 0 when either side is unknown or unlimited. */
 uint32_t mf_policy_ratio_ppm(uint64_t a, uint64_t b);
 

@@ -5,6 +5,7 @@
 #include "base/stats.h"
 #include "config/config.h"
 #include "gate/gate.h"
+#include "gate/policy.h"
 #include "gate/report.h"
 
 enum kind { BUDGET, LARGE, WARN };
@@ -41,6 +42,8 @@ static void report(enum kind kind, unsigned call, unsigned pool, uint64_t req, c
         bt[0] = 0;
     const char *at = bt[0] ? "; at " : "";
     uint64_t used = mf_gate_used(pool), limit = mf_gate_limit(pool);
+    if (kind == LARGE && pool == MF_POOL_HOST)
+        mf_policy_budget(&used, &limit);   /* what the level was measured against */
     unsigned rate = (unsigned)mf_config()->log_rate;
     const char *name = mf_call_name(call), *inst = mf_instance_name();
     int pid = (int)mf_pid();

@@ -673,7 +673,8 @@ int mf_ledger_admit(mf_ledger_t *l, unsigned slot, uint64_t reserve, double marg
 #define LD(x) atomic_load_explicit(&(x), memory_order_relaxed)
 #define ST(x, v) atomic_store_explicit(&(x), (v), memory_order_relaxed)
 
-static int charge_locked(mf_ledger_t *l, mf_ledger_slot_t *s, unsigned p, uint64_t n)
+static int charge_locked(mf_ledger_t *l, mf_ledger_slot_t *s, unsigned p, uint64_t n,
+                         int64_t margin)
 {
     uint64_t old = contrib(s, p);
     uint64_t ch = sat_add(LD(s->charged[p]), n);
@@ -681,6 +682,9 @@ static int charge_locked(mf_ledger_t *l, mf_ledger_slot_t *s, unsigned p, uint64
     uint64_t delta = sat_sub(now, old);
     uint64_t lim = l->hdr->limit[p];
     uint64_t t = LD(l->hdr->total[p]);
+    if (lim != MF_UNLIMITED)          /* never UNLIMITED by the margin: the limit still holds */
+        lim = margin < 0 ? sat_sub(lim, (uint64_t)-margin)
+                         : MF_MIN(sat_add(lim, (uint64_t)margin), MF_UNLIMITED - 1);
     if (delta && lim != MF_UNLIMITED && (delta > lim || t > lim - delta))
         return -ENOMEM;
     ST(s->charged[p], ch);
@@ -697,14 +701,14 @@ static void uncharge_locked(mf_ledger_t *l, mf_ledger_slot_t *s, unsigned p, uin
         ST(l->hdr->total[p], sat_sub(LD(l->hdr->total[p]), delta));
 }
 
-int mf_ledger_charge(mf_ledger_t *l, unsigned slot, unsigned pool, uint64_t n)
+int mf_ledger_charge(mf_ledger_t *l, unsigned slot, unsigned pool, uint64_t n, int64_t margin)
 {
     if (!l->hdr || slot >= MF_LEDGER_SLOTS || pool >= MF_POOL_COUNT)
         return -EINVAL;
     int r = lock_ledger(l);
     if (r)
         return r;
-    r = charge_locked(l, &l->slots[slot], pool, n);
+    r = charge_locked(l, &l->slots[slot], pool, n, margin);
     unlock_ledger(l);
     if (r == -ENOMEM) {
         atomic_fetch_add(&l->hdr->refusals, 1);

@@ -127,22 +127,24 @@ static uint64_t chunk_now(void)
 
 /* Charges the ledger for n (host: from the local credit first, refilling a chunk when it can).
  * Return: 0, -ENOMEM, or the lock's error. */
-static int group_take(unsigned pool, uint64_t n)
+static int group_take(unsigned pool, uint64_t n, int64_t margin)
 {
     if (pool != MF_POOL_HOST || !gchunk)
-        return mf_ledger_charge(&me.l, (unsigned)me.slot, pool, n);
+        return mf_ledger_charge(&me.l, (unsigned)me.slot, pool, n, margin);
     if (credit_take(n))
         return 0;
     uint64_t have = atomic_exchange_explicit(&gcredit, 0, memory_order_relaxed);
     uint64_t need = n > have ? n - have : 0, chunk = chunk_now();
+    /* the chunk is credit: leased as credit is (gate.h), never past the request's margin */
     int r = need > UINT64_MAX - chunk ? -ENOMEM
-          : mf_ledger_charge(&me.l, (unsigned)me.slot, pool, need + chunk);
+          : mf_ledger_charge(&me.l, (unsigned)me.slot, pool, need + chunk,
+                             MF_MIN(margin, mf_gate_lease_margin()));
     if (r == 0) {
         atomic_fetch_add_explicit(&gcredit, have + chunk - (n - need), memory_order_relaxed);
         return 0;
     }
     if (chunk)
-        r = mf_ledger_charge(&me.l, (unsigned)me.slot, pool, need);   /* exactly, near the limit */
+        r = mf_ledger_charge(&me.l, (unsigned)me.slot, pool, need, margin);  /* exactly, near the limit */
     if (r == 0)
         atomic_fetch_add_explicit(&gcredit, have - (n - need), memory_order_relaxed);
     else
@@ -168,7 +170,7 @@ static void publish_deferred(void)
         publish(&me.l.slots[me.slot]);
 }
 
-static int group_charge(void *ctx, unsigned pool, uint64_t n)
+static int group_charge(void *ctx, unsigned pool, uint64_t n, int64_t margin)
 {
     (void)ctx;
     if (mf_unlikely(me.pid != mf_pid()) || !atomic_load_explicit(&me.grouped, memory_order_relaxed))
@@ -183,7 +185,7 @@ static int group_charge(void *ctx, unsigned pool, uint64_t n)
         }
         atomic_store_explicit(&me.lock_retry_ns, 0, memory_order_relaxed);
     }
-    int r = group_take(pool, n);
+    int r = group_take(pool, n, margin);
     if (mf_likely(r == 0)) {
         refused_by_group = 0;
         publish_deferred();
@@ -192,7 +194,7 @@ static int group_charge(void *ctx, unsigned pool, uint64_t n)
     if (r == -ENOMEM) {
         /* Dead members may hold what is missing: look, at most every 50 ms in the group. */
         if (mf_ledger_sweep_due(&me.l, 50000000ull) && mf_ledger_reclaim(&me.l) > 0 &&
-            group_take(pool, n) == 0) {
+            group_take(pool, n, margin) == 0) {
             refused_by_group = 0;
             return 0;
         }
@@ -208,10 +210,11 @@ static int group_charge(void *ctx, unsigned pool, uint64_t n)
 
 /* The parent of a process its group turned away (no slot, or no lock, when it joined): it
  * cannot be counted, so the group gives it nothing; it never runs on its own budget alone. */
-static int away_charge(void *ctx, unsigned pool, uint64_t n)
+static int away_charge(void *ctx, unsigned pool, uint64_t n, int64_t margin)
 {
     (void)ctx;
     (void)n;
+    (void)margin;
     if (mf_unlikely(me.pid != mf_pid()))
         return 0;
     refused_by_group = (int)pool + 1;
@@ -258,8 +261,16 @@ static void group_uncharge(void *ctx, unsigned pool, uint64_t n)
         atomic_fetch_add(&me.owed[pool], n);
 }
 
-static const mf_gate_parent_t group_parent = { group_charge, group_uncharge, NULL };
-static const mf_gate_parent_t away_parent = { away_charge, away_uncharge, NULL };
+static void group_view(void *ctx, unsigned pool, uint64_t *used, uint64_t *limit)
+{
+    (void)ctx;
+    mf_ledger_hdr_t *h = me.l.hdr;
+    *used = h ? atomic_load_explicit(&h->total[pool], memory_order_relaxed) : 0;
+    *limit = h ? __atomic_load_n(&h->limit[pool], __ATOMIC_RELAXED) : MF_UNLIMITED;
+}
+
+static const mf_gate_parent_t group_parent = { group_charge, group_view, group_uncharge, NULL };
+static const mf_gate_parent_t away_parent = { away_charge, NULL, away_uncharge, NULL };
 
 size_t mf_ledger_refusal_text(char *buf, size_t size, unsigned pool)
 {
@@ -397,6 +408,18 @@ static void set_group_limits(const mf_config_t *cfg)
     }
 }
 
+/* A member without a budget of its own meets its group's limit with the same table as a budget
+ * (gate.h): its headroom and overdraft are shares of the group limit (a member with its own
+ * keeps those of its own budget, which the group charges then use too). */
+static void set_group_room(const mf_config_t *cfg)
+{
+    uint64_t glim = me.l.hdr->limit[MF_POOL_HOST];
+    if (mf_gate_limit(MF_POOL_HOST) != MF_UNLIMITED || glim == MF_UNLIMITED)
+        return;
+    mf_gate_set_headroom(mf_size_share(&cfg->headroom, glim, MF_GATE_HEADROOM_FLOOR),
+                         mf_size_share(&cfg->overdraft, glim, MF_GATE_OVERDRAFT_FLOOR));
+}
+
 /* Admission: a member that reserves memory must find it available in the group.  Refused (or
  * undecidable), its slot is marked refused, not grouped, and it runs fenced by its own budget
  * only.  Return: true when admitted (or nothing to reserve). */
@@ -494,6 +517,7 @@ static int join(const mf_config_t *cfg, bool forked)
     if (!grouped)
         return 0;
     set_group_limits(cfg);
+    set_group_room(cfg);
     if (admitted(cfg, forked, flags))
         enter_group();
     return 0;

@@ -62,8 +62,8 @@ static void apply_config(const mf_config_t *cfg)
     if (cfg->limit.is_pct && limit == MF_UNLIMITED)
         mf_log("limit = %s: the memory of this machine is unknown; counting only", "N%");
     mf_gate_set_limit(MF_POOL_HOST, limit);
-    mf_gate_set_headroom(mf_size_share(&cfg->headroom, limit, 8u << 20),
-                         mf_size_share(&cfg->overdraft, limit, 4u << 20));
+    mf_gate_set_headroom(mf_size_share(&cfg->headroom, limit, MF_GATE_HEADROOM_FLOOR),
+                         mf_size_share(&cfg->overdraft, limit, MF_GATE_OVERDRAFT_FLOOR));
     mf_heap_big = limit;
     mf_heap_warn_only = !strcmp(cfg->on_limit, "warn");
     if (!mf_heap_warn_only && strcmp(cfg->on_limit, "refuse"))

@@ -316,9 +316,12 @@ static void tick(uint64_t now)
     mf_level_in_t in;
     memset(&in, 0, sizeof in);
     mf_metrics_read(&T.src, &m);
-    uint64_t used = mf_gate_used(MF_POOL_HOST), limit = mf_gate_limit(MF_POOL_HOST);
+    /* the pressure is on its own budget, or, without one, its group's (budget_used: all the
+     * members'); what this process holds (used) is what trims and the retained rule look at */
+    uint64_t used = mf_gate_used(MF_POOL_HOST), budget_used, limit;
+    mf_policy_budget(&budget_used, &limit);
 
-    in.ppm[MF_IN_USAGE] = mf_policy_ratio_ppm(used, limit);
+    in.ppm[MF_IN_USAGE] = mf_policy_ratio_ppm(budget_used, limit);
     /* resident memory the budget can count: file pages (a mapped model, the program's text)
      * are not pressure */
     in.ppm[MF_IN_RSS] = mf_policy_ratio_ppm(m.rss_anon, limit);
@@ -350,7 +353,7 @@ static void tick(uint64_t now)
     unsigned old = T.st.level;
     if (mf_levels_step(&C.lc, &T.st, &in)) {
         T.level_ns = 0;
-        log_level("level", old, &m, used, limit, &in);
+        log_level("level", old, &m, budget_used, limit, &in);
         if (T.st.level > old && (C.lc.actions[T.st.level] & MF_ACT_SIGNAL))
             send_signal(C.lc.signo[T.st.level], T.st.level);
         T.log_next = now + LOG_EVERY;
@@ -362,14 +365,14 @@ static void tick(uint64_t now)
     /* the admission side: publish the delay before the bit, and re-assert both every tick
      * (the first tick also clears the start trigger); never again once fini cleared them */
     if (atomic_load(&s_stop)) return;
-    uint64_t delay = growing(used, limit) ? mf_levels_throttle_ns(&C.lc, lvl, T.st.value, C.throttle_max_ns) : 0;
+    uint64_t delay = growing(budget_used, limit) ? mf_levels_throttle_ns(&C.lc, lvl, T.st.value, C.throttle_max_ns) : 0;
     mf_policy_publish(delay, T.st.cause, T.st.value);
     mf_policy_set(MF_POLICY_THROTTLE, delay != 0);
     mf_policy_set(MF_POLICY_REFUSE_LARGE, (acts & MF_ACT_REFUSE_LARGE) != 0);
 
     if (acts & MF_ACT_TRIM) do_trim(now, used);
     if ((acts & MF_ACT_LOG) && now >= T.log_next) {
-        log_level("level still", lvl, &m, used, limit, &in);
+        log_level("level still", lvl, &m, budget_used, limit, &in);
         T.log_next = now + LOG_EVERY;
     }
     leak_check(now, used, limit, &m);
@@ -444,7 +447,9 @@ static void *sampler_main(void *arg)
      * would cost it more CPU than its own life; a burst of thousands of such processes was
      * several times slower for it.  (Exit never waits for this sleep.)  The usage now is the
      * first point of the growth history, as the first tick would have recorded it. */
-    (void)growing(mf_gate_used(MF_POOL_HOST), mf_gate_limit(MF_POOL_HOST));
+    uint64_t budget_used, limit;
+    mf_policy_budget(&budget_used, &limit);
+    (void)growing(budget_used, limit);
     mf_sleep_until(mf_now_ns() + MF_MIN(C.interval_ns, 100 * MS_NS));
     private_files();
     s_tid = mf_sys_gettid();
@@ -641,7 +646,9 @@ int mf_sampler_init(const mf_config_t *cfg)
     /* A process without a budget (counting only) follows the machine's pressure only when asked
      * to: by default it changes nothing but its own retained memory, and logs nothing about the
      * host — invariant 6 (the default adds the fence and nothing else). */
-    if (cfg->origin[MF_K_level_inputs] == MF_FROM_DEFAULT && mf_gate_limit(MF_POOL_HOST) == MF_UNLIMITED)
+    uint64_t budget_used, budget;
+    mf_policy_budget(&budget_used, &budget);         /* its own, or its group's */
+    if (cfg->origin[MF_K_level_inputs] == MF_FROM_DEFAULT && budget == MF_UNLIMITED)
         C.lc.inputs &= ~((1u << MF_IN_HOST) | (1u << MF_IN_PSI));
     memset(&T.st, 0, sizeof T.st);
     mf_leak_init(&T.leak, C.window_ns, C.interval_ns);

@@ -6,6 +6,7 @@
 W=$MF_PROGS/ledger_worker
 [ -x "$W" ] || skip "build/tests/progs/ledger_worker missing (make test-bins)"
 export MEMFENCE_LEDGER_DIR=$MF_TMP MEMFENCE_GROUP=fam MEMFENCE_GROUP_LIMIT=48M
+export MEMFENCE_HEADROOM=0 MEMFENCE_OVERDRAFT=0    # strict: the group's limit to the byte
 
 coproc P { fenced MEMFENCE_INSTANCE=parent -- "$W" cmd 2>"$MF_TMP/p.err"; }
 ask() { echo "$1" >&"${P[1]}"; local a; read -r -t 20 a <&"${P[0]}" || a=timeout; echo "$a"; }

@@ -9,6 +9,9 @@ group = models
 limit = 40M
 C
 chmod 600 "$MF_TMP/m.conf"
+# the strict budget (no headroom, no overdraft): the group's limit to the byte (group_table.sh
+# checks the at-the-limit table against a group's limit)
+export MEMFENCE_HEADROOM=0 MEMFENCE_OVERDRAFT=0
 prog='
 a = bytearray(30 << 20)
 try:

@@ -7,6 +7,7 @@
 W=$MF_PROGS/ledger_worker
 [ -x "$W" ] || skip "build/tests/progs/ledger_worker missing (make test-bins)"
 export MEMFENCE_LEDGER_DIR=$MF_TMP MEMFENCE_LIMIT=50% MEMFENCE_GROUP_LIMIT=25%
+export MEMFENCE_HEADROOM=0 MEMFENCE_OVERDRAFT=0    # strict: the budgets to the byte
 ram=$(awk '/MemTotal/ { printf "%d", $2 * 1024 }' /proc/meminfo)
 [ "$ram" -gt $((1 << 30)) ] || skip "less than 1 GiB of RAM: the fake limits would not be the minimum"
 

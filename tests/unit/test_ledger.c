@@ -165,7 +165,7 @@ static pid_t member(const char *p, const char *group, uint64_t n, int *rc_out)
         int rc = mf_ledger_open(p, group, true, &l, NULL, 0);
         int s = rc ? rc : mf_ledger_claim(&l, getpid(), mf_ledger_proc_start(getpid()), "child",
                                           "test", MF_LFLAG_GROUPED);
-        rc = s < 0 ? s : mf_ledger_charge(&l, (unsigned)s, MF_POOL_HOST, n);
+        rc = s < 0 ? s : mf_ledger_charge(&l, (unsigned)s, MF_POOL_HOST, n, 0);
         if (write(fds[1], &rc, sizeof rc) != sizeof rc)
             _exit(3);
         pause();
@@ -196,7 +196,7 @@ static void test_group_budget(void)
                              MF_LFLAG_GROUPED);
     T_CHECK(me >= 0);
     T_EQ(mf_ledger_set_limit(&l, (unsigned)me, MF_POOL_HOST, 1000, false, NULL), 0);
-    T_EQ(mf_ledger_charge(&l, (unsigned)me, MF_POOL_HOST, 600), 0);
+    T_EQ(mf_ledger_charge(&l, (unsigned)me, MF_POOL_HOST, 600, 0), 0);
 
     int rc;
     pid_t a = member(p, "budget", 500, &rc);
@@ -206,8 +206,8 @@ static void test_group_budget(void)
     pid_t b = member(p, "budget", 500, &rc);
     T_EQ(rc, 0);                        /* 400 + 500 fits */
     T_EQ(atomic_load(&l.hdr->total[MF_POOL_HOST]), 900);
-    T_EQ(mf_ledger_charge(&l, (unsigned)me, MF_POOL_HOST, 101), -ENOMEM);
-    T_EQ(mf_ledger_charge(&l, (unsigned)me, MF_POOL_HOST, 100), 0);
+    T_EQ(mf_ledger_charge(&l, (unsigned)me, MF_POOL_HOST, 101, 0), -ENOMEM);
+    T_EQ(mf_ledger_charge(&l, (unsigned)me, MF_POOL_HOST, 100, 0), 0);
     T_EQ(mf_ledger_verify(&l), 0);
 
     /* a member that dies: its share comes back at the next reclaim */
@@ -234,9 +234,9 @@ static void test_group_budget(void)
 
     /* GPU pools are separate budgets */
     T_EQ(mf_ledger_set_limit(&l, (unsigned)me, MF_POOL_GPU0, 100, false, NULL), 0);
-    T_EQ(mf_ledger_charge(&l, (unsigned)me, MF_POOL_GPU0, 100), 0);
-    T_EQ(mf_ledger_charge(&l, (unsigned)me, MF_POOL_GPU0, 1), -ENOMEM);
-    T_EQ(mf_ledger_charge(&l, (unsigned)me, MF_POOL_HOST, 1), 0);
+    T_EQ(mf_ledger_charge(&l, (unsigned)me, MF_POOL_GPU0, 100, 0), 0);
+    T_EQ(mf_ledger_charge(&l, (unsigned)me, MF_POOL_GPU0, 1, 0), -ENOMEM);
+    T_EQ(mf_ledger_charge(&l, (unsigned)me, MF_POOL_HOST, 1, 0), 0);
 
     mf_ledger_release(&l, (unsigned)me);
     T_EQ(atomic_load(&l.hdr->total[MF_POOL_HOST]), 0);
@@ -257,9 +257,9 @@ static void test_reserve(void)
     T_EQ(mf_ledger_admit(&l, (unsigned)s, 700, 15, report, sizeof report), 0);
     T_EQ(atomic_load(&l.hdr->total[MF_POOL_HOST]), 700);
     /* charges inside the reservation do not grow the group's total */
-    T_EQ(mf_ledger_charge(&l, (unsigned)s, MF_POOL_HOST, 500), 0);
+    T_EQ(mf_ledger_charge(&l, (unsigned)s, MF_POOL_HOST, 500, 0), 0);
     T_EQ(atomic_load(&l.hdr->total[MF_POOL_HOST]), 700);
-    T_EQ(mf_ledger_charge(&l, (unsigned)s, MF_POOL_HOST, 300), 0);
+    T_EQ(mf_ledger_charge(&l, (unsigned)s, MF_POOL_HOST, 300, 0), 0);
     T_EQ(atomic_load(&l.hdr->total[MF_POOL_HOST]), 800);
     T_EQ(mf_ledger_uncharge(&l, (unsigned)s, MF_POOL_HOST, 800), 0);
     T_EQ(atomic_load(&l.hdr->total[MF_POOL_HOST]), 700);   /* the reservation stays */
@@ -278,7 +278,7 @@ static void test_reserve(void)
     T_CHECK(strstr(report, "first[") != NULL);
     T_EQ(mf_ledger_admit(&l, (unsigned)cs, 300, 15, report, sizeof report), 0);
     T_EQ(atomic_load(&l.hdr->total[MF_POOL_HOST]), 1000);
-    T_EQ(mf_ledger_charge(&l, (unsigned)s, MF_POOL_HOST, 701), -ENOMEM);
+    T_EQ(mf_ledger_charge(&l, (unsigned)s, MF_POOL_HOST, 701, 0), -ENOMEM);
     kill_wait(c);
     T_EQ(mf_ledger_reclaim(&l), 1);
     T_EQ(atomic_load(&l.hdr->total[MF_POOL_HOST]), 700);
@@ -296,7 +296,7 @@ static void test_owner_dead(void)
     mf_ledger_t l;
     T_EQ(mf_ledger_open(p, "ownerdead", true, &l, why, sizeof why), 0);
     int s = mf_ledger_claim(&l, getpid(), mf_ledger_proc_start(getpid()), "p", "test", 0);
-    T_EQ(mf_ledger_charge(&l, (unsigned)s, MF_POOL_HOST, 100), 0);
+    T_EQ(mf_ledger_charge(&l, (unsigned)s, MF_POOL_HOST, 100, 0), 0);
     pid_t pid = fork();
     if (pid == 0) {
         pthread_mutex_lock(&l.hdr->u.lock);
@@ -305,7 +305,7 @@ static void test_owner_dead(void)
         raise(SIGKILL);
     }
     waitpid(pid, NULL, 0);
-    T_EQ(mf_ledger_charge(&l, (unsigned)s, MF_POOL_HOST, 50), 0);  /* repaired, then charged */
+    T_EQ(mf_ledger_charge(&l, (unsigned)s, MF_POOL_HOST, 50, 0), 0);  /* repaired, then charged */
     T_EQ(atomic_load(&l.hdr->total[MF_POOL_HOST]), 300);
     T_EQ(mf_ledger_verify(&l), 0);
 
@@ -326,12 +326,12 @@ static void test_owner_dead(void)
     T_EQ(read(go[0], &x, 1), 1);
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    T_EQ(mf_ledger_charge(&l, (unsigned)s, MF_POOL_HOST, 1), -ETIMEDOUT);
+    T_EQ(mf_ledger_charge(&l, (unsigned)s, MF_POOL_HOST, 1, 0), -ETIMEDOUT);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     T_CHECK(t1.tv_sec - t0.tv_sec < 6);
     kill(pid, SIGCONT);
     waitpid(pid, NULL, 0);
-    T_EQ(mf_ledger_charge(&l, (unsigned)s, MF_POOL_HOST, 1), 0);
+    T_EQ(mf_ledger_charge(&l, (unsigned)s, MF_POOL_HOST, 1, 0), 0);
     T_EQ(atomic_load(&l.hdr->total[MF_POOL_HOST]), 301);
     close(go[0]);
     close(go[1]);
@@ -376,7 +376,7 @@ static void test_kill_storm(void)
             for (;;) {
                 r = r * 1103515245u + 12345u;
                 uint64_t n = (r >> 8) % 65536;
-                if ((r & 3) && mf_ledger_charge(&c, (unsigned)s, MF_POOL_HOST, n) == 0) {
+                if ((r & 3) && mf_ledger_charge(&c, (unsigned)s, MF_POOL_HOST, n, 0) == 0) {
                     held += n;
                 } else if (held) {
                     mf_ledger_uncharge(&c, (unsigned)s, MF_POOL_HOST, MF_MIN(n, held));
@@ -414,7 +414,7 @@ static void test_scan_and_metrics(void)
     int s = mf_ledger_claim(&l, getpid(), mf_ledger_proc_start(getpid()), "we\"ird\\name",
                             "test", MF_LFLAG_GROUPED);
     T_EQ(mf_ledger_set_limit(&l, (unsigned)s, MF_POOL_HOST, 1 << 20, false, NULL), 0);
-    T_EQ(mf_ledger_charge(&l, (unsigned)s, MF_POOL_HOST, 4096), 0);
+    T_EQ(mf_ledger_charge(&l, (unsigned)s, MF_POOL_HOST, 4096, 0), 0);
     l.slots[s].pub.used[0] = 4096;
     l.slots[s].pub.budget[0] = MF_UNLIMITED;
     l.slots[s].pub.level = 2;
@@ -550,7 +550,7 @@ static void test_scale(void)
         bad += mf_ledger_claim(&l, me, start + 1 + i, "m", "t", MF_LFLAG_GROUPED) != (int)i;
     T_EQ(bad, 0);
     T_EQU(mf_ledger_top(&l), N);
-    T_EQ(mf_ledger_charge(&l, N - 1, MF_POOL_HOST, 100), 0);
+    T_EQ(mf_ledger_charge(&l, N - 1, MF_POOL_HOST, 100, 0), 0);
     mf_ledger_release(&l, N - 1);
     T_EQU(mf_ledger_top(&l), N - 1);
     T_EQ(atomic_load(&l.hdr->total[MF_POOL_HOST]), 0);
