@@ -10,6 +10,8 @@
  *  - pool.used == Σ over slots of lease + what was charged to the pool directly (mappings,
  *    threads without a slot, slots given back); live bytes == Σ net + the direct part, so a
  *    slot's unused credit is lease - net;
+ *  - the parent budget (a group) is charged with the same table as a margin on its own limit
+ *    (margin_for), so a group's total passes its limit only by the overdraft, after a refusal;
  *  - a charge is refused only by drain_take(), which holds the drain lock, has revoked every
  *    lease, waited for every owner inside the slow path and taken back every lease - net: at that
  *    moment pool.used is exactly the live usage (charges in flight excluded), so the refusal
@@ -121,7 +123,9 @@ static int64_t margin_for(unsigned p, uint64_t n, bool heap, bool lease)
     uint64_t r = atomic_load_explicit(&headroom, memory_order_relaxed);
     if (!lease && heap && n <= MF_GATE_SMALL) {
         uint64_t o = atomic_load_explicit(&overdraft, memory_order_relaxed);
-        return atomic_load_explicit(&grace, memory_order_relaxed) ? (int64_t)MF_MIN(o, (uint64_t)INT64_MAX) : 0;
+        if (!atomic_load_explicit(&grace, memory_order_relaxed))
+            return 0;
+        return (int64_t)MF_MIN(o, (uint64_t)INT64_MAX);
     }
     if (!lease && !heap)
         r /= 2;
