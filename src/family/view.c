@@ -33,6 +33,7 @@
 #include "config/config.h"
 #include "family/view.h"
 #include "gate/gate.h"
+#include "gate/policy.h"
 
 /* ---- pure builders ------------------------------------------------------------------------ */
 
@@ -393,14 +394,14 @@ static bool view_on;        /* virtualize = on; set once in init, read by the ho
 
 bool mf_view_active(uint64_t *limit, uint64_t *used)
 {
-    uint64_t l;
+    uint64_t l, u;
     if (!__atomic_load_n(&view_on, __ATOMIC_RELAXED))
         return false;
-    l = mf_gate_limit(MF_POOL_HOST);
+    mf_policy_budget(&u, &l);       /* its own budget, or its group's (all members' usage) */
     if (l == MF_UNLIMITED)
         return false;
     *limit = l;
-    *used = mf_gate_used(MF_POOL_HOST);
+    *used = u;
     return true;
 }
 
@@ -556,7 +557,8 @@ __attribute__((constructor(104))) static void view_node_heap(void)
     const char *prog = mf_program_name();
     if (!prog || (strcmp(prog, "node") && strcmp(prog, "nodejs")))
         return;
-    uint64_t budget = mf_gate_limit(MF_POOL_HOST);
+    uint64_t used, budget;
+    mf_policy_budget(&used, &budget);           /* its own budget, or its group's */
     if (budget == MF_UNLIMITED || budget >= (512u << 20))
         return;
     const char *old = getenv("NODE_OPTIONS");

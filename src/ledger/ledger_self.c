@@ -120,6 +120,8 @@ static uint64_t chunk_now(void)
                   : MF_MIN(gchunk, DEFERRED_CHUNK);
     if (lim == MF_UNLIMITED)
         return full;
+    /* the room for credit ends where leases end (gate.h): limit - headroom */
+    lim = sat_sub(lim, (uint64_t)-mf_gate_lease_margin());
     uint64_t room = sat_sub(lim, atomic_load_explicit(&h->total[MF_POOL_HOST], memory_order_relaxed));
     uint64_t share = room / (4 * (uint64_t)MF_MAX(mf_ledger_top(&me.l), 1u));
     return MF_MIN(full, share & ~(uint64_t)4095);
@@ -138,7 +140,7 @@ static int group_take(unsigned pool, uint64_t n, int64_t margin)
     /* the chunk is credit: leased as credit is (gate.h), never past the request's margin */
     int r = need > UINT64_MAX - chunk ? -ENOMEM
           : mf_ledger_charge(&me.l, (unsigned)me.slot, pool, need + chunk,
-                             MF_MIN(margin, mf_gate_lease_margin()));
+                             chunk ? MF_MIN(margin, mf_gate_lease_margin()) : margin);
     if (r == 0) {
         atomic_fetch_add_explicit(&gcredit, have + chunk - (n - need), memory_order_relaxed);
         return 0;
