@@ -47,6 +47,7 @@ static const mf_gate_parent_t *parent;
 static bool (*_Atomic wake_fn)(uint64_t used);  /* see mf_gate_set_wake */
 /* The host pool's room for small requests (see gate.h). */
 static _Atomic uint64_t headroom, overdraft;
+static _Atomic uint64_t parent_headroom, parent_overdraft;   /* the same, for the parent's limit */
 static _Atomic int grace;                    /* a host request has been refused */
 static int barrier_kind;                     /* 0 unknown, 1 membarrier, 2 mprotect */
 static void *barrier_page;
@@ -120,9 +121,9 @@ static int64_t margin_for(unsigned p, uint64_t n, bool heap, bool lease)
 {
     if (p != MF_POOL_HOST)
         return 0;
-    uint64_t r = atomic_load_explicit(&headroom, memory_order_relaxed);
+    uint64_t r = atomic_load_explicit(&parent_headroom, memory_order_relaxed);
     if (!lease && heap && n <= MF_GATE_SMALL) {
-        uint64_t o = atomic_load_explicit(&overdraft, memory_order_relaxed);
+        uint64_t o = atomic_load_explicit(&parent_overdraft, memory_order_relaxed);
         if (!atomic_load_explicit(&grace, memory_order_relaxed))
             return 0;
         return (int64_t)MF_MIN(o, (uint64_t)INT64_MAX);
@@ -530,6 +531,12 @@ void mf_gate_slot_release(mf_slot_t *s)
 
 void mf_gate_set_parent(const mf_gate_parent_t *p) { parent = p; }
 
+void mf_gate_set_parent_room(uint64_t room, uint64_t over)
+{
+    atomic_store(&parent_headroom, room);
+    atomic_store(&parent_overdraft, over);
+}
+
 int64_t mf_gate_lease_margin(void)
 {
     return margin_for(MF_POOL_HOST, 0, true, true);
@@ -580,6 +587,7 @@ void mf_gate_reset(void)
     parent = NULL;
     atomic_store(&wake_fn, NULL);
     mf_gate_set_headroom(0, 0);
+    mf_gate_set_parent_room(0, 0);
 }
 
 void mf_gate_charge_force(unsigned p, uint64_t n)

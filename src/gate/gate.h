@@ -84,8 +84,8 @@ int mf_gate_set_limit(unsigned pool, uint64_t limit);
 uint64_t mf_gate_limit(unsigned pool);
 
 /* Sets the host pool's headroom and overdraft (the table above) and leaves the refused state.
- * Both 0: a strict budget.  They apply to the parent budget too (its margin).  Given as shares
- * of a budget (the keys headroom and overdraft), they are at least these: */
+ * Both 0: a strict budget.  Given as shares of a budget (the keys headroom and overdraft), they
+ * are at least these (the parent's: mf_gate_set_parent_room): */
 void mf_gate_set_headroom(uint64_t headroom, uint64_t overdraft);
 #define MF_GATE_HEADROOM_FLOOR (8u << 20)
 #define MF_GATE_OVERDRAFT_FLOOR (4u << 20)
@@ -158,7 +158,12 @@ void mf_gate_set_wake(bool (*fn)(uint64_t used));
 /* Installs (or clears, with NULL) the parent budget.  Call before threads allocate. */
 void mf_gate_set_parent(const mf_gate_parent_t *parent);
 
-/* The margin a lease of credit meets at the parent: - headroom.  A parent that keeps credit of
+/* The headroom and overdraft of the parent's table (its margins): shares of the parent's own
+ * limit, whatever the pool's own budget (a member's 1 GiB budget must not take a 64 MiB group's
+ * headroom to 30 MiB).  0 and 0 (the default): the parent's limit is strict. */
+void mf_gate_set_parent_room(uint64_t headroom, uint64_t overdraft);
+
+/* The margin a lease of credit meets at the parent: - its headroom.  A parent that keeps credit of
  * its own (the ledger's chunks) leases it with this margin, whatever the request that made it
  * lease, so that the credit never serves a request past the request's own margin. */
 int64_t mf_gate_lease_margin(void);

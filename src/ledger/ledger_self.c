@@ -410,16 +410,15 @@ static void set_group_limits(const mf_config_t *cfg)
     }
 }
 
-/* A member without a budget of its own meets its group's limit with the same table as a budget
- * (gate.h): its headroom and overdraft are shares of the group limit (a member with its own
- * keeps those of its own budget, which the group charges then use too). */
+/* A member meets its group's limit with the same table as a budget (gate.h), its headroom and
+ * overdraft taken as shares of the group's limit (the keys headroom and overdraft). */
 static void set_group_room(const mf_config_t *cfg)
 {
     uint64_t glim = me.l.hdr->limit[MF_POOL_HOST];
-    if (mf_gate_limit(MF_POOL_HOST) != MF_UNLIMITED || glim == MF_UNLIMITED)
+    if (glim == MF_UNLIMITED)
         return;
-    mf_gate_set_headroom(mf_size_share(&cfg->headroom, glim, MF_GATE_HEADROOM_FLOOR),
-                         mf_size_share(&cfg->overdraft, glim, MF_GATE_OVERDRAFT_FLOOR));
+    mf_gate_set_parent_room(mf_size_share(&cfg->headroom, glim, MF_GATE_HEADROOM_FLOOR),
+                            mf_size_share(&cfg->overdraft, glim, MF_GATE_OVERDRAFT_FLOOR));
 }
 
 /* Admission: a member that reserves memory must find it available in the group.  Refused (or
