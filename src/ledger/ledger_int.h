@@ -1,8 +1,9 @@
-/* ledger_int.h — what the three ledger files share (not an interface for other modules):
+/* ledger_int.h — what the ledger's files share (not an interface for other modules):
  * raw-syscall helpers, clocks, saturating arithmetic, and two cross-file functions.
  *   ledger.c       files, validation, slots, group accounting (any ledger)
  *   ledger_self.c  this process: module lifecycle, the gate's parent budget, tick, admission
- *   ledger_read.c  reading every ledger: status/metrics scan, Prometheus text, mailbox requests
+ *   ledger_read.c  reading every ledger: the status/metrics scan, mailbox requests
+ *   prometheus.c   the scan's rows as Prometheus text (memfence metrics, metrics_file)
  */
 #ifndef MF_LEDGER_INT_H
 #define MF_LEDGER_INT_H
