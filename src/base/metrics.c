@@ -273,8 +273,8 @@ out:
 
 /* ---- the process's memory cgroups ------------------------------------------------------- */
 
-/* The hierarchy's mount (and the part of the hierarchy it shows, its root): MEMFENCE_TEST_CGROUP_ROOT
- * when set, else from /proc/self/mountinfo, else the usual place. */
+/* The hierarchy's mount (and the part of the hierarchy it shows, its root):
+ * MEMFENCE_TEST_CGROUP_ROOT when set, else from /proc/self/mountinfo, else the usual place. */
 static void cgroup_mount(bool v2, char *root, size_t rsize, char *mnt, size_t msize)
 {
     const char *test = mf_getenv("MEMFENCE_TEST_CGROUP_ROOT", 1);
@@ -286,7 +286,7 @@ static void cgroup_mount(bool v2, char *root, size_t rsize, char *mnt, size_t ms
 
 void mf_cgroup_walk(void (*fn)(const char *dir, int v2, void *ctx), void *ctx)
 {
-    char text[READ_BUF], path[2][MF_METRICS_PATH_MAX];
+    char text[2048], path[2][MF_METRICS_PATH_MAX];     /* /proc/self/cgroup: a few lines */
     if (mf_sys_read_file("/proc/self/cgroup", text, sizeof text) < 0)
         return;
     mf_metrics_parse_cgroup(text, path[1], sizeof path[1], path[0], sizeof path[0]);

@@ -273,7 +273,10 @@ static void drain_release_locked(mf_slot_t *own, int64_t own_extra)
 /* What this thread's last refusal saw, until its report takes it (mf_gate_take_refusal). */
 static __thread uint64_t refused_used, refused_cap;
 static __thread bool refused_seen;
-static __thread int probing;                 /* inside mf_gate_charge_probe: not a refusal */
+/* Inside mf_gate_charge_probe: a charge that does not fit is no refusal.  (A signal handler that
+ * is refused in the moment its thread spends there is not recorded either: its report then says
+ * the budget without the cap it met, and the overdraft opens at the next refusal.) */
+static __thread int probing;
 
 /* The refusal path: drain every credit, then decide exactly.  own: the caller's slot, whose net
  * holds the request n (granted: its lease covers it; refused: the caller takes n back out). */
@@ -627,7 +630,6 @@ mf_slot_t *mf_thread_slot_get(void)
     }
     return s;
 }
-
 
 void mf_gate_thread_init(void)
 {

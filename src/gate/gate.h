@@ -150,9 +150,9 @@ void mf_gate_drain(void);
  * every charge the host pool grants on its slow path (a lease, a charge straight to the pool, at
  * most once per lease batch on the fast path), fn is called with the pool's usage (leases
  * included) until it returns true, then cleared; a charge to a GPU pool calls it with
- * UINT64_MAX (a process holding device memory is always watched: its ledger row shows it).  fn runs in the allocating thread, maybe in a
- * signal handler or under the drain lock: it must be async-signal-safe and not call the gate.
- * NULL clears it. */
+ * UINT64_MAX (a process holding device memory is always watched: its ledger row shows it).
+ * fn runs in the allocating thread, maybe in a signal handler or under the drain lock: it must
+ * be async-signal-safe and not call the gate.  NULL clears it. */
 void mf_gate_set_wake(bool (*fn)(uint64_t used));
 
 /* Installs (or clears, with NULL) the parent budget.  Call before threads allocate. */

@@ -275,9 +275,6 @@ int mf_ledger_read_pub(const mf_ledger_slot_t *s, mf_ledger_pub_t *out);
  * dead members about once a second.  Never allocates; safe to call when the module is off. */
 void mf_ledger_tick(void);
 
-/* The host budget of cfg's group as configured (MF_UNLIMITED without a group or a limit). */
-uint64_t mf_ledger_group_limit(const mf_config_t *cfg);
-
 /* Admission pre-flight for `memfence run`: would an instance with cfg be admitted to its group
  * now?  Claims nothing.  Return: 0 admitted (or no group / no reservation), -ENOSPC refused
  * (report receives the pre-flight report: needed, available, safety margin, what to change),

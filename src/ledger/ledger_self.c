@@ -347,11 +347,6 @@ static uint64_t group_limit_of(const mf_config_t *cfg, unsigned pool)
     return mf_size_resolve(sz, sz->is_pct ? mf_host_memory() : 0);
 }
 
-uint64_t mf_ledger_group_limit(const mf_config_t *cfg)
-{
-    return cfg->group[0] ? group_limit_of(cfg, MF_POOL_HOST) : MF_UNLIMITED;
-}
-
 /* Claims a slot in the open ledger, waiting a little when every slot is live.  When none can
  * be had, a group member is turned away (the group grants it nothing) and the ledger closed.
  * Return: the slot, or -errno. */

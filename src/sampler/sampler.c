@@ -2,8 +2,8 @@
  * (and at once on a PSI memory-pressure trigger) reads the metrics, computes the pressure level
  * and runs the level's actions: trim (give the allocator's free memory back), throttle and
  * refuse-large (published here to the policy, policy.h, and carried out by mf_policy_admit in
- * the allocating thread), signal:SIG and log.  It also fits the leak trend and writes the leak line,
- * and drives the ledger (mf_ledger_tick, metrics_file) once per sample.  The pressure trigger
+ * the allocating thread), signal:SIG and log.  It also fits the leak trend and writes the leak
+ * line, and drives the ledger (mf_ledger_tick, metrics_file) once per sample.  The pressure trigger
  * it sleeps on between samples (PSI, or systemd's $MEMORY_PRESSURE_WATCH) is trigger.c's.
  *
  * Lifecycle: the thread exists only once the process is worth watching.  A second thread costs
@@ -19,8 +19,9 @@
  * feels too) arm it at once, as does sampler_wait = 0.  A group member is deferred too: until
  * its first tick it leases the group's credit in small chunks (ledger_self.c: it cannot answer a
  * squeeze yet).  The trigger is MF_POLICY_THROTTLE, which makes the next allocation call the
- * start function this module registered with the policy (sampler_poke); the first allocation once the runtime is READY creates
- * the thread with the real pthread_create, all signals blocked.  The thread's own calls pass
+ * start function this module registered with the policy (sampler_poke); the first allocation
+ * once the runtime is READY creates the thread with the real pthread_create, all signals
+ * blocked.  The thread's own calls pass
  * through memfence (mf_tls.depth = 1) and it allocates nothing.  A forked child starts DEFERRED
  * (or armed) again.  At exit, fini raises `stop` and waits only while the thread is inside a
  * tick (never for its sleep).
@@ -653,8 +654,7 @@ int mf_sampler_init(const mf_config_t *cfg)
     memset(&T.st, 0, sizeof T.st);
     mf_leak_init(&T.leak, C.window_ns, C.interval_ns);
     C.wait_ns = cfg->sampler_wait;
-    uint64_t own = mf_gate_limit(MF_POOL_HOST);      /* a member without its own: its group's */
-    C.wake_used = wake_mark(own != MF_UNLIMITED ? own : mf_ledger_group_limit(cfg));
+    C.wake_used = wake_mark(budget);                 /* its own, or its group's */
     bool signals = false;
     for (unsigned l = MF_LEVEL_MODERATE; l <= MF_LEVEL_CRITICAL; l++)
         signals |= (C.lc.actions[l] & MF_ACT_SIGNAL) != 0;
