@@ -1,6 +1,6 @@
 // grow.js MODE — the node workload of bench/b-70-survival.sh.
-//   buffers  1 MiB Buffers outside the JS heap; a refusal is a RangeError the script catches,
-//            drops half and carries on (prints SURVIVED)
+//   buffers [SIZE]  Buffers of SIZE bytes (1 MiB) outside the JS heap; a refusal is a RangeError
+//            the script catches, drops half and carries on (prints SURVIVED)
 //   objects  small objects on the JS heap: ends at V8's heap limit ("JavaScript heap out of
 //            memory", V8's documented end) unless the budget comes first
 //   strings  1 KiB strings on the JS heap: the same
@@ -8,7 +8,8 @@ const mode = process.argv[2];
 const a = [];
 if (mode === 'buffers') {
     try {
-        for (;;) a.push(Buffer.alloc(1 << 20));
+        const size = +(process.argv[3] || (1 << 20));
+        for (;;) a.push(Buffer.alloc(size));
     } catch (e) {
         const n = a.length;
         a.length = n >> 1;

@@ -25,11 +25,14 @@
  * was refused may go deeper from then on (like the victim, it is expected to unwind or end):
  *
  *     request                                   normally              after a refusal
- *     malloc family, at most MF_GATE_SMALL      limit                 limit + overdraft
+ *     malloc family, at most MF_GATE_SMALL      limit                 limit + overdraft (*)
  *     a mapping (mmap, mprotect, pinned)        limit - headroom/2    limit - headroom/2
  *     malloc family, larger                     limit - headroom      limit - headroom
  *
- * (a realloc's request is its growth).  Usage therefore never passes limit + overdraft, and
+ * (a realloc's request is its growth).  (*) Only a block smaller than every malloc-family request
+ * refused so far (any small block after a mapping was refused): a program that retries what it
+ * was refused, or grows on with blocks of that size, meets the limit again instead of eating
+ * the overdraft its own error path needs.  Usage therefore never passes limit + overdraft, and
  * passes the limit only after a refusal; headroom and overdraft 0 is the strict budget.
  *
  * Error convention: 0 or a negative errno (-ENOMEM when a charge does not fit).

@@ -248,8 +248,8 @@ static void signal_nesting(void)
 }
 
 /* The room for small blocks (gate.h's table): large blocks stop before the headroom, mappings
- * halfway into it, small blocks at the limit; after a refusal small blocks may use the
- * overdraft, and nothing ever passes limit + overdraft. */
+ * halfway into it, small blocks at the limit; after a refusal small blocks smaller than every
+ * request refused may use the overdraft, and nothing ever passes limit + overdraft. */
 static void headroom_table(void)
 {
     const uint64_t M = 1u << 20, L = 64 * M, R = 8 * M, O = 4 * M;
@@ -281,13 +281,26 @@ static void headroom_table(void)
     T_EQU(mf_gate_used(MF_POOL_HOST), L);
     T_EQU(small, R / 2);
     T_CHECK(mf_gate_in_grace());
-    /* after it: small blocks into the overdraft, large ones and mappings still refused */
-    T_EQ(mf_gate_charge(s, MF_GATE_SMALL), 0);
+    /* after it: small blocks smaller than the one refused into the overdraft; the refused size
+     * again (a program retrying it, or growing with it), larger ones and mappings still refused */
+    T_EQ(mf_gate_charge(s, 64 << 10), -ENOMEM);
+    T_EQ(mf_gate_charge(s, MF_GATE_SMALL), -ENOMEM);
     T_EQ(mf_gate_charge(s, MF_GATE_SMALL + 1), -ENOMEM);
     T_EQ(mf_gate_charge_pool(MF_POOL_HOST, 4096), -ENOMEM);
+    T_EQU(mf_gate_used(MF_POOL_HOST), L);
+    T_EQ(mf_gate_charge(s, (64 << 10) - 16), 0);
+    /* the smallest refused so far is what counts: refusing 64 KiB - 16 closes that size too */
+    while (mf_gate_charge(s, (64 << 10) - 16) == 0)
+        ;
+    T_EQ(mf_gate_charge(s, (64 << 10) - 16), -ENOMEM);
+    T_CHECK(mf_gate_used(MF_POOL_HOST) > L + O - (64 << 10));
     while (mf_gate_charge(s, 4096) == 0)
         ;
+    uint64_t rest = L + O - mf_gate_used(MF_POOL_HOST);
+    T_CHECK(rest > 0 && rest < 4096);
+    T_EQ(mf_gate_charge(s, rest), 0);                  /* up to limit + overdraft exactly */
     T_EQU(mf_gate_used(MF_POOL_HOST), L + O);
+    T_EQ(mf_gate_charge(s, 1), -ENOMEM);
     T_CHECK(mf_gate_peak(MF_POOL_HOST) <= L + O);
     mf_gate_uncharge(s, mf_gate_used(MF_POOL_HOST));
     mf_gate_slot_release(s);
