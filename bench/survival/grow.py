@@ -1,7 +1,7 @@
-# grow.py MODE — the python3 workload of bench/b-70-survival.sh.  Grows until MemoryError,
+# grow.py MODE [SIZE] — the python3 workload of bench/b-70-survival.sh.  Grows until MemoryError,
 # then drops half of what it holds, does some more work and prints SURVIVED: a program that
 # handles running out of memory and carries on.
-#   bytes   1 MiB bytearrays (fast growth, large requests)
+#   bytes   bytearrays of SIZE bytes (1 MiB: fast growth, large requests)
 #   list    small lists of ints (slow growth, small requests only)
 import sys
 
@@ -9,8 +9,9 @@ mode = sys.argv[1]
 keep = []
 try:
     if mode == "bytes":
+        size = int(sys.argv[2]) if len(sys.argv) > 2 else 1 << 20
         while True:
-            keep.append(bytearray(1 << 20))
+            keep.append(bytearray(size))
     else:
         while True:
             keep.append([len(keep)] * 8)

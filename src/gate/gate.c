@@ -48,11 +48,15 @@ static bool (*_Atomic wake_fn)(uint64_t used);  /* see mf_gate_set_wake */
 /* The host pool's room for small requests (see gate.h). */
 static _Atomic uint64_t headroom, overdraft;
 static _Atomic uint64_t parent_headroom, parent_overdraft;   /* the same, for the parent's limit */
-/* The smallest host request refused so far (0: none): only a small block smaller than it may
- * use the overdraft.  A program that retries the request it was refused (V8 retries a Buffer's
+/* A host request has been refused (the overdraft is open), and the sizes of the last
+ * REFUSED_SIZES malloc-family requests refused: a small block of one of those sizes does not get
+ * the overdraft.  A program that retries the very request it was refused (V8 retries a Buffer's
  * backing store after each collection) or goes on growing with blocks of that size meets the
- * cap again, instead of eating the overdraft its own error path needs. */
-static _Atomic uint64_t grace_below;
+ * limit again, instead of eating the overdraft its own error path needs. */
+#define REFUSED_SIZES 8
+static _Atomic int grace;
+static _Atomic uint64_t refused_size[REFUSED_SIZES];
+static _Atomic unsigned refused_next;
 static int barrier_kind;                     /* 0 unknown, 1 membarrier, 2 mprotect */
 static void *barrier_page;
 
@@ -100,6 +104,20 @@ static void process_barrier(void)
     atomic_thread_fence(memory_order_seq_cst);
 }
 
+static bool refused_before(uint64_t n)
+{
+    for (unsigned i = 0; i < REFUSED_SIZES; i++)
+        if (atomic_load_explicit(&refused_size[i], memory_order_relaxed) == n)
+            return true;
+    return false;
+}
+
+/* May a small block of n bytes use the overdraft (gate.h's table)? */
+static bool overdraft_open(uint64_t n)
+{
+    return atomic_load_explicit(&grace, memory_order_relaxed) && !refused_before(n);
+}
+
 /* The most pool p may hold after granting a request of n bytes, from the malloc family (heap)
  * or a mapping (the table in gate.h): refusals land first on what programs check (large blocks,
  * then a runtime's own pages), last on the small blocks they allocate unchecked. */
@@ -109,8 +127,7 @@ static uint64_t cap_for(unsigned p, uint64_t n, bool heap)
     if (p != MF_POOL_HOST || lim == MF_UNLIMITED)
         return lim;
     if (heap && n <= MF_GATE_SMALL) {
-        uint64_t o = n < atomic_load_explicit(&grace_below, memory_order_relaxed)
-                         ? atomic_load_explicit(&overdraft, memory_order_relaxed) : 0;
+        uint64_t o = overdraft_open(n) ? atomic_load_explicit(&overdraft, memory_order_relaxed) : 0;
         return o < MF_UNLIMITED - 1 - lim ? lim + o : MF_UNLIMITED - 1;
     }
     uint64_t r = atomic_load_explicit(&headroom, memory_order_relaxed);
@@ -128,7 +145,7 @@ static int64_t margin_for(unsigned p, uint64_t n, bool heap, bool lease)
     uint64_t r = atomic_load_explicit(&parent_headroom, memory_order_relaxed);
     if (!lease && heap && n <= MF_GATE_SMALL) {
         uint64_t o = atomic_load_explicit(&parent_overdraft, memory_order_relaxed);
-        if (n >= atomic_load_explicit(&grace_below, memory_order_relaxed))
+        if (!overdraft_open(n))
             return 0;
         return (int64_t)MF_MIN(o, (uint64_t)INT64_MAX);
     }
@@ -282,16 +299,15 @@ static __thread bool refused_seen;
  * the budget without the cap it met, and the overdraft opens at the next refusal.) */
 static __thread int probing;
 
-/* After a host refusal of n bytes from the malloc family: from now on a small block smaller than
- * the smallest such request refused may use the overdraft. */
-static void open_grace(uint64_t n)
+/* After a host refusal of n bytes (heap: from the malloc family): the overdraft opens, except
+ * for that size. */
+static void open_grace(uint64_t n, bool heap)
 {
-    uint64_t g = atomic_load_explicit(&grace_below, memory_order_relaxed);
-    n = n ? n : 1;
-    while ((g == 0 || n < g) &&
-           !atomic_compare_exchange_weak_explicit(&grace_below, &g, n, memory_order_relaxed,
-                                                  memory_order_relaxed))
-        ;
+    if (heap && !refused_before(n)) {
+        unsigned i = atomic_fetch_add_explicit(&refused_next, 1, memory_order_relaxed);
+        atomic_store_explicit(&refused_size[i % REFUSED_SIZES], n, memory_order_relaxed);
+    }
+    atomic_store_explicit(&grace, 1, memory_order_relaxed);
 }
 
 /* The refusal path: drain every credit, then decide exactly.  own: the caller's slot, whose net
@@ -310,7 +326,7 @@ static int drain_take(mf_slot_t *own, unsigned p, uint64_t n, bool heap)
     drain_release_locked(own, own && rc == 0 ? (int64_t)n : 0);
     unlock_mine();
     if (refusal && p == MF_POOL_HOST)
-        open_grace(heap ? n : MF_GATE_SMALL + 1);   /* a mapping refused: every small block */
+        open_grace(n, heap);
     return rc;
 }
 
@@ -462,7 +478,9 @@ void mf_gate_set_headroom(uint64_t room, uint64_t over)
 {
     atomic_store(&headroom, room);
     atomic_store(&overdraft, over);
-    atomic_store(&grace_below, 0);
+    for (unsigned i = 0; i < REFUSED_SIZES; i++)
+        atomic_store(&refused_size[i], 0);
+    atomic_store(&grace, 0);
 }
 
 bool mf_gate_take_refusal(uint64_t *used, uint64_t *cap)
@@ -475,7 +493,7 @@ bool mf_gate_take_refusal(uint64_t *used, uint64_t *cap)
     return true;
 }
 
-bool mf_gate_in_grace(void) { return atomic_load_explicit(&grace_below, memory_order_relaxed) != 0; }
+bool mf_gate_in_grace(void) { return atomic_load_explicit(&grace, memory_order_relaxed) != 0; }
 
 uint64_t mf_gate_limit(unsigned p)
 {

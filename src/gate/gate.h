@@ -29,10 +29,10 @@
  *     a mapping (mmap, mprotect, pinned)        limit - headroom/2    limit - headroom/2
  *     malloc family, larger                     limit - headroom      limit - headroom
  *
- * (a realloc's request is its growth).  (*) Only a block smaller than every malloc-family request
- * refused so far (any small block after a mapping was refused): a program that retries what it
- * was refused, or grows on with blocks of that size, meets the limit again instead of eating
- * the overdraft its own error path needs.  Usage therefore never passes limit + overdraft, and
+ * (a realloc's request is its growth).  (*) Not for a block of the size of one of the last few
+ * malloc-family requests refused: a program that retries what it was refused, or grows on with
+ * blocks of that size, meets the limit again instead of eating the overdraft its own error path
+ * needs.  Usage therefore never passes limit + overdraft, and
  * passes the limit only after a refusal; headroom and overdraft 0 is the strict budget.
  *
  * Error convention: 0 or a negative errno (-ENOMEM when a charge does not fit).

@@ -13,8 +13,8 @@
 # bench/survival/grow.js (the survival table's).  MF_SURVIVAL_NODE_RUNS=20: the issue's 20.
 # Buffers of 64 KiB and 16 KiB are small blocks, which may use the overdraft after a refusal: V8
 # retries a refused backing store after each collection, and those retries (and the growth after
-# them) ate the overdraft its collector needed until only blocks smaller than the smallest one
-# refused were let into it (SIGSEGV in 2 runs of 2 before, at 64M).
+# them) ate the overdraft its collector needed until the size refused was kept out of it
+# (SIGSEGV in 2 runs of 2 each before, at 64M).
 . "$(dirname "$0")/lib.sh"
 command -v node >/dev/null || skip "node is not installed"
 js=$MF_ROOT/bench/survival/grow.js

@@ -248,8 +248,8 @@ static void signal_nesting(void)
 }
 
 /* The room for small blocks (gate.h's table): large blocks stop before the headroom, mappings
- * halfway into it, small blocks at the limit; after a refusal small blocks smaller than every
- * request refused may use the overdraft, and nothing ever passes limit + overdraft. */
+ * halfway into it, small blocks at the limit; after a refusal small blocks of a size not refused
+ * may use the overdraft, and nothing ever passes limit + overdraft. */
 static void headroom_table(void)
 {
     const uint64_t M = 1u << 20, L = 64 * M, R = 8 * M, O = 4 * M;
@@ -281,21 +281,18 @@ static void headroom_table(void)
     T_EQU(mf_gate_used(MF_POOL_HOST), L);
     T_EQU(small, R / 2);
     T_CHECK(mf_gate_in_grace());
-    /* after it: small blocks smaller than the one refused into the overdraft; the refused size
-     * again (a program retrying it, or growing with it), larger ones and mappings still refused */
+    /* after it: small blocks into the overdraft, except one of the size refused (a program
+     * retrying it, or growing with it); large ones and mappings still refused */
     T_EQ(mf_gate_charge(s, 64 << 10), -ENOMEM);
-    T_EQ(mf_gate_charge(s, MF_GATE_SMALL), -ENOMEM);
     T_EQ(mf_gate_charge(s, MF_GATE_SMALL + 1), -ENOMEM);
     T_EQ(mf_gate_charge_pool(MF_POOL_HOST, 4096), -ENOMEM);
     T_EQU(mf_gate_used(MF_POOL_HOST), L);
+    T_EQ(mf_gate_charge(s, MF_GATE_SMALL), 0);
     T_EQ(mf_gate_charge(s, (64 << 10) - 16), 0);
-    /* the smallest refused so far is what counts: refusing 64 KiB - 16 closes that size too */
-    while (mf_gate_charge(s, (64 << 10) - 16) == 0)
-        ;
-    T_EQ(mf_gate_charge(s, (64 << 10) - 16), -ENOMEM);
-    T_CHECK(mf_gate_used(MF_POOL_HOST) > L + O - (64 << 10));
+    T_EQ(mf_gate_charge(s, 64 << 10), -ENOMEM);
     while (mf_gate_charge(s, 4096) == 0)
         ;
+    T_EQ(mf_gate_charge(s, 4096), -ENOMEM);           /* refused once: that size is closed */
     uint64_t rest = L + O - mf_gate_used(MF_POOL_HOST);
     T_CHECK(rest > 0 && rest < 4096);
     T_EQ(mf_gate_charge(s, rest), 0);                  /* up to limit + overdraft exactly */
