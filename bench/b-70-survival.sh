@@ -108,8 +108,10 @@ fi
 # Each case: run_<case> WRAPPER... ; stdout and stderr go to the run's files; the exit status
 # is the program's.  The wrapper is `memfence run -l B --` or the cgroup's exec helper.
 run_py_bytes() { "$@" /usr/bin/python3 "$S/grow.py" bytes; }
+run_py_bytes4k() { "$@" /usr/bin/python3 "$S/grow.py" bytes 4096; }
 run_py_list() { "$@" /usr/bin/python3 "$S/grow.py" list; }
 run_node_buffers() { "$@" node "$S/grow.js" buffers; }
+run_node_buffers64k() { "$@" node "$S/grow.js" buffers 65536; }
 run_node_objects() { "$@" node "$S/grow.js" objects; }
 run_node_strings() { "$@" node "$S/grow.js" strings; }
 run_jvm_1M() { "$@" java -cp "$tmp/jvm" Grow 1048576; }
@@ -172,8 +174,10 @@ redis_case() {
 # case  budgets  what (for the table)
 cases=(
     "py_bytes|32M 128M|python3: 1 MiB bytearrays until MemoryError, caught"
+    "py_bytes4k|64M|python3: 4 KiB bytearrays until MemoryError, caught"
     "py_list|32M 128M|python3: small lists until MemoryError, caught"
     "node_buffers|32M 64M|node: 1 MiB Buffers until RangeError, caught"
+    "node_buffers64k|64M|node: 64 KiB Buffers (small blocks) until RangeError, caught"
     "node_objects|32M 64M 128M|node: small objects on the JS heap"
     "node_strings|64M 128M|node: 1 KiB strings on the JS heap"
     "jvm_1M|128M 256M|JVM: byte[1 MiB] until OutOfMemoryError, caught"
