@@ -62,6 +62,11 @@ uint64_t memfence_used(int pool) MEMFENCE_WEAK;
 uint64_t memfence_limit(int pool) MEMFENCE_WEAK;
 int memfence_level(void) MEMFENCE_WEAK;
 
+/* What memfence charges for a live block of the malloc family: the bytes the allocator sets
+ * aside for it (glibc: its chunk, the 8-byte header included, 16 for a mapped chunk; jemalloc,
+ * tcmalloc, mimalloc: malloc_usable_size).  0 for NULL. */
+uint64_t memfence_charge_of(void *block) MEMFENCE_WEAK;
+
 /* The library's version string, e.g. "0.1.0". */
 const char *memfence_version(void) MEMFENCE_WEAK;
 

@@ -149,32 +149,84 @@ uint64_t mf_backend_retained(void)
     return r;
 }
 
-/* ---- bootstrap buffer ------------------------------------------------------------------- */
-/* Serves the few allocations made while the backend is being resolved (dlsym may calloc).
- * Blocks are never reused; free() of one is a no-op. Each block is preceded by its size. */
-#define BOOT_SIZE MF_BOOT_SIZE
-#define boot mf_boot_buffer
-char mf_boot_buffer[MF_BOOT_SIZE] __attribute__((aligned(64)));
-static _Atomic size_t boot_top;
+/* ---- bootstrap ------------------------------------------------------------------------- */
+/* glibc's own allocator, exported under these names by every glibc (GLIBC_2.2.5). */
+extern void *__libc_malloc(size_t n);
+extern void *__libc_memalign(size_t align, size_t n);
+extern void __libc_free(void *p);
+
+static _Atomic(void *) boot_blocks[MF_BOOT_MAX];
+/* the bytes asked: before the settling, the block's own allocator is not known for sure */
+static _Atomic size_t boot_sizes[MF_BOOT_MAX];
+_Atomic unsigned mf_boot_live;
+static _Atomic int boot_settled;        /* glibc underneath: nothing to remember any more */
 
 void *mf_bootstrap_alloc(size_t n, size_t align)
 {
-    if (align < 16)
-        align = 16;
-    if (n > BOOT_SIZE || (align & (align - 1)))
+    if (align & (align - 1))
         return NULL;
-    size_t top = atomic_load(&boot_top), start, end;
-    do {
-        start = (top + 16 + align - 1) & ~(align - 1);
-        end = start + ((n + 15) & ~(size_t)15);
-        if (end > BOOT_SIZE)
-            return NULL;
-    } while (!atomic_compare_exchange_weak(&boot_top, &top, end));
-    *(size_t *)(boot + start - sizeof(size_t)) = n;
-    return boot + start;   /* static storage: already zero, so calloc needs nothing more */
+    void *p = align > 16 ? __libc_memalign(align, n) : __libc_malloc(n);
+    if (!p)
+        return NULL;
+    memset(p, 0, n);                   /* calloc comes here too */
+    if (atomic_load(&boot_settled))
+        return p;
+    for (unsigned i = 0; i < MF_BOOT_MAX; i++) {
+        void *expect = NULL;
+        if (atomic_compare_exchange_strong(&boot_blocks[i], &expect, p)) {
+            atomic_store(&boot_sizes[i], n);
+            atomic_fetch_add(&mf_boot_live, 1);
+            return p;
+        }
+    }
+    __libc_free(p);
+    return NULL;
+}
+
+bool mf_bootstrap_find(const void *p)
+{
+    for (unsigned i = 0; i < MF_BOOT_MAX; i++)
+        if (atomic_load_explicit(&boot_blocks[i], memory_order_relaxed) == p)
+            return true;
+    return false;
+}
+
+void mf_bootstrap_release(void *p)
+{
+    for (unsigned i = 0; i < MF_BOOT_MAX; i++) {
+        void *expect = p;
+        if (atomic_compare_exchange_strong(&boot_blocks[i], &expect, NULL)) {
+            atomic_fetch_sub(&mf_boot_live, 1);
+            __libc_free(p);
+            return;
+        }
+    }
 }
 
 size_t mf_bootstrap_usable(const void *p)
 {
-    return *(const size_t *)((const char *)p - sizeof(size_t));
+    for (unsigned i = 0; i < MF_BOOT_MAX; i++)
+        if (atomic_load_explicit(&boot_blocks[i], memory_order_relaxed) == p)
+            return atomic_load_explicit(&boot_sizes[i], memory_order_relaxed);
+    return mf_glibc_usable(p);
+}
+
+void mf_bootstrap_settle(void (*adopt)(void *p))
+{
+    if (mf_backend.kind != MF_BACKEND_GLIBC || (void *)mf_backend.malloc != (void *)__libc_malloc ||
+        (void *)mf_backend.free != (void *)__libc_free)
+        return;
+    atomic_store(&boot_settled, 1);
+    for (unsigned i = 0; i < MF_BOOT_MAX; i++) {
+        void *p = atomic_exchange_explicit(&boot_blocks[i], NULL, memory_order_relaxed);
+        if (p) {
+            atomic_fetch_sub(&mf_boot_live, 1);
+            adopt(p);
+        }
+    }
+}
+
+bool mf_bootstrap_glibc(void)
+{
+    return atomic_load_explicit(&boot_settled, memory_order_relaxed) != 0;
 }

@@ -5,6 +5,8 @@
 #ifndef MF_BACKEND_H
 #define MF_BACKEND_H
 
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -36,7 +38,8 @@ const char *mf_backend_name(void);
 /* Gives free memory back to the system the way this allocator can.  Return: 0 or -ENOSYS. */
 int mf_backend_trim(void);
 
-/* An upper bound of usable size - requested size for a block of n bytes from this allocator:
+/* An upper bound of charge - requested size for a block of n bytes from this allocator (the
+ * charge: glibc's chunk, its header included; the usable size of the others, heap.h):
  * glibc rounds to 16 bytes (heap) or a page (mmapped chunks); jemalloc, tcmalloc and mimalloc
  * round to size classes at most a quarter apart. */
 #define MF_BACKEND_GLIBC_SLACK (4096 + 64)
@@ -48,15 +51,41 @@ static inline uint64_t mf_backend_slack(uint64_t n)
 /* Free memory the allocator retains (bytes), or 0 when it cannot say. */
 uint64_t mf_backend_retained(void);
 
-/* The bootstrap buffer: serves allocations made while symbols are being resolved. */
-#define MF_BOOT_SIZE (256 << 10)
-extern MF_INTERNAL char mf_boot_buffer[MF_BOOT_SIZE];
-void *mf_bootstrap_alloc(size_t n, size_t align);
+/* glibc's chunk header, read from a live block: the chunk's size, its header included
+ * (malloc.c's chunksize()), and the bytes the program may use (musable(): 8 less, 16 for a
+ * mapped chunk).  Only for blocks glibc handed out. */
+static inline size_t mf_glibc_chunk(const void *p)
+{
+    return ((const size_t *)p)[-1] & ~(size_t)7;
+}
+
+static inline size_t mf_glibc_usable(const void *p)
+{
+    size_t h = ((const size_t *)p)[-1];
+    return (h & ~(size_t)7) - ((h & 2) * 4 + 8);    /* IS_MMAPPED: header is 16 bytes */
+}
+
+/* Bootstrap: the allocations made before the backend is known (while it is being resolved:
+ * dlsym may calloc) come from __libc_malloc (bound by the loader, no lookup of ours; glibc's own
+ * malloc unless a preloaded allocator defines that name too).  Each is remembered (at most
+ * MF_BOOT_MAX live; then NULL) and freed by __libc_free, until the backend turns out to be glibc
+ * with __libc_malloc its malloc (mf_bootstrap_settle): from then on they are glibc blocks like
+ * any other, whose headers may be read and which any path may free, and free() needs no test
+ * for them.  adopt(p) is called for each block remembered then (the heap charges it). */
+#define MF_BOOT_MAX 256
+void *mf_bootstrap_alloc(size_t n, size_t align);  /* zeroed; NULL when the table is full */
+void mf_bootstrap_release(void *p);                 /* frees a block mf_bootstrap_owns */
 size_t mf_bootstrap_usable(const void *p);
+bool mf_bootstrap_find(const void *p);
+void mf_bootstrap_settle(void (*adopt)(void *p));
+bool mf_bootstrap_glibc(void);                      /* settled: bootstrap blocks are glibc's */
+
+extern MF_INTERNAL _Atomic unsigned mf_boot_live;   /* blocks remembered */
 
 static inline int mf_bootstrap_owns(const void *p)
 {
-    return (uintptr_t)p - (uintptr_t)mf_boot_buffer < MF_BOOT_SIZE;
+    return mf_unlikely(atomic_load_explicit(&mf_boot_live, memory_order_relaxed) != 0) &&
+           mf_bootstrap_find(p);
 }
 
 #endif

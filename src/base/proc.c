@@ -13,7 +13,10 @@
 #include "base/stats.h"
 #include "base/sys.h"
 
-__thread mf_tls_t mf_tls __attribute__((tls_model("initial-exec")));
+mf_slot_t mf_slot_none = { .lease = MF_LEASE_REVOKED, .floor = INT64_MAX };
+__thread mf_tls_t mf_tls __attribute__((tls_model("initial-exec"))) = {
+    .alloc_slot = &mf_slot_none,
+};
 _Atomic int mf_state;
 mf_stats_t mf_stats;
 

@@ -14,7 +14,26 @@
 
 #include "base/mf.h"
 
-struct mf_slot;
+/* A thread's credit slot: the gate's (gate/gate.h says the protocol); defined here because the
+ * thread state points at it, and starts out pointing at mf_slot_none.  net: owner only; lease
+ * and floor: owner (slow path, CAS) and drainer. */
+typedef struct mf_slot {
+    int64_t net;                /* bytes charged - bytes credited through this slot */
+    _Atomic int64_t lease;      /* bytes held from the host pool; MF_LEASE_REVOKED in a drain */
+    _Atomic int64_t floor;      /* lease - credit_high: a free that takes net below it returns
+                                   the excess (INT64_MIN while revoked) */
+    _Atomic int slow;           /* owner inside the slow path (a counter: a handler may nest) */
+    _Atomic int in_use;
+    int tid;
+} MF_ALIGNED mf_slot_t;
+
+#define MF_LEASE_REVOKED INT64_MIN
+
+/* The slot of a thread that has none (mf_tls.alloc_slot's start and end): a lease that covers no
+ * charge, so malloc's inline path, which charges mf_tls.alloc_slot without testing it, always
+ * leaves for its tail (heap.c), which never hands this slot to the gate.  Its net is scratch:
+ * any thread adds to it, none reads it. */
+extern MF_INTERNAL mf_slot_t mf_slot_none;
 
 enum mf_state { MF_STATE_NONE, MF_STATE_RESOLVING, MF_STATE_COUNTING, MF_STATE_READY,
                 MF_STATE_DISABLED /* a required symbol was missing: pure pass-through */ };
@@ -28,6 +47,9 @@ typedef struct mf_tls {
     int uncounted;          /* > 0: memfence's own allocations at depth are not charged (heap.c) */
     int tid;
     struct mf_slot *slot;   /* this thread's credit slot (NULL until the first charge; gate.h) */
+    struct mf_slot *alloc_slot;  /* what malloc's inline path charges: slot, or &mf_slot_none */
+    struct mf_slot *free_slot;   /* what free's inline path credits: slot, when frees may go
+                                    inline for good (mf_thread_slot_set), else NULL */
     int64_t profile_left;   /* profiler: bytes until the next sample */
     uint64_t fail_seen;     /* fault injection: per-thread scratch */
     size_t req;             /* the fast path's request size, kept here across the backend call */

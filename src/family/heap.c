@@ -49,8 +49,28 @@ static bool raw_counts(void)
 static void *raw_charged(void *p)
 {
     if (p && raw_counts())
-        mf_gate_charge_force(MF_POOL_HOST, mf_heap_usable(p));
+        mf_gate_charge_force(MF_POOL_HOST, mf_heap_charge(p));
     return p;
+}
+
+/* Bootstrap blocks (backend.h) are charged once they are known to be glibc's (before that,
+ * what their header says is not known for sure): at the settling, or at once after it, like a
+ * RAW block; then any path may free one, and the fast path credits its chunk. */
+static void boot_adopt(void *p)
+{
+    mf_gate_charge_force(MF_POOL_HOST, mf_glibc_chunk(p));
+}
+
+static void *boot_charged(void *p)
+{
+    if (p && mf_bootstrap_glibc())
+        boot_adopt(p);
+    return p;
+}
+
+void mf_heap_settle_bootstrap(void)
+{
+    mf_bootstrap_settle(boot_adopt);
 }
 
 /* Policy before the backend.  Return: 0 or -ENOMEM (reported). */
@@ -101,27 +121,42 @@ static void *backend_alloc(int kind, size_t align, size_t n, size_t m)
     return p;
 }
 
-void *mf_heap_grant_tail(unsigned call, void *p, size_t usable)
+/* The inline path's block on a thread without a slot (mf_slot_none took the charge and keeps
+ * none of it): served as the general path serves such a thread, after the backend.  The hooks
+ * take the inline path only while no policy bit is set, so this process is initialised: memfence
+ * inside itself passes RAW, any other thread gets a slot now or charges the pool directly. */
+static void *grant_slotless(unsigned call, void *p, size_t charge)
 {
-    if (mf_gate_charge_slow(mf_tls.slot, usable) == 0) {
-        /* the hook charged the countdown already: sample only when it ran out */
-        if ((flags() & MF_POLICY_PROFILE) && mf_tls.profile_left < 0)
-            mf_profile_sample(p, mf_tls.req, usable);
+    if (how() != GO)
+        return raw_charged(p);
+    if (mf_gate_charge(mf_thread_slot(), charge) == 0)
         return p;
-    }
-    return mf_heap_refuse(call, p, mf_tls.req, usable);
+    return mf_heap_refuse(call, p, mf_tls.req, charge);
 }
 
-void mf_heap_free_tail(void *p, size_t usable)
+void *mf_heap_grant_tail(unsigned call, void *p, size_t charge, mf_slot_t *s)
 {
-    mf_gate_uncharge_slow(mf_tls.slot, usable);
+    if (mf_unlikely(s == &mf_slot_none))
+        return grant_slotless(call, p, charge);
+    if (mf_gate_charge_slow(s, charge) == 0) {
+        /* the countdown was charged already: sample only when it ran out */
+        if ((flags() & MF_POLICY_PROFILE) && mf_tls.profile_left < 0)
+            mf_profile_sample(p, mf_tls.req, charge);
+        return p;
+    }
+    return mf_heap_refuse(call, p, mf_tls.req, charge);
+}
+
+void mf_heap_free_tail(void *p, size_t charge)
+{
+    mf_gate_uncharge_slow(mf_tls.slot, charge);
     MF_BACKEND_VOID(mf_backend.free(p));
 }
 
-void *mf_heap_refuse(unsigned call, void *p, uint64_t req, uint64_t usable)
+void *mf_heap_refuse(unsigned call, void *p, uint64_t req, uint64_t charge)
 {
     if (mf_heap_warn_only) {
-        mf_gate_charge_force(MF_POOL_HOST, usable);
+        mf_gate_charge_force(MF_POOL_HOST, charge);
         mf_report_over_budget(call, MF_POOL_HOST, req);
         return p;
     }
@@ -136,7 +171,7 @@ static void *grant(unsigned call, void *p, uint64_t req)
 {
     if (!p)
         return NULL;
-    size_t u = mf_heap_usable(p);
+    size_t u = mf_heap_charge(p);
     if (mf_gate_charge(mf_thread_slot(), u) != 0)
         return mf_heap_refuse(call, p, req, u);
     if (flags() & MF_POLICY_PROFILE)
@@ -160,7 +195,7 @@ void *mf_heap_alloc_slow(unsigned call, int kind, size_t align, size_t n, size_t
     case RAW:
         return raw_charged(backend_alloc(kind, align, n, m));
     case BOOT:
-        return mf_bootstrap_alloc(total, align ? align : 16);
+        return boot_charged(mf_bootstrap_alloc(total, align));
     }
     if (admit(call, total, caller) != 0) {
         errno = ENOMEM;
@@ -183,7 +218,7 @@ int mf_heap_posix_memalign_slow(void **out, size_t align, size_t n, const void *
         return rc;
     }
     case BOOT:
-        p = mf_bootstrap_alloc(n, align);
+        p = boot_charged(mf_bootstrap_alloc(n, align));
         if (!p)
             return ENOMEM;
         *out = p;
@@ -206,17 +241,25 @@ int mf_heap_posix_memalign_slow(void **out, size_t align, size_t n, const void *
 
 void mf_heap_free_slow(void *p)
 {
-    if (mf_bootstrap_owns(p))
+    if (mf_bootstrap_owns(p)) {              /* not glibc's for sure: never charged */
+        mf_bootstrap_release(p);
         return;
+    }
     int h = how();
+    if (h == BOOT && mf_bootstrap_glibc()) {
+        /* glibc underneath, known already (the bootstrap settled): a bootstrap block */
+        mf_gate_uncharge_pool(MF_POOL_HOST, mf_glibc_chunk(p));
+        mf_backend.free(p);
+        return;
+    }
     if (h != GO) {
         if (h == RAW && raw_counts())
-            mf_gate_uncharge_pool(MF_POOL_HOST, mf_heap_usable(p));
+            mf_gate_uncharge_pool(MF_POOL_HOST, mf_heap_charge(p));
         if (mf_backend.free)
             mf_backend.free(p);
         return;
     }
-    size_t u = mf_heap_usable(p);
+    size_t u = mf_heap_charge(p);
     if (flags() & MF_POLICY_PROFILE)
         mf_profile_free(p, u);
     mf_gate_uncharge(mf_thread_slot(), u);
@@ -234,7 +277,7 @@ static void note_move(void *p, size_t old_u, void *q, size_t new_u)
 /* realloc(p, n) with p a live backend block and n > 0.
  * Far from the limit: reserve an upper bound of the growth (n + the backend's largest slack:
  * a page for glibc, a quarter of n for the size-class allocators), call the backend's realloc
- * (which may grow in place or mremap), then settle to the exact usable size.  Near the limit: allocate the new
+ * (which may grow in place or mremap), then settle to the exact charge.  Near the limit: allocate the new
  * block, charge only its difference with the old one (which is freed right after), copy: exact,
  * and the old block stays intact when the new one does not fit. */
 void *mf_heap_realloc(unsigned call, void *p, size_t n, const void *caller)
@@ -243,10 +286,10 @@ void *mf_heap_realloc(unsigned call, void *p, size_t n, const void *caller)
     if (h != GO) {
         if (h != RAW || !raw_counts())
             return mf_backend.realloc(p, n);
-        size_t old_u = mf_heap_usable(p);
+        size_t old_u = mf_heap_charge(p);
         void *q = mf_backend.realloc(p, n);
         if (q) {
-            size_t new_u = mf_heap_usable(q);
+            size_t new_u = mf_heap_charge(q);
             if (new_u > old_u)
                 mf_gate_charge_force(MF_POOL_HOST, new_u - old_u);
             else
@@ -259,7 +302,7 @@ void *mf_heap_realloc(unsigned call, void *p, size_t n, const void *caller)
         return NULL;
     }
     mf_slot_t *slot = mf_thread_slot();
-    size_t old_u = mf_heap_usable(p);
+    size_t old_u = mf_heap_charge(p);
     uint64_t est = n > UINT64_MAX / 2 ? UINT64_MAX : n + mf_backend_slack(n);
     uint64_t reserve = est > old_u ? est - old_u : 0;
     if (reserve == 0 || mf_gate_charge_probe(slot, reserve) == 0) {
@@ -269,7 +312,7 @@ void *mf_heap_realloc(unsigned call, void *p, size_t n, const void *caller)
                 mf_gate_uncharge(slot, reserve);
             return NULL;
         }
-        size_t new_u = mf_heap_usable(q);
+        size_t new_u = mf_heap_charge(q);
         uint64_t charged = old_u + reserve;
         if (new_u <= charged) {
             mf_gate_uncharge(slot, charged - new_u);
@@ -285,7 +328,7 @@ void *mf_heap_realloc(unsigned call, void *p, size_t n, const void *caller)
     void *q = MF_BACKEND(mf_backend.malloc(n));
     if (!q)
         return NULL;
-    size_t new_u = mf_heap_usable(q);
+    size_t new_u = mf_heap_charge(q);
     if (new_u > old_u && mf_gate_charge(slot, new_u - old_u) != 0) {
         if (mf_heap_warn_only) {
             mf_gate_charge_force(MF_POOL_HOST, new_u - old_u);
@@ -297,7 +340,8 @@ void *mf_heap_realloc(unsigned call, void *p, size_t n, const void *caller)
             return NULL;
         }
     }
-    memcpy(q, p, old_u < n ? old_u : n);
+    size_t keep = mf_heap_usable(p);
+    memcpy(q, p, keep < n ? keep : n);
     MF_BACKEND_VOID(mf_backend.free(p));
     if (new_u < old_u)
         mf_gate_uncharge(slot, old_u - new_u);
@@ -348,13 +392,14 @@ static mf_slot_t *fast_slot(unsigned f)
     return s && !(f & ~(MF_POLICY_PROFILE | MF_POLICY_USABLE_CALL)) ? s : NULL;
 }
 
-/* A request's profiling countdown: the hook charged it already when profiling was the only bit
- * (and came here because it ran out); with another bit it comes here first.  True: sample. */
-static bool countdown(unsigned f, size_t n)
+/* A request's profiling countdown: the hook (malloc, calloc) charged it already when profiling
+ * was the only bit (and came here because it ran out: heap.h); else it is charged here.  True:
+ * sample. */
+static bool countdown(unsigned f, size_t n, bool charged)
 {
     if (!(f & MF_POLICY_PROFILE))
         return false;
-    if (f != MF_POLICY_PROFILE)
+    if (!charged)
         mf_tls.profile_left -= (int64_t)n;
     return mf_tls.profile_left < 0;
 }
@@ -365,14 +410,14 @@ void *mf_heap_malloc_other(size_t n, const void *caller)
     mf_slot_t *s = fast_slot(f);
     if (!s)
         return mf_heap_alloc_slow(MF_CALL_MALLOC, MF_ALLOC_MALLOC, 0, n, 1, caller);
-    bool sample = countdown(f, n);
+    bool sample = countdown(f, n, f == MF_POLICY_PROFILE);
     mf_tls.req = n;
     void *p = MF_BACKEND(mf_backend.malloc(n));   /* a chained allocator's own mmaps are its own */
     if (!p)
         return NULL;
-    size_t u = mf_heap_usable(p);
+    size_t u = mf_heap_charge(p);
     if (!mf_gate_try_charge(s, u))
-        return mf_heap_grant_tail(MF_CALL_MALLOC, p, u);
+        return mf_heap_grant_tail(MF_CALL_MALLOC, p, u, s);
     if (sample)
         mf_profile_sample(p, n, u);
     return p;
@@ -384,14 +429,14 @@ void *mf_heap_calloc_other(size_t n, size_t m, const void *caller)
     mf_slot_t *s = fast_slot(f);
     if (!s)
         return mf_heap_alloc_slow(MF_CALL_CALLOC, MF_ALLOC_CALLOC, 0, n, m, caller);
-    bool sample = countdown(f, n * m);
+    bool sample = countdown(f, n * m, f == MF_POLICY_PROFILE);
     mf_tls.req = n * m;
     void *p = MF_BACKEND(mf_backend.calloc(n, m));
     if (!p)
         return NULL;
-    size_t u = mf_heap_usable(p);
+    size_t u = mf_heap_charge(p);
     if (!mf_gate_try_charge(s, u))
-        return mf_heap_grant_tail(MF_CALL_CALLOC, p, u);
+        return mf_heap_grant_tail(MF_CALL_CALLOC, p, u, s);
     if (sample)
         mf_profile_sample(p, n * m, u);
     return p;
@@ -400,14 +445,25 @@ void *mf_heap_calloc_other(size_t n, size_t m, const void *caller)
 void mf_heap_free_other(void *p)
 {
     unsigned f = flags();
-    mf_slot_t *s = fast_slot(f);
+    mf_slot_t *s = mf_tls.slot;
+    if (mf_likely(f == MF_POLICY_PROFILE && s != NULL)) {
+        /* profiling alone, glibc underneath: the fast path, and the filter's test */
+        mf_profile_free_fast(p);
+        size_t c = mf_glibc_chunk(p);
+        if (mf_likely(mf_gate_try_uncharge(s, c)))
+            mf_backend.free(p);
+        else
+            mf_heap_free_tail(p, c);
+        return;
+    }
+    s = fast_slot(f);
     if (!s || mf_bootstrap_owns(p)) {
         mf_heap_free_slow(p);
         return;
     }
     if (f & MF_POLICY_PROFILE)
         mf_profile_free_fast(p);
-    size_t u = mf_heap_usable(p);
+    size_t u = mf_heap_charge(p);
     if (mf_gate_try_uncharge(s, u))
         MF_BACKEND_VOID(mf_backend.free(p));
     else

@@ -3,8 +3,8 @@
  * Fast path (inline, taken by nearly every call): this thread has a credit slot, memfence is
  * not calling itself, and no global condition asks for care (mf_policy_flags == 0: initialised,
  * no fault injection, throttling, refuse-large or profiling armed).  Then a hook is: backend
- * call, usable size (read inline from glibc's chunk header when the self-check at start-up
- * passed), and a charge against the thread's credit.
+ * call, the block's size (read inline from glibc's chunk header when the self-check at start-up
+ * passed), and a charge of the block's size against the thread's credit.
  *
  * General path (heap.c): initialisation, the bootstrap buffer, nested calls, policy (fault
  * injection, throttle, refuse-large), profiling, and refusal.
@@ -28,58 +28,71 @@ extern uint64_t mf_heap_big;          /* requests above this can never fit */
 /* The fast path does not look at mf_tls.depth: a thread inside memfence when it first
  * allocates (the sampler) never gets a slot, and a nested call that does reach the fast path
  * only runs the backend and the credit arithmetic, which cannot recurse into memfence; its block
- * is charged and credited like any.  A caller may take it when it has a slot and the policy word
- * (mf_heap_policy) is zero, or holds only MF_POLICY_PROFILE and the profiler lets it ride. */
+ * is charged and credited like any.  malloc takes it while the policy word (mf_heap_policy) is
+ * zero, charging mf_tls.alloc_slot (mf_slot_none for a thread without a slot: the tail then
+ * serves it); free takes it while the thread has mf_tls.free_slot (gate.h).  Fault injection,
+ * throttling and refuse-large set a policy bit and go out of line (mf_heap_*_other); profiling
+ * too, except malloc's countdown (mf_heap_profile_rides) and free's filter test: none of them
+ * costs the fast path more than the one test. */
 static inline uint32_t mf_heap_policy(void)
 {
     return atomic_load_explicit(&mf_policy_flags, memory_order_relaxed);
 }
 
-/* Profiling alone keeps a call on the fast path.  The hooks test the policy word once, as
- * without profiling; only when it is not zero do they come here (out of line), so profiling off
- * costs the fast path nothing (a caller without a slot never comes here).  malloc: the thread's
- * sampling countdown is charged the request on the way in; true means go on along the fast path,
- * false means take mf_heap_*_other (the general path, or the countdown ran out and this block is
- * sampled there). */
-static inline bool mf_heap_profile_rides(uint32_t f, size_t n)
+/* The hooks' one test, mf_heap_policy() != 0, as a compare of the word in memory (a relaxed
+ * read of one aligned word) and a jump to `label` when it is set: two instructions where a
+ * load, a test and a jump would be three, and nothing the compiler could schedule between. */
+#define MF_HEAP_POLICY_GOTO(label) \
+    __asm__ goto("cmpl $0, %0\n\tjne %l[" #label "]" : : "m"(mf_policy_flags) : "cc" : label)
+
+/* Profiling alone (the policy word is MF_POLICY_PROFILE) keeps malloc on the fast path: the
+ * thread's sampling countdown is charged the request on the way in; false (it ran out, or
+ * another bit is set) sends the call to mf_heap_malloc_other, which samples.  free's side is
+ * mf_heap_free_other's first branch (the filter's test, then the fast path). */
+static inline bool mf_heap_profile_rides(size_t n)
 {
-    if (f != MF_POLICY_PROFILE)
+    if (mf_heap_policy() != MF_POLICY_PROFILE)
         return false;
     int64_t left = mf_tls.profile_left - (int64_t)n;
     mf_tls.profile_left = left;
     return left >= 0;
 }
 
-/* free: true when the block is certainly not a sampled one (the filter says so). */
-static inline bool mf_heap_profile_free_rides(uint32_t f, const void *p)
+/* What memfence charges for a block: the bytes the allocator sets aside for it.  glibc: the
+ * chunk, its header included (malloc.c's chunksize(): the usable size + 8, or + 16 for a mapped
+ * chunk), read from the header in two instructions; this is what glibc itself counts as in use
+ * (mallinfo2's uordblks + hblkhd).  The inline read serves the fast path only when the
+ * self-check at start-up passed (mf_heap_glibc_inline); else (jemalloc, tcmalloc, mimalloc,
+ * memory tagging) MF_POLICY_USABLE_CALL sends every call out of line, where the charge is the
+ * backend's malloc_usable_size (size-class allocators keep no header: the usable size is the
+ * size class), and an allocator memfence does not know sets MF_POLICY_GENERIC. */
+static inline size_t mf_heap_charge_glibc(const void *p)
 {
-    return f == MF_POLICY_PROFILE && !mf_blocks_maybe((uintptr_t)p);
-}
-
-/* glibc: a live chunk's usable size from its header (malloc.c's musable()).  Used by the inline
- * fast path only: when the self-check at start-up fails (jemalloc, tcmalloc, mimalloc, memory
- * tagging), MF_POLICY_USABLE_CALL sends every call to the fast path out of line (heap.c), which
- * asks the backend's malloc_usable_size; an allocator memfence does not know sets
- * MF_POLICY_GENERIC (the general path). */
-static inline size_t mf_heap_usable_glibc(const void *p)
-{
-    size_t h = ((const size_t *)p)[-1];
-    return (h & ~(size_t)7) - ((h & 2) * 4 + 8);    /* IS_MMAPPED: header is 16 bytes */
+    return mf_glibc_chunk(p);
 }
 
 extern MF_INTERNAL int mf_heap_glibc_inline;
 
+static inline size_t mf_heap_charge(void *p)
+{
+    if (mf_likely(mf_heap_glibc_inline))
+        return mf_heap_charge_glibc(p);
+    return mf_backend.malloc_usable_size(p);
+}
+
+/* The bytes of p the program may use (what realloc copies). */
 static inline size_t mf_heap_usable(void *p)
 {
     if (mf_likely(mf_heap_glibc_inline))
-        return mf_heap_usable_glibc(p);
+        return mf_glibc_usable(p);
     return mf_backend.malloc_usable_size(p);
 }
 
 /* Tails of the fast paths, called (as tail calls) when the thread's credit does not cover the
- * block: charge from the pool, or refuse (the request size is in mf_tls.req). */
-void *mf_heap_grant_tail(unsigned call, void *p, size_t usable);
-void mf_heap_free_tail(void *p, size_t usable);
+ * block: charge from the pool, or refuse (the request size is in mf_tls.req).  s: the slot the
+ * fast path charged (mf_slot_none: the thread has none yet, or never gets one). */
+void *mf_heap_grant_tail(unsigned call, void *p, size_t charge, mf_slot_t *s);
+void mf_heap_free_tail(void *p, size_t charge);
 
 /* Calls that missed the fast path (tail-called by the hooks, so the fast path saves no
  * registers): with just MF_POLICY_PROFILE set, the fast path plus a sample of the block (its
@@ -98,7 +111,11 @@ int mf_heap_posix_memalign_slow(void **out, size_t align, size_t n, const void *
 
 /* After a fast-path backend call the charge did not fit even after draining: free and report.
  * Return: NULL with errno = ENOMEM (or p itself under on_limit = warn). */
-void *mf_heap_refuse(unsigned call, void *p, uint64_t req, uint64_t usable);
+void *mf_heap_refuse(unsigned call, void *p, uint64_t req, uint64_t charge);
+
+/* At start-up, once the backend is resolved: bootstrap blocks become glibc blocks, charged, when
+ * glibc is underneath (backend.h). */
+void mf_heap_settle_bootstrap(void);
 
 /* At start-up: enables the inline usable size when glibc's chunk header agrees with
  * malloc_usable_size for a range of sizes (small, large, mmapped). */

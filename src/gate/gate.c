@@ -643,19 +643,20 @@ static void thread_exit(void *arg)
     (void)arg;
     mf_slot_t *s = mf_tls.slot;
     mf_tls.exiting = 1;
-    mf_tls.slot = NULL;
+    mf_thread_slot_set(NULL);
     mf_gate_slot_release(s);
 }
 
 mf_slot_t *mf_thread_slot_get(void)
 {
-    if (mf_tls.exiting || mf_tls.depth || atomic_load(&mf_state) != MF_STATE_READY)
+    if (mf_tls.exiting || mf_tls.depth || atomic_load(&mf_state) != MF_STATE_READY ||
+        (atomic_load_explicit(&mf_policy_flags, memory_order_relaxed) & MF_POLICY_NOT_READY))
         return NULL;
     if (!mf_tls.tid)
         mf_tls.tid = mf_sys_gettid();
     mf_slot_t *s = mf_gate_slot_acquire(mf_tls.tid);
     if (s) {
-        mf_tls.slot = s;
+        mf_thread_slot_set(s);
         if (exit_key_ok) {
             mf_tls.depth++;
             pthread_setspecific(exit_key, s);

@@ -48,6 +48,7 @@
 #include "base/mf.h"
 #include "base/proc.h"
 #include "base/size.h"
+#include "gate/policy.h"
 
 enum { MF_POOL_HOST = 0, MF_POOL_GPU0 = 1, MF_POOL_COUNT = 1 + MF_GPU_MAX };
 
@@ -67,19 +68,7 @@ typedef struct mf_gate_parent {
     void *ctx;
 } mf_gate_parent_t;
 
-#define MF_LEASE_REVOKED INT64_MIN
-
-/* One thread's credit: lease - net.  net: owner only; lease and floor: owner (slow path, CAS)
- * and drainer. */
-typedef struct mf_slot {
-    int64_t net;                /* bytes charged - bytes credited through this slot */
-    _Atomic int64_t lease;      /* bytes held from the host pool; MF_LEASE_REVOKED in a drain */
-    _Atomic int64_t floor;      /* lease - credit_high: a free that takes net below it returns
-                                   the excess (INT64_MIN while revoked) */
-    _Atomic int slow;           /* owner inside the slow path (a counter: a handler may nest) */
-    _Atomic int in_use;
-    int tid;
-} MF_ALIGNED mf_slot_t;
+/* mf_slot_t (one thread's credit: lease - net) and MF_LEASE_REVOKED are in base/proc.h. */
 
 /* Sets a pool's limit (MF_UNLIMITED = counting only).  Usage above a lowered limit stays granted;
  * later charges are refused until it falls below.  Return: 0 or -EINVAL (bad pool). */
@@ -139,6 +128,20 @@ void mf_gate_slot_release(mf_slot_t *slot);
  * registers the thread destructor that does, once, at initialisation). */
 mf_slot_t *mf_thread_slot_get(void);
 void mf_gate_thread_init(void);
+
+/* Attaches slot s (NULL: none) to the calling thread as the hooks see it: mf_tls.slot, the slot
+ * malloc's inline path charges (&mf_slot_none for none) and the one free's inline path credits
+ * (s while no bit of MF_POLICY_FREE_CARES is set, else NULL). */
+static inline void mf_thread_slot_set(mf_slot_t *s)
+{
+    unsigned f = atomic_load_explicit(&mf_policy_flags, memory_order_relaxed);
+    if (!s)
+        mf_tls.free_slot = NULL;
+    mf_tls.slot = s;
+    mf_tls.alloc_slot = s ? s : &mf_slot_none;
+    if (s && !(f & MF_POLICY_FREE_CARES))
+        mf_tls.free_slot = s;
+}
 
 static inline mf_slot_t *mf_thread_slot(void)
 {

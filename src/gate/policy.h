@@ -27,6 +27,11 @@ enum {
     MF_POLICY_NOT_READY = 1u << 31,    /* runtime: initialisation has not finished */
 };
 
+/* The bits free() cares about: while none is set it may credit a block inline.  None of them
+ * comes on once a thread can have a slot (they are set, if at all, before initialisation ends). */
+#define MF_POLICY_FREE_CARES (MF_POLICY_PROFILE | MF_POLICY_USABLE_CALL | MF_POLICY_GENERIC | \
+                              MF_POLICY_NOT_READY)
+
 extern MF_INTERNAL _Atomic unsigned mf_policy_flags;
 
 static inline void mf_policy_set(unsigned bit, int on)

@@ -12,39 +12,41 @@
 
 #define CALLER __builtin_return_address(0)
 
+/* The fast path of malloc and calloc: backend, the block's chunk, a charge of the thread's
+ * credit (mf_tls.alloc_slot: never NULL). */
+#define ALLOC_FAST(call, backend_call, want)                                                 \
+    do {                                                                                     \
+        mf_slot_t *s_ = mf_tls.alloc_slot;                                                   \
+        mf_tls.req = (want);                                                                 \
+        void *p_ = (backend_call);                                                           \
+        if (mf_unlikely(p_ == NULL))                                                         \
+            return NULL;                                                                     \
+        size_t c_ = mf_heap_charge_glibc(p_);                                                \
+        if (mf_likely(mf_gate_try_charge(s_, c_)))                                           \
+            return p_;                                                                       \
+        return mf_heap_grant_tail((call), p_, c_, s_);                                       \
+    } while (0)
+
 MF_EXPORT void *malloc(size_t n)
 {
-    mf_slot_t *s = mf_tls.slot;
-    uint32_t f = mf_heap_policy();
-    if (mf_likely(s != NULL) && (mf_likely(f == 0) || mf_heap_profile_rides(f, n))) {
-        mf_tls.req = n;
-        void *p = mf_backend.malloc(n);
-        if (mf_unlikely(p == NULL))
-            return NULL;
-        size_t u = mf_heap_usable_glibc(p);
-        if (mf_likely(mf_gate_try_charge(s, u)))   /* a thread's slot lives as long as it */
-            return p;
-        return mf_heap_grant_tail(MF_CALL_MALLOC, p, u);
-    }
+    MF_HEAP_POLICY_GOTO(policy);
+    ALLOC_FAST(MF_CALL_MALLOC, mf_backend.malloc(n), n);
+policy:
+    if (mf_heap_profile_rides(n))
+        ALLOC_FAST(MF_CALL_MALLOC, mf_backend.malloc(n), n);
     return mf_heap_malloc_other(n, CALLER);
 }
 
 MF_EXPORT void free(void *p)
 {
-    mf_slot_t *s = mf_tls.slot;
-    uint32_t f = mf_heap_policy();
-    if (mf_unlikely(s == NULL) || (mf_unlikely(f != 0) && !mf_heap_profile_free_rides(f, p))) {
-        if (p)
-            mf_heap_free_other(p);
-        return;
-    }
-    if (mf_likely(p != NULL && !mf_bootstrap_owns(p))) {
-        size_t u = mf_heap_usable_glibc(p);
-        if (mf_likely(mf_gate_try_uncharge(s, u))) {
+    mf_slot_t *s = mf_tls.free_slot;
+    if (mf_likely(s != NULL) && mf_likely(p != NULL)) {   /* a bootstrap block is glibc's too */
+        size_t c = mf_heap_charge_glibc(p);
+        if (mf_likely(mf_gate_try_uncharge(s, c))) {
             mf_backend.free(p);
             return;
         }
-        mf_heap_free_tail(p, u);
+        mf_heap_free_tail(p, c);
         return;
     }
     if (p)
@@ -53,22 +55,17 @@ MF_EXPORT void free(void *p)
 
 MF_EXPORT void *calloc(size_t n, size_t m)
 {
+    /* the fast path serves glibc alone, which refuses an n * m that overflows itself (ENOMEM,
+     * nothing to charge); the product is kept only for a report */
+    MF_HEAP_POLICY_GOTO(policy);
+    ALLOC_FAST(MF_CALL_CALLOC, mf_backend.calloc(n, m), n * m);
+policy:
+    if (mf_heap_profile_rides(n * m))
+        ALLOC_FAST(MF_CALL_CALLOC, mf_backend.calloc(n, m), n * m);
     size_t total;
     if (__builtin_mul_overflow(n, m, &total)) {
         errno = ENOMEM;   /* nothing charged */
         return NULL;
-    }
-    mf_slot_t *s = mf_tls.slot;
-    uint32_t f = mf_heap_policy();
-    if (mf_likely(s != NULL) && (mf_likely(f == 0) || mf_heap_profile_rides(f, total))) {
-        mf_tls.req = total;
-        void *p = mf_backend.calloc(n, m);
-        if (mf_unlikely(p == NULL))
-            return NULL;
-        size_t u = mf_heap_usable_glibc(p);
-        if (mf_likely(mf_gate_try_charge(s, u)))
-            return p;
-        return mf_heap_grant_tail(MF_CALL_CALLOC, p, u);
     }
     return mf_heap_calloc_other(n, m, CALLER);
 }
@@ -76,11 +73,14 @@ MF_EXPORT void *calloc(size_t n, size_t m)
 static void *realloc_common(unsigned call, void *p, size_t n, const void *caller)
 {
     if (mf_unlikely(mf_bootstrap_owns(p))) {
-        /* a bootstrap block moves to the real heap through the full malloc path */
+        /* a bootstrap block (another allocator underneath) moves to that allocator's heap */
         size_t old = mf_bootstrap_usable(p);
         void *q = n ? malloc(n) : NULL;
-        if (q)
-            memcpy(q, p, old < n ? old : n);
+        if (q || n == 0) {
+            if (q)
+                memcpy(q, p, old < n ? old : n);
+            free(p);
+        }
         return q;
     }
     if (n == 0) {   /* glibc: realloc(p, 0) frees p and returns NULL */
@@ -91,51 +91,72 @@ static void *realloc_common(unsigned call, void *p, size_t n, const void *caller
 }
 
 /* realloc's fast path, under the same conditions as malloc's (profiling sees the move), glibc
- * underneath (the only allocator whose usable size the fast path reads inline): reserve the most
- * the block can grow to from the thread's credit, call the backend, settle to the exact usable
- * size.  glibc never grows a block whose usable size already holds n (it splits it, or mremaps a
- * mapped chunk smaller), so a shrink reserves nothing; a growth reserves n + glibc's largest
- * slack (mf_backend_slack).  Anything else (the reserve does not fit the credit, bootstrap
- * blocks, huge sizes, n == 0) goes to the general path, which is exact near the limit. */
-static void *realloc_fast(mf_slot_t *s, uint32_t f, void *p, size_t n)
+ * underneath (the only allocator whose chunk size the fast path reads inline): reserve the most
+ * the block can grow to from the thread's credit, call the backend, settle to the exact charge.
+ * glibc never grows a block whose usable size (its chunk less 8, or 16 when mapped) already
+ * holds n (it splits it, or mremaps a mapped chunk smaller), so such a shrink reserves nothing;
+ * a growth reserves n + glibc's largest slack (MF_BACKEND_GLIBC_SLACK, the header included).
+ * Anything else (the reserve does not fit the credit, bootstrap blocks, huge sizes, n == 0)
+ * goes to the general path, which is exact near the limit. */
+static inline __attribute__((always_inline)) void *
+realloc_fast(mf_slot_t *s, void *p, size_t n, const void *caller, bool profiled)
 {
-    size_t old_u = mf_heap_usable_glibc(p);
-    uint64_t reserve = n > old_u ? n + MF_BACKEND_GLIBC_SLACK - old_u : 0;
+    size_t old_c = mf_heap_charge_glibc(p);
+    uint64_t reserve = n + 16 > old_c ? n + MF_BACKEND_GLIBC_SLACK - old_c : 0;
     if (reserve && !mf_gate_try_charge(s, reserve)) {
         mf_gate_net_sub(s, (int64_t)reserve);   /* not from credit: the general path decides */
-        return realloc_common(MF_CALL_REALLOC, p, n, CALLER);
+        return realloc_common(MF_CALL_REALLOC, p, n, caller);
     }
+    uint64_t charged = old_c + reserve;        /* below 2^41: no step too large for a slot */
     void *q = mf_backend.realloc(p, n);
-    if (mf_unlikely(q == NULL)) {
+    if (mf_unlikely(q == NULL)) {               /* p is intact: its chunk tells the reserve */
+        reserve = charged - mf_heap_charge_glibc(p);
         if (reserve && !mf_gate_try_uncharge(s, reserve))
             mf_gate_uncharge_slow(s, reserve);
         return NULL;
     }
-    size_t new_u = mf_heap_usable_glibc(q);
-    uint64_t charged = old_u + reserve;        /* below 2^41: no step too large for a slot */
-    if (mf_likely(new_u <= charged)) {
-        if (new_u != charged && !mf_gate_try_uncharge(s, charged - new_u))
-            mf_gate_uncharge_slow(s, charged - new_u);
-    } else if (mf_gate_charge(s, new_u - charged) != 0) {
-        mf_gate_charge_force(MF_POOL_HOST, new_u - charged);   /* as mf_heap_realloc does */
+    size_t new_c = mf_heap_charge_glibc(q);
+    if (mf_likely(new_c <= charged)) {
+        if (new_c != charged && !mf_gate_try_uncharge(s, charged - new_c))
+            mf_gate_uncharge_slow(s, charged - new_c);
+    } else if (mf_gate_charge(s, new_c - charged) != 0) {
+        mf_gate_charge_force(MF_POOL_HOST, new_c - charged);   /* as mf_heap_realloc does */
     }
-    if (mf_unlikely(f != 0)) {          /* profiling: the block moved, as mf_heap_realloc says */
-        mf_profile_free(p, old_u);
-        mf_profile_alloc(q, new_u);
+    if (profiled) {                     /* the block moved, as mf_heap_realloc says */
+        mf_profile_free(p, old_c);
+        mf_profile_alloc(q, new_c);
     }
     return q;
 }
 
+static MF_NOINLINE void *realloc_plain(mf_slot_t *s, void *p, size_t n, const void *caller)
+{
+    return realloc_fast(s, p, n, caller, false);
+}
+
+/* Out of line: a policy bit is set.  Profiling alone keeps the fast path (the block's move is
+ * told to the profiler). */
+static MF_NOINLINE void *realloc_other(void *p, size_t n, const void *caller)
+{
+    mf_slot_t *s = mf_tls.slot;
+    if (mf_heap_policy() == MF_POLICY_PROFILE && s != NULL && n - 1 < ((size_t)1 << 40) &&
+        !mf_bootstrap_owns(p))
+        return realloc_fast(s, p, n, caller, true);
+    return realloc_common(MF_CALL_REALLOC, p, n, caller);
+}
+
+/* With the policy word zero, mf_tls.free_slot is the thread's slot (gate.h), and a bootstrap
+ * block is a glibc block like any (backend.h). */
 MF_EXPORT void *realloc(void *p, size_t n)
 {
     if (!p)
         return malloc(n);
-    mf_slot_t *s = mf_tls.slot;
-    uint32_t f = mf_heap_policy();
-    if (mf_likely(s != NULL) && (f & ~(uint32_t)MF_POLICY_PROFILE) == 0 &&
-        n - 1 < ((size_t)1 << 40) && !mf_bootstrap_owns(p))
-        return realloc_fast(s, f, p, n);
-    return realloc_common(MF_CALL_REALLOC, p, n, CALLER);
+    MF_HEAP_POLICY_GOTO(policy);
+    mf_slot_t *s = mf_tls.free_slot;
+    if (mf_likely(s != NULL) && mf_likely(n - 1 < ((size_t)1 << 40)))
+        return realloc_plain(s, p, n, CALLER);
+policy:
+    return realloc_other(p, n, CALLER);
 }
 
 MF_EXPORT void *reallocarray(void *p, size_t n, size_t m)

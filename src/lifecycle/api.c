@@ -6,6 +6,7 @@
 #include "backend/backend.h"
 #include "base/proc.h"
 #include "base/stats.h"
+#include "family/heap.h"
 #include "gate/gate.h"
 #include "memfence.h"
 
@@ -51,6 +52,17 @@ MF_EXPORT uint64_t memfence_used(int pool)
 MF_EXPORT uint64_t memfence_limit(int pool)
 {
     return pool >= 0 && pool < MF_POOL_COUNT ? mf_gate_limit((unsigned)pool) : MF_UNLIMITED;
+}
+
+MF_EXPORT uint64_t memfence_charge_of(void *p)
+{
+    if (!p)
+        return 0;
+    if (mf_bootstrap_owns(p))
+        return 0;                              /* not charged (backend.h) */
+    if (!mf_heap_glibc_inline && !mf_backend.malloc_usable_size)
+        return 0;                              /* before memfence has resolved the allocator */
+    return mf_heap_charge(p);
 }
 
 MF_EXPORT int memfence_level(void) { return (int)L(mf_stats.level); }

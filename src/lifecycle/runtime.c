@@ -8,7 +8,6 @@
 #include <sched.h>
 #include <string.h>
 
-#include "backend/backend.h"
 #include "base/log.h"
 #include "base/metrics.h"
 #include "base/proc.h"
@@ -78,6 +77,7 @@ static void do_init(void)
         mf_tls.depth--;
         return;
     }
+    mf_heap_settle_bootstrap();
     mf_heap_check_usable();
     mf_heap_init_policy();
     atomic_store_explicit(&mf_state, MF_STATE_COUNTING, memory_order_release);
@@ -88,10 +88,12 @@ static void do_init(void)
     mf_gate_thread_init();
     pthread_atfork(fork_prepare, fork_parent, fork_child);
     atomic_store_explicit(&mf_state, MF_STATE_READY, memory_order_release);
-    mf_policy_set(MF_POLICY_NOT_READY, 0);
 #define M(m) if (mf_##m##_init(cfg) != 0) mf_log("the %s module failed to start; it stays off", #m);
     MF_MODULES(M)
 #undef M
+    /* Last: no thread gets a slot before the modules have set their policy bits, so the bits
+     * free() cares about are final when a slot is handed out (gate.h: mf_thread_slot_set). */
+    mf_policy_set(MF_POLICY_NOT_READY, 0);
     mf_tls.depth--;
 }
 

@@ -48,8 +48,7 @@ void mf_profile_free(void *p, uint64_t usable);
 size_t mf_profile_backtrace_text(char *buf, size_t size, int skip);
 
 /* The inline halves of mf_profile_alloc / mf_profile_free, for the general path and
- * mf_heap_free_other, while MF_POLICY_PROFILE is set (the hooks' own countdown and filter test
- * are in heap.h: mf_heap_profile_rides, mf_heap_profile_free_rides).  The rare parts:
+ * mf_heap_*_other, while MF_POLICY_PROFILE is set.  The rare parts:
  * mf_profile_sample (the thread's interval ran out) and mf_profile_forget (the block may be a
  * sampled one).  mf_profile_sample: `counted` is the size the thread's countdown was charged
  * (the request on the fast path, the usable size elsewhere; it sets the block's odds of being

@@ -24,6 +24,7 @@
 #include "backend/resolve.h"
 #include "base/mf.h"
 #include "base/proc.h"
+#include "gate/gate.h"
 #include "profile/unwind.h"
 
 #ifndef MF_UNWIND_SONAME
@@ -100,7 +101,7 @@ int mf_unwind_init(void)
      * when libunwind was loaded with memfence at start.  Without a slot, this thread's
      * allocations leave the fast path, and the general path passes them through (depth). */
     struct mf_slot *slot = mf_tls.slot;
-    mf_tls.slot = NULL;
+    mf_thread_slot_set(NULL);
     mf_tls.uncounted++;               /* RAW blocks are charged (heap.c), except these */
     inside++;
     void *h = dlopen(MF_UNWIND_SONAME, RTLD_NOW | RTLD_LOCAL);
@@ -113,7 +114,7 @@ int mf_unwind_init(void)
         set_caching(*local, UNW_CACHE_PER_THREAD);
     inside--;
     mf_tls.uncounted--;
-    mf_tls.slot = slot;
+    mf_thread_slot_set(slot);
     if (!set_caching || !local || !bt) {
         atomic_store_explicit(&unwind_state, U_FAILED, memory_order_release);
         return -ENOENT;
@@ -146,13 +147,13 @@ int mf_unwind_capture(uintptr_t *out, int max, int skip)
      * library's TLS is allocated by the loader at a thread's first use) passes uncounted, as
      * it did when libunwind's TLS was part of the static block at start. */
     struct mf_slot *slot = mf_tls.slot;
-    mf_tls.slot = NULL;
+    mf_thread_slot_set(NULL);
     mf_tls.uncounted++;
     inside++;
     int n = unw_backtrace_fn(raw, (int)MF_ARRAY_LEN(raw));
     inside--;
     mf_tls.uncounted--;
-    mf_tls.slot = slot;
+    mf_thread_slot_set(slot);
     if (n <= 0)
         return 0;
     int i = 0;

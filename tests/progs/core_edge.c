@@ -26,16 +26,16 @@ int main(void)
     free(NULL);                                       /* a no-op */
     uint64_t u0 = memfence_used(0);
     void *p = malloc(1000);
-    CHECK(p && memfence_used(0) == u0 + malloc_usable_size(p));   /* charged = usable size */
+    CHECK(p && memfence_used(0) == u0 + memfence_charge_of(p));   /* charged = its chunk */
     free(p);
     CHECK(memfence_used(0) == u0);
 
     p = realloc(NULL, 100);                           /* = malloc(100) */
     CHECK(p != NULL);
     p = realloc(p, 5000);
-    CHECK(p && memfence_used(0) == u0 + malloc_usable_size(p));
+    CHECK(p && memfence_used(0) == u0 + memfence_charge_of(p));
     p = realloc(p, 10);                               /* shrink */
-    CHECK(p && memfence_used(0) == u0 + malloc_usable_size(p));
+    CHECK(p && memfence_used(0) == u0 + memfence_charge_of(p));
     errno = 0;
     CHECK(realloc(p, 0) == NULL);                     /* glibc: frees, returns NULL */
     CHECK(memfence_used(0) == u0);
@@ -53,7 +53,7 @@ int main(void)
     CHECK(posix_memalign(&a, 3, 64) == EINVAL);       /* not a power of two */
     CHECK(posix_memalign(&a, 4, 64) == EINVAL);       /* not a multiple of sizeof(void *) */
     CHECK(posix_memalign(&a, 4096, 100) == 0 && ((uintptr_t)a & 4095) == 0);
-    CHECK(memfence_used(0) == u0 + malloc_usable_size(a));
+    CHECK(memfence_used(0) == u0 + memfence_charge_of(a));
     free(a);
     a = aligned_alloc(64, 128);
     CHECK(a && ((uintptr_t)a & 63) == 0);

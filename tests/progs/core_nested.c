@@ -4,8 +4,8 @@
  *             the handler's first blocks come before the thread has a credit slot.  Every block
  *             must be charged once and credited once, whatever path made or freed it.
  *   realloc   random reallocs up and down (small and mmapped sizes), usage checked against the
- *             sum of malloc_usable_size as it goes.
- * Prints "used U live L" (usage over the start and the live blocks' usable bytes); exit 0 when
+ *             sum of memfence_charge_of as it goes.
+ * Prints "used U live L" (usage over the start and what the live blocks count); exit 0 when
  * they are equal at every check. */
 #include <fcntl.h>
 #include <malloc.h>
@@ -53,7 +53,7 @@ static int signal_case(uint64_t base)
     uint64_t live = 0;
     for (unsigned k = 0; k < RING; k++)
         if (ring[k])
-            live += malloc_usable_size(ring[k]);
+            live += memfence_charge_of(ring[k]);
     int64_t used = (int64_t)(memfence_used(0) - base);
     printf("signals %u used %lld live %llu\n", fired, (long long)used, (unsigned long long)live);
     return used == (int64_t)live ? 0 : 1;
@@ -75,7 +75,7 @@ static int realloc_case(uint64_t base)
             uint64_t live = 0;
             for (int i = 0; i < LIVE; i++)
                 if (p[i])
-                    live += malloc_usable_size(p[i]);
+                    live += memfence_charge_of(p[i]);
             int64_t used = (int64_t)(memfence_used(0) - base);
             if (used != (int64_t)live && bad++ < 3)
                 printf("at %d: used %lld live %llu\n", it, (long long)used, (unsigned long long)live);

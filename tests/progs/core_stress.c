@@ -1,5 +1,5 @@
 /* core_stress.c — threads allocating and freeing random sizes right at the budget, under the
- * preload.  The test keeps its own count of granted usable sizes and checks:
+ * preload.  The test keeps its own count of what its granted blocks count (memfence_charge_of) and checks:
  *   - that count never exceeds the budget (granted beyond the limit: must be 0 bytes);
  *   - at quiescent points, memfence's usage equals the baseline + that count exactly;
  *   - and the whole remaining room is granted to one thread even though the others hold credit
@@ -39,15 +39,15 @@ static void *worker(void *arg)
         for (int i = 0; i < 5000; i++) {
             unsigned k = rnd(&x) & 255;
             if (held[k]) {
-                atomic_fetch_sub(&granted, malloc_usable_size(held[k]));
+                atomic_fetch_sub(&granted, memfence_charge_of(held[k]));
                 free(held[k]);
                 held[k] = NULL;
             } else {
                 size_t n = 16 + rnd(&x) % (rnd(&x) & 1 ? 512 : 600000);
                 void *p = malloc(n);
                 if (p) {
-                    uint64_t g = atomic_fetch_add(&granted, malloc_usable_size(p)) +
-                                 malloc_usable_size(p);
+                    uint64_t g = atomic_fetch_add(&granted, memfence_charge_of(p)) +
+                                 memfence_charge_of(p);
                     if (base + g > limit)
                         atomic_fetch_add(&over, 1);
                     uint64_t m = atomic_load(&max_seen);
@@ -90,7 +90,7 @@ static void *worker(void *arg)
     }
     for (int k = 0; k < 256; k++)
         if (held[k]) {
-            atomic_fetch_sub(&granted, malloc_usable_size(held[k]));
+            atomic_fetch_sub(&granted, memfence_charge_of(held[k]));
             free(held[k]);
         }
     return NULL;

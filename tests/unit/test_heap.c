@@ -3,7 +3,7 @@
  * sanitizer's allocator in the ASan build), the state is set to READY by hand (no constructor
  * runs in the archive), and the general path, the fast path's tails, the refusal and realloc
  * are called directly under small budgets.  After each step the gate's usage must equal the
- * usable sizes of the live blocks, to the byte.
+ * charges of the live blocks (mf_heap_charge), to the byte.
  *
  * Not testable here: the inline fast path of the hooks themselves (src/hooks/, not in the
  * archive) and the profiler's sampling (its own tests); both run under the preload in
@@ -32,7 +32,7 @@ static uint64_t used(void) { return mf_gate_used(MF_POOL_HOST); }
 static void fresh(uint64_t limit)
 {
     mf_gate_reset();
-    mf_tls.slot = NULL;
+    mf_thread_slot_set(NULL);
     mf_policy_reset();
     mf_policy_set(MF_POLICY_FAIL | MF_POLICY_REFUSE_LARGE | MF_POLICY_THROTTLE, 0);
     mf_gate_set_limit(MF_POOL_HOST, limit);
@@ -40,11 +40,11 @@ static void fresh(uint64_t limit)
     mf_heap_big = UINT64_MAX;
 }
 
-/* The usable size the backend gives a request of n bytes (probed: allocated and freed). */
-static size_t usable_for(size_t n)
+/* What memfence charges for a request of n bytes (probed: allocated and freed). */
+static size_t charge_for(size_t n)
 {
     void *p = mf_backend.malloc(n);
-    size_t u = mf_backend.malloc_usable_size(p);
+    size_t u = mf_heap_charge(p);
     mf_backend.free(p);
     return u;
 }
@@ -68,7 +68,7 @@ static int same(const void *p, size_t n, int seed)
     return 1;
 }
 
-/* ---- usable size and slack ------------------------------------------------------------- */
+/* ---- usable size, charge and slack --------------------------------------------------- */
 
 static void test_usable(void)
 {
@@ -79,12 +79,17 @@ static void test_usable(void)
     for (size_t i = 0; i < MF_ARRAY_LEN(sizes); i++) {
         void *p = mf_backend.malloc(sizes[i]);
         T_CHECK(p != NULL);
-        size_t u = mf_backend.malloc_usable_size(p);
+        size_t u = mf_backend.malloc_usable_size(p), c = mf_heap_charge(p);
         T_EQU(mf_heap_usable(p), u);
-        if (mf_heap_glibc_inline)
-            T_EQU(mf_heap_usable_glibc(p), u);   /* small, large and mmapped chunks */
+        if (mf_heap_glibc_inline) {
+            T_EQU(mf_glibc_usable(p), u);   /* small, large and mmapped chunks */
+            /* the charge: the chunk, its header included (16 bytes when mapped) */
+            T_EQU(c, u + ((((size_t *)p)[-1] & 2) ? 16 : 8));
+        } else {
+            T_EQU(c, u);
+        }
         T_CHECK(u >= sizes[i]);
-        T_CHECK(u - sizes[i] <= mf_backend_slack(sizes[i]));   /* the slack is an upper bound */
+        T_CHECK(c - sizes[i] <= mf_backend_slack(sizes[i]));   /* the slack is an upper bound */
         mf_backend.free(p);
     }
     /* the slack's two shapes */
@@ -104,15 +109,15 @@ static void test_general(void)
     fresh(MiB);
     void *a = hmalloc(1000);
     T_CHECK(a != NULL);
-    size_t ua = mf_heap_usable(a);
+    size_t ua = mf_heap_charge(a);
     T_EQU(used(), ua);
     void *c = mf_heap_alloc_slow(MF_CALL_CALLOC, MF_ALLOC_CALLOC, 0, 100, 30, CALLER);
     T_CHECK(c != NULL && ((char *)c)[2999] == 0);
-    size_t uc = mf_heap_usable(c);
+    size_t uc = mf_heap_charge(c);
     T_EQU(used(), ua + uc);
     void *m = mf_heap_alloc_slow(MF_CALL_MEMALIGN, MF_ALLOC_MEMALIGN, 4096, 5000, 1, CALLER);
     T_CHECK(m != NULL && ((uintptr_t)m & 4095) == 0);
-    size_t um = mf_heap_usable(m);
+    size_t um = mf_heap_charge(m);
     T_EQU(used(), ua + uc + um);
     /* does not fit: NULL, ENOMEM, counted, nothing charged */
     uint64_t rf = mf_stats.refusals;
@@ -132,7 +137,7 @@ static void test_general(void)
     T_EQ(mf_heap_posix_memalign_slow(&pm, 64, 2000, CALLER), 0);
     T_EQ(errno, 1234);
     T_CHECK(pm != NULL && ((uintptr_t)pm & 63) == 0);
-    size_t up = mf_heap_usable(pm);
+    size_t up = mf_heap_charge(pm);
     T_EQU(used(), ua + uc + um + up);
     /* larger than mf_heap_big: refused before the backend is asked */
     mf_heap_big = 512 * KiB;
@@ -146,8 +151,8 @@ static void test_general(void)
     mf_heap_free_slow(m);
     mf_heap_free_slow(a);
     T_EQU(used(), 0);
-    /* the whole budget, to the byte: a block whose usable size is the limit fits */
-    size_t u = usable_for(200 * KiB);
+    /* the whole budget, to the byte: a block whose charge is the limit fits */
+    size_t u = charge_for(200 * KiB);
     fresh(u);
     a = hmalloc(200 * KiB);
     T_CHECK(a != NULL);
@@ -160,22 +165,22 @@ static void test_general(void)
 
 /* ---- the fast path's tails and the refusal -------------------------------------------- */
 
-/* What the hooks' fast path does before the tails (heap.h): backend, usable size, credit. */
+/* What the hooks' fast path does before the tails (heap.h): backend, charge, credit. */
 static void *fast_malloc(size_t n)
 {
     mf_slot_t *s = mf_thread_slot();
     mf_tls.req = n;
     void *p = mf_backend.malloc(n);
-    size_t u = mf_heap_usable(p);
+    size_t u = mf_heap_charge(p);
     if (mf_gate_try_charge(s, u))
         return p;
-    return mf_heap_grant_tail(MF_CALL_MALLOC, p, u);
+    return mf_heap_grant_tail(MF_CALL_MALLOC, p, u, s);
 }
 
 static void fast_free(void *p)
 {
     mf_slot_t *s = mf_thread_slot();
-    size_t u = mf_heap_usable(p);
+    size_t u = mf_heap_charge(p);
     if (mf_gate_try_uncharge(s, u))
         mf_backend.free(p);
     else
@@ -188,7 +193,7 @@ static void test_tails(void)
     T_CHECK(mf_thread_slot() != NULL);
     void *a = fast_malloc(300 * KiB);
     T_CHECK(a != NULL);
-    size_t ua = mf_heap_usable(a);
+    size_t ua = mf_heap_charge(a);
     T_EQU(used(), ua);
     void *b = fast_malloc(300 * KiB);
     T_CHECK(b != NULL);
@@ -198,11 +203,11 @@ static void test_tails(void)
     T_CHECK(fast_malloc(500 * KiB) == NULL);            /* 600 + 500 KiB > 1 MiB: freed, NULL */
     T_EQ(errno, ENOMEM);
     T_EQU(mf_stats.refusals, rf + 1);
-    T_EQU(mf_stats.last_refusal_size, 500 * KiB);       /* the request, not the usable size */
+    T_EQU(mf_stats.last_refusal_size, 500 * KiB);       /* the request, not the charge */
     T_EQU(used(), 2 * ua);                              /* the slot's net was put back */
     void *c = fast_malloc(100 * KiB);                   /* what fits still fits */
     T_CHECK(c != NULL);
-    T_EQU(used(), 2 * ua + mf_heap_usable(c));
+    T_EQU(used(), 2 * ua + mf_heap_charge(c));
     fast_free(a);
     fast_free(c);
     T_EQU(used(), ua);
@@ -210,7 +215,7 @@ static void test_tails(void)
     mf_heap_warn_only = 1;
     a = fast_malloc(900 * KiB);
     T_CHECK(a != NULL);
-    T_EQU(used(), ua + mf_heap_usable(a));
+    T_EQU(used(), ua + mf_heap_charge(a));
     T_CHECK(used() > MiB);
     T_EQU(mf_stats.refusals, rf + 1);
     mf_heap_warn_only = 0;
@@ -225,7 +230,7 @@ static void test_tails(void)
     /* mf_heap_refuse on its own: frees the block and says so; warn-only keeps and charges it */
     fresh(MiB);
     void *p = mf_backend.malloc(5000);
-    size_t up = mf_heap_usable(p);
+    size_t up = mf_heap_charge(p);
     rf = mf_stats.refusals;
     errno = 0;
     T_CHECK(mf_heap_refuse(MF_CALL_CALLOC, p, 4999, up) == NULL);   /* (ASan: freed once) */
@@ -250,20 +255,20 @@ static void test_realloc_far(void)
     fresh(64 * MiB);
     void *p = hmalloc(1000);
     fill(p, 1000, 1);
-    T_EQU(used(), mf_heap_usable(p));
+    T_EQU(used(), mf_heap_charge(p));
     void *q = mf_heap_realloc(MF_CALL_REALLOC, p, 50000, CALLER);    /* growth */
     T_CHECK(q != NULL && same(q, 1000, 1));
-    T_EQU(used(), mf_heap_usable(q));
+    T_EQU(used(), mf_heap_charge(q));
     fill(q, 50000, 2);
     void *r = mf_heap_realloc(MF_CALL_REALLOC, q, 3 * MiB, CALLER);  /* to an mmapped chunk */
     T_CHECK(r != NULL && same(r, 50000, 2));
-    T_EQU(used(), mf_heap_usable(r));
+    T_EQU(used(), mf_heap_charge(r));
     q = mf_heap_realloc(MF_CALL_REALLOC, r, 100, CALLER);            /* shrink: exact credit */
     T_CHECK(q != NULL && same(q, 100, 2));
-    T_EQU(used(), mf_heap_usable(q));
+    T_EQU(used(), mf_heap_charge(q));
     r = mf_heap_realloc(MF_CALL_REALLOC, q, 100, CALLER);            /* same size */
     T_CHECK(r != NULL);
-    T_EQU(used(), mf_heap_usable(r));
+    T_EQU(used(), mf_heap_charge(r));
     mf_heap_free_slow(r);
     T_EQU(used(), 0);
 }
@@ -271,9 +276,9 @@ static void test_realloc_far(void)
 static void test_realloc_near(void)
 {
     const size_t OLD = 100000, NEW = 150000;
-    size_t old_u = usable_for(OLD), new_u = usable_for(NEW);
+    size_t old_u = charge_for(OLD), new_u = charge_for(NEW);
     uint64_t other_n = 20000;
-    size_t other_u = usable_for(other_n);
+    size_t other_u = charge_for(other_n);
     /* room for exactly the growth, not for the reserve (n + slack): the near-limit path */
     fresh(other_u + new_u);
     void *o = hmalloc(other_n);
@@ -284,7 +289,7 @@ static void test_realloc_near(void)
     void *q = mf_heap_realloc(MF_CALL_REALLOC, p, NEW, CALLER);
     T_CHECK(q != NULL);
     T_CHECK(q && same(q, OLD, 3));
-    T_EQU(used(), other_u + mf_heap_usable(q));
+    T_EQU(used(), other_u + mf_heap_charge(q));
     T_EQU(used(), other_u + new_u);                    /* the budget, to the byte */
     /* the reserve that did not fit was no refusal: the overdraft stays shut, nothing to report */
     T_CHECK(!mf_gate_in_grace());
@@ -293,7 +298,7 @@ static void test_realloc_near(void)
     /* shrink at the limit: the difference comes back */
     p = mf_heap_realloc(MF_CALL_REALLOC, q, OLD, CALLER);
     T_CHECK(p != NULL && same(p, OLD, 3));
-    T_EQU(used(), other_u + mf_heap_usable(p));
+    T_EQU(used(), other_u + mf_heap_charge(p));
     T_CHECK(used() <= other_u + old_u);
     mf_heap_free_slow(p);
     mf_heap_free_slow(o);
@@ -315,21 +320,21 @@ static void test_realloc_near(void)
     mf_heap_warn_only = 1;
     q = mf_heap_realloc(MF_CALL_REALLOC, p, NEW, CALLER);
     T_CHECK(q != NULL && same(q, OLD, 4));
-    T_EQU(used(), other_u + mf_heap_usable(q));
+    T_EQU(used(), other_u + mf_heap_charge(q));
     T_CHECK(used() > mf_gate_limit(MF_POOL_HOST));
     T_EQU(mf_stats.refusals, rf + 1);
     mf_heap_warn_only = 0;
     /* shrink while over the limit: always granted, exact credit */
     p = mf_heap_realloc(MF_CALL_REALLOC, q, 10, CALLER);
     T_CHECK(p != NULL && same(p, 10, 4));
-    T_EQU(used(), other_u + mf_heap_usable(p));
+    T_EQU(used(), other_u + mf_heap_charge(p));
     /* larger than mf_heap_big: refused before the backend, block intact */
     mf_heap_big = 64 * KiB;
     T_CHECK(mf_heap_realloc(MF_CALL_REALLOC, p, 64 * KiB + 1, CALLER) == NULL);
     T_EQU(mf_stats.refusals, rf + 2);
     T_CHECK(same(p, 10, 4));
     mf_heap_big = UINT64_MAX;
-    T_EQU(used(), other_u + mf_heap_usable(p));
+    T_EQU(used(), other_u + mf_heap_charge(p));
     mf_heap_free_slow(p);
     mf_heap_free_slow(o);
     T_EQU(used(), 0);
@@ -358,7 +363,7 @@ static void test_realloc_policy(void)
     T_EQU(used(), 0);
 }
 
-/* ---- nested calls, the bootstrap buffer, pass-through ------------------------------------ */
+/* ---- nested calls, bootstrap blocks, pass-through ------------------------------------ */
 
 static void test_paths(void)
 {
@@ -367,12 +372,12 @@ static void test_paths(void)
     mf_tls.depth++;
     void *p = hmalloc(100000);
     T_CHECK(p != NULL && !mf_bootstrap_owns(p));
-    T_EQU(used(), mf_heap_usable(p));                  /* past the limit: not refused */
+    T_EQU(used(), mf_heap_charge(p));                  /* past the limit: not refused */
     void *q = mf_heap_realloc(MF_CALL_REALLOC, p, 200000, CALLER);
     T_CHECK(q != NULL);
-    T_EQU(used(), mf_heap_usable(q));
+    T_EQU(used(), mf_heap_charge(q));
     p = mf_heap_realloc(MF_CALL_REALLOC, q, 50, CALLER);
-    T_EQU(used(), mf_heap_usable(p));
+    T_EQU(used(), mf_heap_charge(p));
     mf_heap_free_slow(p);
     T_EQU(used(), 0);
     /* ... except memfence's own uncounted blocks */
@@ -384,17 +389,37 @@ static void test_paths(void)
     mf_tls.depth--;
     T_EQU(used(), 0);
 
-    /* while the backend is being resolved: the bootstrap buffer, free is a no-op */
+    /* while the backend is being resolved: __libc_malloc, remembered and not charged until
+     * glibc is known to be underneath (not in the ASan build: its allocator is the backend) */
     mf_tls.depth++;
     atomic_store(&mf_state, MF_STATE_RESOLVING);
     p = hmalloc(100);
-    T_CHECK(p != NULL && mf_bootstrap_owns(p));
-    T_CHECK(((uintptr_t)p & 15) == 0);
-    mf_heap_free_slow(p);
+    T_CHECK(p != NULL && ((uintptr_t)p & 15) == 0 && mf_bootstrap_owns(p));
+    T_EQU(mf_bootstrap_usable(p), 100);
+    q = mf_heap_alloc_slow(MF_CALL_CALLOC, MF_ALLOC_CALLOC, 0, 10, 30, CALLER);
+    T_CHECK(q != NULL && ((char *)q)[299] == 0 && mf_bootstrap_owns(q));
+    /* (AddressSanitizer takes __libc_memalign but not __libc_free: glibc underneath only) */
+    void *al = NULL;
+    if (mf_backend.kind == MF_BACKEND_GLIBC) {
+        T_EQ(mf_heap_posix_memalign_slow(&al, 256, 1000, CALLER), 0);
+        T_CHECK(al != NULL && ((uintptr_t)al & 255) == 0 && mf_bootstrap_owns(al));
+    }
+    T_EQU(used(), 0);
+    mf_heap_free_slow(p);                               /* freed while resolving */
+    T_CHECK(!mf_bootstrap_owns(p));
+    mf_heap_settle_bootstrap();
+    uint64_t adopted = 0;
+    if (mf_bootstrap_glibc()) {                         /* glibc's: charged, forgotten */
+        adopted = mf_glibc_chunk(q) + (al ? mf_glibc_chunk(al) : 0);
+        T_CHECK(!mf_bootstrap_owns(q) && !mf_bootstrap_owns(al));
+    }
+    T_EQU(used(), adopted);
     atomic_store(&mf_state, MF_STATE_READY);
     mf_tls.depth--;
-    T_EQU(used(), 0);
-    mf_heap_free_slow(p);                               /* a bootstrap block freed later */
+    mf_heap_free_slow(q);                               /* bootstrap blocks freed later */
+    if (al)
+        mf_heap_free_slow(al);
+    T_CHECK(!mf_bootstrap_owns(q) && !mf_bootstrap_owns(al));
     T_EQU(used(), 0);
 
     /* pass-through (a required symbol missing): nothing charged, nothing refused */

@@ -372,7 +372,7 @@ static void test_ensure(void)
 static void test_slot(void)
 {
     mf_gate_reset();
-    mf_tls.slot = NULL;
+    mf_thread_slot_set(NULL);
     static const int states[] = { MF_STATE_NONE, MF_STATE_RESOLVING, MF_STATE_COUNTING,
                                   MF_STATE_DISABLED };
     for (size_t i = 0; i < MF_ARRAY_LEN(states); i++) {
@@ -387,18 +387,33 @@ static void test_slot(void)
     mf_tls.exiting = 1;
     T_CHECK(mf_thread_slot_get() == NULL);              /* the thread's destructors ran */
     mf_tls.exiting = 0;
+    unsigned flags0 = atomic_load(&mf_policy_flags);
+    mf_policy_set(MF_POLICY_NOT_READY, 1);
+    T_CHECK(mf_thread_slot_get() == NULL);              /* the modules are still starting */
+    mf_policy_set(MF_POLICY_NOT_READY | MF_POLICY_PROFILE, 0);
     T_CHECK(mf_tls.slot == NULL);
+    T_CHECK(mf_tls.alloc_slot == &mf_slot_none);        /* malloc's inline path: none, never NULL */
+    T_CHECK(mf_tls.free_slot == NULL);
     mf_slot_t *s = mf_thread_slot_get();
     T_CHECK(s != NULL);
     T_CHECK(mf_tls.slot == s);
+    T_CHECK(mf_tls.alloc_slot == s && mf_tls.free_slot == s);
+    mf_thread_slot_set(NULL);
+    T_CHECK(mf_tls.alloc_slot == &mf_slot_none && mf_tls.free_slot == NULL);
+    mf_policy_set(MF_POLICY_PROFILE, 1);                 /* profiling: frees out of line */
+    mf_thread_slot_set(s);
+    T_CHECK(mf_tls.alloc_slot == s && mf_tls.free_slot == NULL);
+    mf_policy_set(MF_POLICY_PROFILE, 0);
+    mf_thread_slot_set(s);
     T_EQ(mf_tls.tid, gettid());
     T_CHECK(mf_thread_slot() == s);                     /* kept */
     T_EQ(mf_gate_charge(s, 1000), 0);
     T_EQU(mf_gate_used(MF_POOL_HOST), 1000);
     mf_gate_uncharge(s, 1000);
-    mf_tls.slot = NULL;
+    mf_thread_slot_set(NULL);
     mf_gate_slot_release(s);
     T_EQU(mf_gate_used(MF_POOL_HOST), 0);
+    atomic_store(&mf_policy_flags, flags0);
 }
 
 int main(void)
