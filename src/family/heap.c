@@ -445,18 +445,7 @@ void *mf_heap_calloc_other(size_t n, size_t m, const void *caller)
 void mf_heap_free_other(void *p)
 {
     unsigned f = flags();
-    mf_slot_t *s = mf_tls.slot;
-    if (mf_likely(f == MF_POLICY_PROFILE && s != NULL)) {
-        /* profiling alone, glibc underneath: the fast path, and the filter's test */
-        mf_profile_free_fast(p);
-        size_t c = mf_glibc_chunk(p);
-        if (mf_likely(mf_gate_try_uncharge(s, c)))
-            mf_backend.free(p);
-        else
-            mf_heap_free_tail(p, c);
-        return;
-    }
-    s = fast_slot(f);
+    mf_slot_t *s = fast_slot(f);
     if (!s || mf_bootstrap_owns(p)) {
         mf_heap_free_slow(p);
         return;

@@ -48,7 +48,7 @@ static inline uint32_t mf_heap_policy(void)
 /* Profiling alone (the policy word is MF_POLICY_PROFILE) keeps malloc on the fast path: the
  * thread's sampling countdown is charged the request on the way in; false (it ran out, or
  * another bit is set) sends the call to mf_heap_malloc_other, which samples.  free's side is
- * mf_heap_free_other's first branch (the filter's test, then the fast path). */
+ * the hook's second branch (the filter's test, then the fast path). */
 static inline bool mf_heap_profile_rides(size_t n)
 {
     if (mf_heap_policy() != MF_POLICY_PROFILE)

@@ -37,20 +37,32 @@ policy:
     return mf_heap_malloc_other(n, CALLER);
 }
 
+/* free's fast path: the block's chunk credited to s (a bootstrap block is glibc's too). */
+#define FREE_FAST(s, p)                                                                      \
+    do {                                                                                     \
+        size_t c_ = mf_heap_charge_glibc(p);                                                 \
+        if (mf_likely(mf_gate_try_uncharge((s), c_))) {                                      \
+            mf_backend.free(p);                                                              \
+            return;                                                                          \
+        }                                                                                    \
+        mf_heap_free_tail((p), c_);                                                          \
+        return;                                                                              \
+    } while (0)
+
 MF_EXPORT void free(void *p)
 {
     mf_slot_t *s = mf_tls.free_slot;
-    if (mf_likely(s != NULL) && mf_likely(p != NULL)) {   /* a bootstrap block is glibc's too */
-        size_t c = mf_heap_charge_glibc(p);
-        if (mf_likely(mf_gate_try_uncharge(s, c))) {
-            mf_backend.free(p);
-            return;
-        }
-        mf_heap_free_tail(p, c);
+    if (mf_likely(s != NULL) && mf_likely(p != NULL))
+        FREE_FAST(s, p);
+    if (!p)
         return;
+    /* profiling alone, glibc underneath: the fast path after the filter's test */
+    s = mf_tls.slot;
+    if (mf_heap_policy() == MF_POLICY_PROFILE && s != NULL) {
+        mf_profile_free_fast(p);
+        FREE_FAST(s, p);
     }
-    if (p)
-        mf_heap_free_other(p);
+    mf_heap_free_other(p);
 }
 
 MF_EXPORT void *calloc(size_t n, size_t m)
