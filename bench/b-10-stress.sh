@@ -48,7 +48,7 @@ echo "## Stress: refusal storm, fork-and-exec storm"
 echo
 echo "Budget $LIMIT; each storm runs ${SECS} s; sizes 16 B – 2 MiB log-uniform; allocate 60 % / free 40 %,"
 echo "and free one block after each refusal, so usage stays at the limit. \`over\` = the most the"
-echo "program's own count of usable bytes (plus what it held before) ever exceeded the budget."
+echo "program's own count of what its blocks count (memfence_charge_of; plus what it held before) ever exceeded the budget."
 echo
 echo "### (a) at the budget, sampler actions off"
 echo

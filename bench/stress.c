@@ -4,9 +4,9 @@
  *       Refusal storm: THREADS threads allocate (random sizes, 16 B .. 2 MiB, log-uniform) and
  *       free for SECONDS, right at the budget: each allocates with probability 0.6 and frees
  *       with 0.4, and frees a random block after every refusal, so usage hugs the limit.  Every
- *       call is timed with clock_gettime.  The program keeps its own count of the usable bytes
- *       it holds (malloc_usable_size, added after a grant, removed before a free: a lower bound
- *       of what memfence has granted); `over` is the most that count ever exceeded the limit,
+ *       call is timed with clock_gettime.  The program keeps its own count of what its blocks
+ *       count (memfence_charge_of: glibc's chunks; malloc_usable_size without memfence), added
+ *       after a grant, removed before a free; `over` is the most that count ever exceeded the limit,
  *       plus what the process held before the storm.  With CAP (bytes) and no memfence, the
  *       program refuses itself at CAP without calling malloc: the plain allocator's latency at
  *       the same working set.  A watchdog reports a deadlock when the threads do not stop.
@@ -37,6 +37,12 @@
 #include <unistd.h>
 
 #include "memfence.h"
+
+/* What a block counts against the budget (memfence.h), or its usable size without memfence. */
+static size_t counted(void *p)
+{
+    return memfence_charge_of ? (size_t)memfence_charge_of(p) : malloc_usable_size(p);
+}
 
 /* ---- latency histograms: 32 sub-buckets per power of two (3 % resolution) ---------------- */
 
@@ -156,7 +162,7 @@ static void *storm(void *arg)
         w->grants++;
         hadd(&w->granted, dt);
         *(volatile char *)p = 1;
-        size_t u = malloc_usable_size(p);
+        size_t u = counted(p);
         uint64_t now = atomic_fetch_add_explicit(&live_bytes, u, memory_order_relaxed) + u;
         uint64_t m = atomic_load_explicit(&live_max, memory_order_relaxed);
         while (now > m && !atomic_compare_exchange_weak_explicit(&live_max, &m, now,
@@ -282,7 +288,7 @@ static int cmd_child(const char *path, uint64_t hold)
     for (uint64_t got = 0; got < hold && n < 4096; got += 65536) {
         void *p = malloc(65536);
         if (!p) { refused++; continue; }
-        us[n] = malloc_usable_size(p);
+        us[n] = counted(p);
         shared_add(s, us[n]);
         blk[n++] = p;
     }
