@@ -32,7 +32,7 @@ typedef struct mf_slot {
 /* The slot of a thread that has none (mf_tls.alloc_slot's start and end): a lease that covers no
  * charge, so malloc's inline path, which charges mf_tls.alloc_slot without testing it, always
  * leaves for its tail (heap.c), which never hands this slot to the gate.  Its net is scratch:
- * any thread adds to it, none reads it. */
+ * any thread adds to it, the tail sets it back to 0, none reads it. */
 extern MF_INTERNAL mf_slot_t mf_slot_none;
 
 enum mf_state { MF_STATE_NONE, MF_STATE_RESOLVING, MF_STATE_COUNTING, MF_STATE_READY,

@@ -127,6 +127,8 @@ static void *backend_alloc(int kind, size_t align, size_t n, size_t m)
  * inside itself passes RAW, any other thread gets a slot now or charges the pool directly. */
 static void *grant_slotless(unsigned call, void *p, size_t charge)
 {
+    /* the scratch net back to 0, so that it never wraps round to the lease (INT64_MIN) */
+    __atomic_store_n(&mf_slot_none.net, 0, __ATOMIC_RELAXED);
     if (how() != GO)
         return raw_charged(p);
     if (mf_gate_charge(mf_thread_slot(), charge) == 0)
