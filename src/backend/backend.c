@@ -208,7 +208,7 @@ size_t mf_bootstrap_usable(const void *p)
     for (unsigned i = 0; i < MF_BOOT_MAX; i++)
         if (atomic_load_explicit(&boot_blocks[i], memory_order_relaxed) == p)
             return atomic_load_explicit(&boot_sizes[i], memory_order_relaxed);
-    return mf_glibc_usable(p);
+    return 0;                          /* not (or no longer) a bootstrap block: no header read */
 }
 
 void mf_bootstrap_settle(void (*adopt)(void *p))

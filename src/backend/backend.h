@@ -75,7 +75,7 @@ static inline size_t mf_glibc_usable(const void *p)
 #define MF_BOOT_MAX 256
 void *mf_bootstrap_alloc(size_t n, size_t align);  /* zeroed; NULL when the table is full */
 void mf_bootstrap_release(void *p);                 /* frees a block mf_bootstrap_owns */
-size_t mf_bootstrap_usable(const void *p);
+size_t mf_bootstrap_usable(const void *p);          /* the bytes asked; 0 when not remembered */
 bool mf_bootstrap_find(const void *p);
 void mf_bootstrap_settle(void (*adopt)(void *p));
 bool mf_bootstrap_glibc(void);                      /* settled: bootstrap blocks are glibc's */
