@@ -351,23 +351,35 @@ void *mf_heap_realloc(unsigned call, void *p, size_t n, const void *caller)
     return q;
 }
 
+/* Start-up self-check: the chunk header agrees with glibc's malloc_usable_size, for heap chunks
+ * and for a mapped one.  The probes leave glibc as the program would have found it:
+ *   - the heap probes are larger than any tcache or fastbin block and are freed in reverse
+ *     order, so each merges back into the top chunk (no block is left cached where the
+ *     program's first blocks would go);
+ *   - the mapped probe is larger than glibc's largest dynamic mmap threshold (32 MiB on
+ *     64-bit): freeing a mapped chunk below it raises the process's mmap and trim thresholds to
+ *     its size, and the program would get heap blocks where it had mappings.  Untouched, it
+ *     costs one page; if it cannot be mapped, the mapped case goes unchecked. */
 void mf_heap_check_usable(void)
 {
     if (mf_backend.kind != MF_BACKEND_GLIBC || !mf_backend.malloc_usable_size)
         return;
-    static const size_t sizes[] = { 1, 24, 25, 100, 1000, 4000, 70000, 300000 };
-    int ok = 1;
-    for (size_t i = 0; i < MF_ARRAY_LEN(sizes); i++) {
-        void *p = mf_backend.malloc(sizes[i]);
-        if (!p)
-            return;
-        size_t h = ((const size_t *)p)[-1];
+    static const size_t sizes[] = { 1100, 4000, 70000, (size_t)33 << 20 };
+    void *p[MF_ARRAY_LEN(sizes)] = { 0 };
+    int ok = 1, n = 0;
+    for (; n < (int)MF_ARRAY_LEN(sizes); n++) {
+        p[n] = mf_backend.malloc(sizes[n]);
+        if (!p[n])
+            break;
+        size_t h = ((const size_t *)p[n])[-1];
         size_t inl = (h & ~(size_t)7) - 8 - ((h & 2) << 2);
-        if (inl != mf_backend.malloc_usable_size(p))
+        if (inl != mf_backend.malloc_usable_size(p[n]))
             ok = 0;
-        mf_backend.free(p);
     }
-    mf_heap_glibc_inline = ok;
+    for (int i = n - 1; i >= 0; i--)
+        mf_backend.free(p[i]);
+    /* a heap probe that could not be had leaves the question open: the general path answers */
+    mf_heap_glibc_inline = ok && n >= (int)MF_ARRAY_LEN(sizes) - 1;
 }
 
 void mf_heap_init_policy(void)

@@ -26,6 +26,14 @@ out=$(fenced MEMFENCE_LIMIT=1G -- "$MF_PROGS/core_nested" realloc 2>&1) || fail 
 out=$(fenced MEMFENCE_LIMIT=1G MEMFENCE_PROFILE=on -- "$MF_PROGS/core_nested" realloc 2>&1) ||
     fail "realloc, profiling: $out"
 
+# memfence's start-up leaves glibc's decisions as they were: a 200 KiB block is still a mapping
+# (a probe freed at start-up once raised the mmap threshold for the whole process)
+want=$("$MF_PROGS/core_glibc_state" | head -1)
+for e in "MEMFENCE_LIMIT=1G" "MEMFENCE_LIMIT=1G MEMFENCE_PROFILE=on"; do
+    got=$(fenced $e -- "$MF_PROGS/core_glibc_state" 2>&1 | head -1)
+    expect_eq "$got" "$want" "glibc's mmap threshold under $e"
+done
+
 out=$(fenced MEMFENCE_LIMIT=64M "${quiet[@]}" "${strict[@]}" -- "$MF_PROGS/core_cxx" 2>&1)
 rc=$?
 [ $rc -eq 0 ] || fail "core_cxx exit $rc: $out"
