@@ -50,6 +50,8 @@ typedef struct mf_tls {
     struct mf_slot *alloc_slot;  /* what malloc's inline path charges: slot, or &mf_slot_none */
     struct mf_slot *free_slot;   /* what free's inline path credits: slot, when frees may go
                                     inline for good (mf_thread_slot_set), else NULL */
+    struct mf_slot *filter_slot; /* the same after the profiler's filter: slot, when profiling
+                                    is all free cares about, else NULL */
     int64_t profile_left;   /* profiler: bytes until the next sample */
     uint64_t fail_seen;     /* fault injection: per-thread scratch */
     size_t req;             /* the fast path's request size, kept here across the backend call */

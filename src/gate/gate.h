@@ -130,17 +130,24 @@ mf_slot_t *mf_thread_slot_get(void);
 void mf_gate_thread_init(void);
 
 /* Attaches slot s (NULL: none) to the calling thread as the hooks see it: mf_tls.slot, the slot
- * malloc's inline path charges (&mf_slot_none for none) and the one free's inline path credits
- * (s while no bit of MF_POLICY_FREE_CARES is set, else NULL). */
+ * malloc's inline path charges (&mf_slot_none for none), the one free's inline path credits
+ * (s while no bit of MF_POLICY_FREE_CARES is set, else NULL) and the one free credits after the
+ * profiler's filter (s while MF_POLICY_PROFILE is the only such bit, else NULL).  The fields a
+ * free may read go to NULL before the slot changes, and to s after it. */
 static inline void mf_thread_slot_set(mf_slot_t *s)
 {
-    unsigned f = atomic_load_explicit(&mf_policy_flags, memory_order_relaxed);
-    if (!s)
+    unsigned cares = atomic_load_explicit(&mf_policy_flags, memory_order_relaxed) &
+                     MF_POLICY_FREE_CARES;
+    if (!s) {
         mf_tls.free_slot = NULL;
+        mf_tls.filter_slot = NULL;
+    }
     mf_tls.slot = s;
     mf_tls.alloc_slot = s ? s : &mf_slot_none;
-    if (s && !(f & MF_POLICY_FREE_CARES))
+    if (s && cares == 0)
         mf_tls.free_slot = s;
+    if (s && cares == MF_POLICY_PROFILE)
+        mf_tls.filter_slot = s;
 }
 
 static inline mf_slot_t *mf_thread_slot(void)

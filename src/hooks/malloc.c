@@ -49,6 +49,14 @@ policy:
         return;                                                                              \
     } while (0)
 
+/* A block the profiler's filter may know: told to the profiler, then freed as on the fast path
+ * (out of line, so that the inline path keeps nothing across a call). */
+static MF_NOINLINE void free_filtered(mf_slot_t *s, void *p)
+{
+    mf_profile_forget(p);
+    FREE_FAST(s, p);
+}
+
 MF_EXPORT void free(void *p)
 {
     mf_slot_t *s = mf_tls.free_slot;
@@ -57,9 +65,12 @@ MF_EXPORT void free(void *p)
     if (!p)
         return;
     /* profiling alone, glibc underneath: the fast path after the filter's test */
-    s = mf_tls.slot;
-    if (mf_heap_policy() == MF_POLICY_PROFILE && s != NULL) {
-        mf_profile_free_fast(p);
+    s = mf_tls.filter_slot;
+    if (mf_likely(s != NULL)) {
+        if (mf_unlikely(mf_profile_may_know(p))) {
+            free_filtered(s, p);
+            return;
+        }
         FREE_FAST(s, p);
     }
     mf_heap_free_other(p);

@@ -64,9 +64,16 @@ static inline void mf_profile_alloc_fast(void *p, uint64_t usable)
         mf_profile_sample(p, usable, usable);
 }
 
+/* False: p is certainly not a sampled block (the block table's filter: a shift, a mask, a
+ * load); true: it may be, and mf_profile_forget(p) settles it. */
+static inline bool mf_profile_may_know(const void *p)
+{
+    return mf_blocks_maybe((uintptr_t)p);
+}
+
 static inline void mf_profile_free_fast(void *p)
 {
-    if (mf_unlikely(mf_blocks_maybe((uintptr_t)p)))
+    if (mf_unlikely(mf_profile_may_know(p)))
         mf_profile_forget(p);
 }
 
