@@ -35,45 +35,13 @@ __thread int mf_dl_guard;
  * default version): no allocation, no lock but dl_iterate_phdr's recursive one. */
 typedef void *(*dlvsym_fn)(void *, const char *, const char *);
 
-static uint32_t gnu_hash(const char *s)
-{
-    uint32_t h = 5381;
-    for (; *s; s++) h = h * 33 + (unsigned char)*s;
-    return h;
-}
-
-static void *elf_lookup(uintptr_t base, const ElfW(Dyn) *dyn, const char *name)
-{
-    mf_elf_dyn_t d;
-    mf_elf_dyn_read(base, dyn, &d);
-    const ElfW(Sym) *symtab = d.symtab;
-    const char *strtab = d.strtab;
-    const uint32_t *gh = d.gnu_hash;
-    const ElfW(Half) *versym = d.versym;
-    if (!symtab || !strtab || !gh) return NULL;
-    uint32_t nbuckets = gh[0], symoffset = gh[1], bloom_size = gh[2];
-    const uint32_t *buckets = (const uint32_t *)((const ElfW(Addr) *)(gh + 4) + bloom_size);
-    const uint32_t *chain = buckets + nbuckets;
-    uint32_t h = gnu_hash(name);
-    uint32_t i = nbuckets ? buckets[h % nbuckets] : 0;
-    if (i < symoffset) return NULL;
-    for (;; i++) {
-        uint32_t h2 = chain[i - symoffset];
-        const ElfW(Sym) *sym = &symtab[i];
-        if ((h | 1) == (h2 | 1) && sym->st_value && sym->st_shndx != SHN_UNDEF &&
-            !strcmp(strtab + sym->st_name, name) && (!versym || !(versym[i] & 0x8000)))
-            return (void *)(base + sym->st_value);
-        if (h2 & 1) return NULL;
-    }
-}
-
 static int find_libc(struct dl_phdr_info *info, size_t size, void *out)
 {
     const char *n = info->dlpi_name, *slash = n ? strrchr(n, '/') : NULL;
     if (!n || strncmp(slash ? slash + 1 : n, "libc.so", 7) != 0) return 0;
     const ElfW(Dyn) *dyn = mf_elf_dynamic(info);
     if (!dyn) return 0;
-    *(void **)out = elf_lookup(info->dlpi_addr, dyn, "dlvsym");
+    *(void **)out = mf_elf_lookup(info->dlpi_addr, dyn, "dlvsym");
     return *(void **)out != NULL;
 }
 

@@ -1,12 +1,14 @@
 /* elfdyn.h — reading a loaded object's dynamic section: the symbol and string tables, GNU hash,
- * version indexes and relocation tables.  Used by hooks/dl.c (finding libc's dlvsym) and
- * hooks/cuda_got.c (binding direct-linked CUDA callers).  No allocation. */
+ * version indexes and relocation tables.  Used by hooks/dl.c (finding libc's dlvsym),
+ * hooks/cxx.c (finding the C++ runtime's operators) and hooks/cuda_got.c (binding
+ * direct-linked CUDA callers).  No allocation, no lock. */
 #ifndef MF_HOOKS_ELFDYN_H
 #define MF_HOOKS_ELFDYN_H
 
 #include <elf.h>
 #include <link.h>
 #include <stdint.h>
+#include <string.h>
 
 typedef struct mf_elf_dyn {
     const ElfW(Sym) *symtab;
@@ -44,6 +46,31 @@ static inline const ElfW(Dyn) *mf_elf_dynamic(const struct dl_phdr_info *info)
         if (info->dlpi_phdr[i].p_type == PT_DYNAMIC)
             return (const ElfW(Dyn) *)(info->dlpi_addr + info->dlpi_phdr[i].p_vaddr);
     return NULL;
+}
+
+/* The address of `name` (its default version) defined in the object loaded at `base` with
+ * dynamic section `dyn`, found through the object's GNU hash table; NULL when it defines none. */
+static inline void *mf_elf_lookup(uintptr_t base, const ElfW(Dyn) *dyn, const char *name)
+{
+    mf_elf_dyn_t d;
+    mf_elf_dyn_read(base, dyn, &d);
+    const uint32_t *gh = d.gnu_hash;
+    if (!d.symtab || !d.strtab || !gh) return NULL;
+    uint32_t nbuckets = gh[0], symoffset = gh[1], bloom_size = gh[2];
+    const uint32_t *buckets = (const uint32_t *)((const ElfW(Addr) *)(gh + 4) + bloom_size);
+    const uint32_t *chain = buckets + nbuckets;
+    uint32_t h = 5381;                             /* the GNU hash: h * 33 + c */
+    for (const char *c = name; *c; c++) h = h * 33 + (unsigned char)*c;
+    uint32_t i = nbuckets ? buckets[h % nbuckets] : 0;
+    if (i < symoffset) return NULL;
+    for (;; i++) {
+        uint32_t h2 = chain[i - symoffset];
+        const ElfW(Sym) *sym = &d.symtab[i];
+        if ((h | 1) == (h2 | 1) && sym->st_value && sym->st_shndx != SHN_UNDEF &&
+            !strcmp(d.strtab + sym->st_name, name) && (!d.versym || !(d.versym[i] & 0x8000)))
+            return (void *)(base + sym->st_value);
+        if (h2 & 1) return NULL;
+    }
 }
 
 #endif
