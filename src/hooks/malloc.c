@@ -8,72 +8,29 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "family/heap.h"
+#include "hooks/fast.h"
 
 #define CALLER __builtin_return_address(0)
-
-/* The fast path of malloc and calloc: backend, the block's chunk, a charge of the thread's
- * credit (mf_tls.alloc_slot: never NULL). */
-#define ALLOC_FAST(call, backend_call, want)                                                 \
-    do {                                                                                     \
-        mf_slot_t *s_ = mf_tls.alloc_slot;                                                   \
-        mf_tls.req = (want);                                                                 \
-        void *p_ = (backend_call);                                                           \
-        if (mf_unlikely(p_ == NULL))                                                         \
-            return NULL;                                                                     \
-        size_t c_ = mf_heap_charge_glibc(p_);                                                \
-        if (mf_likely(mf_gate_try_charge(s_, c_)))                                           \
-            return p_;                                                                       \
-        return mf_heap_grant_tail((call), p_, c_, s_);                                       \
-    } while (0)
 
 MF_EXPORT void *malloc(size_t n)
 {
     MF_HEAP_POLICY_GOTO(policy);
-    ALLOC_FAST(MF_CALL_MALLOC, mf_backend.malloc(n), n);
+    MF_ALLOC_FAST(MF_CALL_MALLOC, mf_backend.malloc(n), n);
 policy:
     if (mf_heap_profile_rides(n))
-        ALLOC_FAST(MF_CALL_MALLOC, mf_backend.malloc(n), n);
+        MF_ALLOC_FAST(MF_CALL_MALLOC, mf_backend.malloc(n), n);
     return mf_heap_malloc_other(n, CALLER);
 }
 
-/* free's fast path: the block's chunk credited to s (a bootstrap block is glibc's too). */
-#define FREE_FAST(s, p)                                                                      \
-    do {                                                                                     \
-        size_t c_ = mf_heap_charge_glibc(p);                                                 \
-        if (mf_likely(mf_gate_try_uncharge((s), c_))) {                                      \
-            mf_backend.free(p);                                                              \
-            return;                                                                          \
-        }                                                                                    \
-        mf_heap_free_tail((p), c_);                                                          \
-        return;                                                                              \
-    } while (0)
-
-/* A block the profiler's filter may know: told to the profiler, then freed as on the fast path
- * (out of line, so that the inline path keeps nothing across a call). */
-static MF_NOINLINE void free_filtered(mf_slot_t *s, void *p)
+void mf_hooks_free_filtered(mf_slot_t *s, void *p)
 {
     mf_profile_forget(p);
-    FREE_FAST(s, p);
+    MF_FREE_FAST(s, p);
 }
 
 MF_EXPORT void free(void *p)
 {
-    mf_slot_t *s = mf_tls.free_slot;
-    if (mf_likely(s != NULL) && mf_likely(p != NULL))
-        FREE_FAST(s, p);
-    if (!p)
-        return;
-    /* profiling alone, glibc underneath: the fast path after the filter's test */
-    s = mf_tls.filter_slot;
-    if (mf_likely(s != NULL)) {
-        if (mf_unlikely(mf_profile_may_know(p))) {
-            free_filtered(s, p);
-            return;
-        }
-        FREE_FAST(s, p);
-    }
-    mf_heap_free_other(p);
+    mf_hooks_free(p);
 }
 
 MF_EXPORT void *calloc(size_t n, size_t m)
@@ -81,10 +38,10 @@ MF_EXPORT void *calloc(size_t n, size_t m)
     /* the fast path serves glibc alone, which refuses an n * m that overflows itself (ENOMEM,
      * nothing to charge); the product is kept only for a report */
     MF_HEAP_POLICY_GOTO(policy);
-    ALLOC_FAST(MF_CALL_CALLOC, mf_backend.calloc(n, m), n * m);
+    MF_ALLOC_FAST(MF_CALL_CALLOC, mf_backend.calloc(n, m), n * m);
 policy:
     if (mf_heap_profile_rides(n * m))
-        ALLOC_FAST(MF_CALL_CALLOC, mf_backend.calloc(n, m), n * m);
+        MF_ALLOC_FAST(MF_CALL_CALLOC, mf_backend.calloc(n, m), n * m);
     size_t total;
     if (__builtin_mul_overflow(n, m, &total)) {
         errno = ENOMEM;   /* nothing charged */
@@ -227,5 +184,5 @@ MF_EXPORT size_t malloc_usable_size(void *p)
         return mf_bootstrap_usable(p);
     if (!mf_backend.malloc_usable_size)
         mf_runtime_ensure();
-    return mf_backend.malloc_usable_size ? mf_backend.malloc_usable_size(p) : 0;
+    return mf_backend.malloc_usable_size ? mf_heap_backend_usable(p) : 0;
 }
