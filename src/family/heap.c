@@ -38,11 +38,14 @@ static unsigned flags(void) { return atomic_load_explicit(&mf_policy_flags, memo
  * once, whatever the paths (as nested calls on the fast path always were).  Not charged: in
  * pass-through (DISABLED); in memfence's own thread (the sampler, which frees what it makes);
  * inside mf_tls.uncounted (memfence's own blocks that only memfence's own code frees, such as
- * the sampler thread's TLS block, freed when that thread ends). */
+ * the sampler thread's TLS block, freed when that thread ends); inside a call into the allocator
+ * (mf_tls.in_backend), whose own blocks are its own: its usable size cannot be asked there
+ * (tcmalloc's malloc_usable_size allocates its MallocExtension on first use, through whatever
+ * operator new the program has, which comes back to malloc). */
 static bool raw_counts(void)
 {
     return atomic_load_explicit(&mf_state, memory_order_relaxed) != MF_STATE_DISABLED &&
-           !mf_tls.own_thread && !mf_tls.uncounted &&
+           !mf_tls.own_thread && !mf_tls.uncounted && !mf_tls.in_backend &&
            (mf_heap_glibc_inline || mf_backend.malloc_usable_size);
 }
 
@@ -166,6 +169,17 @@ void *mf_heap_refuse(unsigned call, void *p, uint64_t req, uint64_t charge)
     mf_report_refusal(call, MF_POOL_HOST, req, NULL);
     errno = ENOMEM;
     return NULL;
+}
+
+void *mf_heap_alloc_past_budget(size_t align, size_t n)
+{
+    void *p = align ? (mf_backend.memalign ? MF_BACKEND(mf_backend.memalign(align, n)) : NULL)
+                    : MF_BACKEND(mf_backend.malloc(n));
+    if (!p)
+        return NULL;
+    mf_gate_charge_force(MF_POOL_HOST, mf_heap_charge(p));
+    mf_report_over_budget(align ? MF_CALL_MEMALIGN : MF_CALL_MALLOC, MF_POOL_HOST, n);
+    return p;
 }
 
 /* Charges a block the backend just returned.  Return: p, or NULL (refused, errno set). */
@@ -403,7 +417,7 @@ void mf_heap_init_policy(void)
 static mf_slot_t *fast_slot(unsigned f)
 {
     mf_slot_t *s = mf_tls.slot;
-    return s && !(f & ~(MF_POLICY_PROFILE | MF_POLICY_USABLE_CALL)) ? s : NULL;
+    return s && !(f & ~(MF_POLICY_PROFILE | MF_POLICY_USABLE_CALL)) && !mf_tls.depth ? s : NULL;
 }
 
 /* A request's profiling countdown: the hook (malloc, calloc) charged it already when profiling

@@ -73,11 +73,25 @@ static inline size_t mf_heap_charge_glibc(const void *p)
 
 extern MF_INTERNAL int mf_heap_glibc_inline;
 
+/* The backend's malloc_usable_size, as a call into the allocator from inside memfence
+ * (mf_tls.depth, mf_tls.in_backend): what it allocates meanwhile is its own and passes through
+ * uncharged (tcmalloc's makes its MallocExtension with operator new on first use, and that
+ * malloc must not ask for a usable size again). */
+static inline size_t mf_heap_backend_usable(void *p)
+{
+    mf_tls.depth++;
+    mf_tls.in_backend++;
+    size_t u = mf_backend.malloc_usable_size(p);
+    mf_tls.in_backend--;
+    mf_tls.depth--;
+    return u;
+}
+
 static inline size_t mf_heap_charge(void *p)
 {
     if (mf_likely(mf_heap_glibc_inline))
         return mf_heap_charge_glibc(p);
-    return mf_backend.malloc_usable_size(p);
+    return mf_heap_backend_usable(p);
 }
 
 /* The bytes of p the program may use (what realloc copies). */
@@ -85,7 +99,7 @@ static inline size_t mf_heap_usable(void *p)
 {
     if (mf_likely(mf_heap_glibc_inline))
         return mf_glibc_usable(p);
-    return mf_backend.malloc_usable_size(p);
+    return mf_heap_backend_usable(p);
 }
 
 /* Tails of the fast paths, called (as tail calls) when the thread's credit does not cover the
@@ -100,6 +114,11 @@ void mf_heap_free_tail(void *p, size_t charge);
 void *mf_heap_malloc_other(size_t n, const void *caller);
 void *mf_heap_calloc_other(size_t n, size_t m, const void *caller);
 void mf_heap_free_other(void *p);
+
+/* For a caller that cannot be refused (C++'s throwing operator new with no C++ runtime loaded
+ * to throw std::bad_alloc): a block from the backend (align 0: malloc), charged past the budget
+ * and reported as such.  NULL only when the allocator itself has no memory. */
+void *mf_heap_alloc_past_budget(size_t align, size_t n);
 
 /* The general path for every allocating call.  kind: how to call the backend. */
 enum { MF_ALLOC_MALLOC, MF_ALLOC_CALLOC, MF_ALLOC_MEMALIGN, MF_ALLOC_ALIGNED, MF_ALLOC_VALLOC,
