@@ -70,12 +70,32 @@ static void *realloc_common(unsigned call, void *p, size_t n, const void *caller
     return mf_heap_realloc(call, p, n, caller);
 }
 
+/* The fast path's rare ends, out of line and tail-called, so that nothing but the slot, the
+ * charge and the reserve lives across the backend's call: q's charge settled beyond the
+ * thread's credit (give back `back`, or take `more`), and a failed call's reserve given back. */
+static MF_NOINLINE void *realloc_settle(mf_slot_t *s, void *q, uint64_t back, uint64_t more)
+{
+    if (back)
+        mf_gate_uncharge_slow(s, back);
+    else if (mf_gate_charge(s, more) != 0)
+        mf_gate_charge_force(MF_POOL_HOST, more);   /* as mf_heap_realloc does */
+    return q;
+}
+
+static MF_NOINLINE void *realloc_undo(mf_slot_t *s, uint64_t reserve)
+{
+    if (!mf_gate_try_uncharge(s, reserve))
+        mf_gate_uncharge_slow(s, reserve);
+    return NULL;
+}
+
 /* realloc's fast path, under the same conditions as malloc's (profiling sees the move), glibc
  * underneath (the only allocator whose chunk size the fast path reads inline): reserve the most
  * the block can grow to from the thread's credit, call the backend, settle to the exact charge.
  * glibc never grows a block whose usable size (its chunk less 8, or 16 when mapped) already
  * holds n (it splits it, or mremaps a mapped chunk smaller), so such a shrink reserves nothing;
  * a growth reserves n + glibc's largest slack (MF_BACKEND_GLIBC_SLACK, the header included).
+ * A block glibc cannot grow is left as it was, so a failed call gives the reserve back whole.
  * Anything else (the reserve does not fit the credit, bootstrap blocks, huge sizes, n == 0)
  * goes to the general path, which is exact near the limit. */
 static inline __attribute__((always_inline)) void *
@@ -89,29 +109,20 @@ realloc_fast(mf_slot_t *s, void *p, size_t n, const void *caller, bool profiled)
     }
     uint64_t charged = old_c + reserve;        /* below 2^41: no step too large for a slot */
     void *q = mf_backend.realloc(p, n);
-    if (mf_unlikely(q == NULL)) {               /* p is intact: its chunk tells the reserve */
-        reserve = charged - mf_heap_charge_glibc(p);
-        if (reserve && !mf_gate_try_uncharge(s, reserve))
-            mf_gate_uncharge_slow(s, reserve);
-        return NULL;
-    }
+    if (mf_unlikely(q == NULL))
+        return reserve ? realloc_undo(s, reserve) : NULL;
     size_t new_c = mf_heap_charge_glibc(q);
-    if (mf_likely(new_c <= charged)) {
-        if (new_c != charged && !mf_gate_try_uncharge(s, charged - new_c))
-            mf_gate_uncharge_slow(s, charged - new_c);
-    } else if (mf_gate_charge(s, new_c - charged) != 0) {
-        mf_gate_charge_force(MF_POOL_HOST, new_c - charged);   /* as mf_heap_realloc does */
-    }
     if (profiled) {                     /* the block moved, as mf_heap_realloc says */
-        mf_profile_free(p, old_c);
-        mf_profile_alloc(q, new_c);
+        mf_profile_free_fast(p);
+        mf_profile_alloc_fast(q, new_c);
     }
-    return q;
-}
-
-static MF_NOINLINE void *realloc_plain(mf_slot_t *s, void *p, size_t n, const void *caller)
-{
-    return realloc_fast(s, p, n, caller, false);
+    if (mf_likely(new_c <= charged)) {
+        uint64_t back = charged - new_c;
+        if (mf_likely(back == 0 || mf_gate_try_uncharge(s, back)))
+            return q;
+        return realloc_settle(s, q, back, 0);
+    }
+    return realloc_settle(s, q, 0, new_c - charged);
 }
 
 /* Out of line: a policy bit is set.  Profiling alone keeps the fast path (the block's move is
@@ -126,7 +137,8 @@ static MF_NOINLINE void *realloc_other(void *p, size_t n, const void *caller)
 }
 
 /* With the policy word zero, mf_tls.free_slot is the thread's slot (gate.h), and a bootstrap
- * block is a glibc block like any (backend.h). */
+ * block is a glibc block like any (backend.h).  The fast path is inline here: no second call,
+ * no arguments moved for one. */
 MF_EXPORT void *realloc(void *p, size_t n)
 {
     if (!p)
@@ -134,7 +146,7 @@ MF_EXPORT void *realloc(void *p, size_t n)
     MF_HEAP_POLICY_GOTO(policy);
     mf_slot_t *s = mf_tls.free_slot;
     if (mf_likely(s != NULL) && mf_likely(n - 1 < ((size_t)1 << 40)))
-        return realloc_plain(s, p, n, CALLER);
+        return realloc_fast(s, p, n, CALLER, false);
 policy:
     return realloc_other(p, n, CALLER);
 }
