@@ -129,7 +129,7 @@ realloc_fast(mf_slot_t *s, void *p, size_t n, const void *caller, bool profiled)
  * told to the profiler). */
 static MF_NOINLINE void *realloc_other(void *p, size_t n, const void *caller)
 {
-    mf_slot_t *s = mf_tls.slot;
+    mf_slot_t *s = mf_tls.filter_slot;   /* the thread's slot while profiling is all free cares */
     if (mf_heap_policy() == MF_POLICY_PROFILE && s != NULL && n - 1 < ((size_t)1 << 40) &&
         !mf_bootstrap_owns(p))
         return realloc_fast(s, p, n, caller, true);
