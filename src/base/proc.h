@@ -42,6 +42,8 @@ enum mf_state { MF_STATE_NONE, MF_STATE_RESOLVING, MF_STATE_COUNTING, MF_STATE_R
 typedef struct mf_tls {
     int depth;              /* > 0: inside memfence; hooks pass nested calls straight through */
     int in_backend;         /* > 0: inside the allocator underneath: its mmaps are its own */
+    int in_usable;          /* > 0: inside the allocator's malloc_usable_size, asked by memfence
+                               (family/heap.h): a malloc meanwhile is the allocator's own */
     int exiting;            /* the thread's destructors ran: no slot any more */
     int own_thread;         /* a thread memfence started (the sampler): never reads `environ` */
     int uncounted;          /* > 0: memfence's own allocations at depth are not charged (heap.c) */

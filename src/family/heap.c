@@ -18,7 +18,8 @@ enum { GO, RAW, BOOT };
 /* How to serve a call that missed the fast path. */
 static int how(void)
 {
-    if (mf_tls.depth) /* memfence's own call, or the loader's while it resolves symbols */
+    if (mf_tls.depth || mf_tls.in_usable)   /* memfence's own call, the loader's while it
+                                                resolves symbols, or the allocator's own */
         return atomic_load(&mf_state) >= MF_STATE_COUNTING && mf_backend.malloc ? RAW : BOOT;
     int st = mf_runtime_ensure();
     if (st == MF_STATE_RESOLVING)
@@ -39,13 +40,13 @@ static unsigned flags(void) { return atomic_load_explicit(&mf_policy_flags, memo
  * pass-through (DISABLED); in memfence's own thread (the sampler, which frees what it makes);
  * inside mf_tls.uncounted (memfence's own blocks that only memfence's own code frees, such as
  * the sampler thread's TLS block, freed when that thread ends); inside a call into the allocator
- * (mf_tls.in_backend), whose own blocks are its own: its usable size cannot be asked there
+ * (mf_tls.in_usable), whose own blocks are its own: its usable size cannot be asked there
  * (tcmalloc's malloc_usable_size allocates its MallocExtension on first use, through whatever
  * operator new the program has, which comes back to malloc). */
 static bool raw_counts(void)
 {
     return atomic_load_explicit(&mf_state, memory_order_relaxed) != MF_STATE_DISABLED &&
-           !mf_tls.own_thread && !mf_tls.uncounted && !mf_tls.in_backend &&
+           !mf_tls.own_thread && !mf_tls.uncounted && !mf_tls.in_usable &&
            (mf_heap_glibc_inline || mf_backend.malloc_usable_size);
 }
 
@@ -417,7 +418,8 @@ void mf_heap_init_policy(void)
 static mf_slot_t *fast_slot(unsigned f)
 {
     mf_slot_t *s = mf_tls.slot;
-    return s && !(f & ~(MF_POLICY_PROFILE | MF_POLICY_USABLE_CALL)) && !mf_tls.depth ? s : NULL;
+    return s && !(f & ~(MF_POLICY_PROFILE | MF_POLICY_USABLE_CALL)) && !mf_tls.in_usable ? s
+                                                                                       : NULL;
 }
 
 /* A request's profiling countdown: the hook (malloc, calloc) charged it already when profiling

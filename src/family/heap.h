@@ -73,17 +73,14 @@ static inline size_t mf_heap_charge_glibc(const void *p)
 
 extern MF_INTERNAL int mf_heap_glibc_inline;
 
-/* The backend's malloc_usable_size, as a call into the allocator from inside memfence
- * (mf_tls.depth, mf_tls.in_backend): what it allocates meanwhile is its own and passes through
- * uncharged (tcmalloc's makes its MallocExtension with operator new on first use, and that
- * malloc must not ask for a usable size again). */
+/* The backend's malloc_usable_size, asked by memfence (mf_tls.in_usable): what the allocator
+ * allocates meanwhile is its own and passes through uncharged, never asking again (tcmalloc's
+ * makes its MallocExtension with operator new on first use, which comes back to malloc). */
 static inline size_t mf_heap_backend_usable(void *p)
 {
-    mf_tls.depth++;
-    mf_tls.in_backend++;
+    mf_tls.in_usable++;
     size_t u = mf_backend.malloc_usable_size(p);
-    mf_tls.in_backend--;
-    mf_tls.depth--;
+    mf_tls.in_usable--;
     return u;
 }
 

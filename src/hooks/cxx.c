@@ -90,7 +90,7 @@ static mf_resolve_once_t next_once;
  * memfence or the allocator, the next one; NULL when there is none. */
 static void *real_op(int i)
 {
-    if (mf_unlikely(mf_tls.depth > 0 || mf_tls.in_backend > 0)) {
+    if (mf_unlikely(mf_tls.depth > 0 || mf_tls.in_backend > 0 || mf_tls.in_usable > 0)) {
         if (mf_resolve_once(&next_once, next_syms, next, CXX_COUNT) && next[i])
             return next[i];
     }
