@@ -57,6 +57,7 @@ typedef struct mf_tls {
     int64_t profile_left;   /* profiler: bytes until the next sample */
     uint64_t fail_seen;     /* fault injection: per-thread scratch */
     size_t req;             /* the fast path's request size, kept here across the backend call */
+    size_t req_m;           /* calloc's: its second factor (the request is req * req_m) */
 } mf_tls_t;
 
 extern MF_INTERNAL __thread mf_tls_t mf_tls;

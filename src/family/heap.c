@@ -129,6 +129,13 @@ static void *backend_alloc(int kind, size_t align, size_t n, size_t m)
  * none of it): served as the general path serves such a thread, after the backend.  The hooks
  * take the inline path only while no policy bit is set, so this process is initialised: memfence
  * inside itself passes RAW, any other thread gets a slot now or charges the pool directly. */
+/* The request a tail reports: the fast path kept it in mf_tls (calloc's as its two factors,
+ * multiplied here, off the fast path; glibc refused an overflowing product itself). */
+static uint64_t tail_req(unsigned call)
+{
+    return call == MF_CALL_CALLOC ? mf_tls.req * mf_tls.req_m : mf_tls.req;
+}
+
 static void *grant_slotless(unsigned call, void *p, size_t charge)
 {
     /* the scratch net back to 0, so that it never wraps round to the lease (INT64_MIN) */
@@ -137,7 +144,7 @@ static void *grant_slotless(unsigned call, void *p, size_t charge)
         return raw_charged(p);
     if (mf_gate_charge(mf_thread_slot(), charge) == 0)
         return p;
-    return mf_heap_refuse(call, p, mf_tls.req, charge);
+    return mf_heap_refuse(call, p, tail_req(call), charge);
 }
 
 void *mf_heap_grant_tail(unsigned call, void *p, size_t charge, mf_slot_t *s)
@@ -147,10 +154,10 @@ void *mf_heap_grant_tail(unsigned call, void *p, size_t charge, mf_slot_t *s)
     if (mf_gate_charge_slow(s, charge) == 0) {
         /* the countdown was charged already: sample only when it ran out */
         if ((flags() & MF_POLICY_PROFILE) && mf_tls.profile_left < 0)
-            mf_profile_sample(p, mf_tls.req, charge);
+            mf_profile_sample(p, tail_req(call), charge);
         return p;
     }
-    return mf_heap_refuse(call, p, mf_tls.req, charge);
+    return mf_heap_refuse(call, p, tail_req(call), charge);
 }
 
 void mf_heap_free_tail(void *p, size_t charge)
@@ -460,7 +467,8 @@ void *mf_heap_calloc_other(size_t n, size_t m, const void *caller)
     if (!s)
         return mf_heap_alloc_slow(MF_CALL_CALLOC, MF_ALLOC_CALLOC, 0, n, m, caller);
     bool sample = countdown(f, n * m, f == MF_POLICY_PROFILE);
-    mf_tls.req = n * m;
+    mf_tls.req = n;
+    mf_tls.req_m = m;
     void *p = MF_BACKEND(mf_backend.calloc(n, m));
     if (!p)
         return NULL;

@@ -100,8 +100,9 @@ static inline size_t mf_heap_usable(void *p)
 }
 
 /* Tails of the fast paths, called (as tail calls) when the thread's credit does not cover the
- * block: charge from the pool, or refuse (the request size is in mf_tls.req).  s: the slot the
- * fast path charged (mf_slot_none: the thread has none yet, or never gets one). */
+ * block: charge from the pool, or refuse (the request in mf_tls.req, times mf_tls.req_m for
+ * calloc).  s: the slot the fast path charged (mf_slot_none: the thread has none yet, or never
+ * gets one). */
 void *mf_heap_grant_tail(unsigned call, void *p, size_t charge, mf_slot_t *s);
 void mf_heap_free_tail(void *p, size_t charge);
 

@@ -10,11 +10,13 @@
 
 /* The fast path of an allocating call: backend, the block's chunk, a charge of the thread's
  * credit (mf_tls.alloc_slot: never NULL); the tail, heap.c's, settles a charge the credit did
- * not cover (refill, or refusal with its report). */
-#define MF_ALLOC_FAST(call, backend_call, want)                                              \
+ * not cover (refill, or refusal with its report of the request, n, or n * m for calloc). */
+#define MF_ALLOC_FAST(call, backend_call, n, m)                                              \
     do {                                                                                     \
         mf_slot_t *s_ = mf_tls.alloc_slot;                                                   \
-        mf_tls.req = (want);                                                                 \
+        mf_tls.req = (n);                                                                    \
+        if ((call) == MF_CALL_CALLOC)                                                        \
+            mf_tls.req_m = (m);                                                              \
         void *p_ = (backend_call);                                                           \
         if (mf_unlikely(p_ == NULL))                                                         \
             return NULL;                                                                     \

@@ -15,10 +15,10 @@
 MF_EXPORT void *malloc(size_t n)
 {
     MF_HEAP_POLICY_GOTO(policy);
-    MF_ALLOC_FAST(MF_CALL_MALLOC, mf_backend.malloc(n), n);
+    MF_ALLOC_FAST(MF_CALL_MALLOC, mf_backend.malloc(n), n, 1);
 policy:
     if (mf_heap_profile_rides(n))
-        MF_ALLOC_FAST(MF_CALL_MALLOC, mf_backend.malloc(n), n);
+        MF_ALLOC_FAST(MF_CALL_MALLOC, mf_backend.malloc(n), n, 1);
     return mf_heap_malloc_other(n, CALLER);
 }
 
@@ -38,10 +38,10 @@ MF_EXPORT void *calloc(size_t n, size_t m)
     /* the fast path serves glibc alone, which refuses an n * m that overflows itself (ENOMEM,
      * nothing to charge); the product is kept only for a report */
     MF_HEAP_POLICY_GOTO(policy);
-    MF_ALLOC_FAST(MF_CALL_CALLOC, mf_backend.calloc(n, m), n * m);
+    MF_ALLOC_FAST(MF_CALL_CALLOC, mf_backend.calloc(n, m), n, m);
 policy:
     if (mf_heap_profile_rides(n * m))
-        MF_ALLOC_FAST(MF_CALL_CALLOC, mf_backend.calloc(n, m), n * m);
+        MF_ALLOC_FAST(MF_CALL_CALLOC, mf_backend.calloc(n, m), n, m);
     size_t total;
     if (__builtin_mul_overflow(n, m, &total)) {
         errno = ENOMEM;   /* nothing charged */
