@@ -63,6 +63,8 @@ BENCHXX_BIN := $(BENCHXX_SRC:bench/%.cc=$(B)/bench/%)
 # becomes build/tests/lib/NAME.so.
 TLIB_SRC   := $(sort $(wildcard tests/lib/*.c))
 TLIB_BIN   := $(TLIB_SRC:tests/lib/%.c=$(B)/tests/lib/%.so)
+TLIBXX_SRC := $(sort $(wildcard tests/lib/*.cc))
+TLIB_BIN   += $(TLIBXX_SRC:tests/lib/%.cc=$(B)/tests/lib/%.so)
 # The end-to-end examples' C programs: examples/DIR/NAME.c becomes build/examples/DIR/NAME.
 EX_SRC     := $(sort $(wildcard examples/*/*.c))
 # The real-GPU check program (tests/gpu/fence_check.c), built against the CUDA test doubles.
@@ -175,6 +177,10 @@ $(GPUCHK_BIN): tests/gpu/fence_check.c tests/lib/fake_cudart.c tests/lib/fake_cu
 $(B)/tests/lib/%.so: tests/lib/%.c
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) -std=gnu11 -O1 -g -Wall -D_GNU_SOURCE -fPIC -shared -Iinclude -Itests/lib -o $@ $< -lpthread -ldl
+
+$(B)/tests/lib/%.so: tests/lib/%.cc
+	@mkdir -p $(dir $@)
+	$(Q)c++ -O1 -g -Wall -fPIC -shared -Iinclude -o $@ $<
 
 $(B)/examples/%: examples/%.c
 	@mkdir -p $(dir $@)

@@ -28,6 +28,10 @@ for a in system jemalloc tcmalloc mimalloc; do
     out=$(timeout 60 "$MF_BIN" run --allocator $a -l 64M -- "$MF_PROGS/core_cxx_replace" 2>&1) ||
         fail "core_cxx_replace over $a: $out"
     echo "$out" | grep -q "delete 4000$" || fail "core_cxx_replace over $a: $out"
+    # a C program that opens a C++ library with dlopen(RTLD_LOCAL): the runtime came in with it
+    out=$(timeout 60 "$MF_BIN" run --allocator $a -l 64M -- "$MF_PROGS/cxx_host" \
+          "$MF_TLIB/cxx_plugin.so" 2>&1) || fail "cxx_host over $a: $out"
+    echo "$out" | grep -q "^bad_alloc after 200000 bytes" || fail "cxx_host over $a: $out"
     echo "over $a: ok"
 done
 # profiling on: the operators' fast path samples and forgets as malloc and free do
