@@ -2,6 +2,7 @@
  * and the memory it can really have (see proc.h).
  */
 #include <errno.h>
+#include <link.h>
 #include <string.h>
 #include <sys/auxv.h>
 #include <sys/sysinfo.h>
@@ -140,10 +141,40 @@ pid_t mf_pid(void) { return cur_pid ? cur_pid : mf_sys_getpid(); }
 
 /* ---- start-up and fork ------------------------------------------------------------------- */
 
+/* ld.so's loaded extent: the object at the interpreter's base (AT_BASE). */
+static uintptr_t loader_lo, loader_hi;
+
+static int find_loader(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    if (info->dlpi_addr != *(uintptr_t *)arg)
+        return 0;
+    uintptr_t lo = UINTPTR_MAX, hi = 0;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_LOAD)
+            continue;
+        lo = MF_MIN(lo, info->dlpi_addr + ph->p_vaddr);
+        hi = MF_MAX(hi, info->dlpi_addr + ph->p_vaddr + ph->p_memsz);
+    }
+    if (hi > lo) {
+        loader_lo = lo;
+        loader_hi = hi;
+    }
+    return 1;
+}
+
+bool mf_in_loader(const void *pc)
+{
+    return (uintptr_t)pc - loader_lo < loader_hi - loader_lo;
+}
+
 void mf_proc_init(void)
 {
     env_take_snapshot();
     read_identity();
+    uintptr_t base = (uintptr_t)getauxval(AT_BASE);
+    if (base)
+        dl_iterate_phdr(find_loader, &base);
 }
 
 void mf_proc_fork_child(void)

@@ -9,6 +9,7 @@
 #define MF_PROC_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -79,6 +80,11 @@ const char *mf_instance_name(void);
 const char *mf_program_name(void);
 const char *mf_exe_path(void);
 pid_t mf_pid(void);
+
+/* True when pc lies in the dynamic loader's (ld.so's) code, found at initialisation.  The
+ * loader cannot take a refusal: glibc ends the process when it cannot allocate a thread's
+ * storage for a library's thread-local variables (first touched by a thread, at any time). */
+bool mf_in_loader(const void *pc);
 
 /* Reads an environment variable without allocating; NULL in secure-execution mode when
  * `path_like` (it names a file memfence would open).  A program thread reads the live

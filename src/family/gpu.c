@@ -102,7 +102,7 @@ int mf_gpu_charge(unsigned call, int dev, uint64_t n)
     if (mf_gate_charge_pool((unsigned)pool, n) == 0) return 0;
     if (warn_only) {                  /* on_limit = warn: log and grant */
         mf_gate_charge_force((unsigned)pool, n);
-        mf_report_over_budget(call, (unsigned)pool, n);
+        mf_report_over_budget(call, (unsigned)pool, n, "on_limit = warn");
         return 0;
     }
     mf_report_refusal(call, (unsigned)pool, n, dev == MF_GPU_HOST ? "pinned memory" : NULL);

@@ -125,10 +125,6 @@ static void *backend_alloc(int kind, size_t align, size_t n, size_t m)
     return p;
 }
 
-/* The inline path's block on a thread without a slot (mf_slot_none took the charge and keeps
- * none of it): served as the general path serves such a thread, after the backend.  The hooks
- * take the inline path only while no policy bit is set, so this process is initialised: memfence
- * inside itself passes RAW, any other thread gets a slot now or charges the pool directly. */
 /* The request a tail reports: the fast path kept it in mf_tls (calloc's as its two factors,
  * multiplied here, off the fast path; glibc refused an overflowing product itself). */
 static uint64_t tail_req(unsigned call)
@@ -136,7 +132,11 @@ static uint64_t tail_req(unsigned call)
     return call == MF_CALL_CALLOC ? mf_tls.req * mf_tls.req_m : mf_tls.req;
 }
 
-static void *grant_slotless(unsigned call, void *p, size_t charge)
+/* The inline path's block on a thread without a slot (mf_slot_none took the charge and keeps
+ * none of it): served as the general path serves such a thread, after the backend.  The hooks
+ * take the inline path only while no policy bit is set, so this process is initialised: memfence
+ * inside itself passes RAW, any other thread gets a slot now or charges the pool directly. */
+static void *grant_slotless(unsigned call, void *p, size_t charge, const void *caller)
 {
     /* the scratch net back to 0, so that it never wraps round to the lease (INT64_MIN) */
     __atomic_store_n(&mf_slot_none.net, 0, __ATOMIC_RELAXED);
@@ -144,20 +144,23 @@ static void *grant_slotless(unsigned call, void *p, size_t charge)
         return raw_charged(p);
     if (mf_gate_charge(mf_thread_slot(), charge) == 0)
         return p;
-    return mf_heap_refuse(call, p, tail_req(call), charge);
+    return mf_heap_refuse(call, p, tail_req(call), charge, caller);
 }
 
 void *mf_heap_grant_tail(unsigned call, void *p, size_t charge, mf_slot_t *s)
 {
+    /* tail-called by the hooks: the return address is the program's call site (where it is
+     * not, it is memfence's own, and only the dynamic loader's exemption is lost) */
+    const void *caller = __builtin_return_address(0);
     if (mf_unlikely(s == &mf_slot_none))
-        return grant_slotless(call, p, charge);
+        return grant_slotless(call, p, charge, caller);
     if (mf_gate_charge_slow(s, charge) == 0) {
         /* the countdown was charged already: sample only when it ran out */
         if ((flags() & MF_POLICY_PROFILE) && mf_tls.profile_left < 0)
             mf_profile_sample(p, tail_req(call), charge);
         return p;
     }
-    return mf_heap_refuse(call, p, tail_req(call), charge);
+    return mf_heap_refuse(call, p, tail_req(call), charge, caller);
 }
 
 void mf_heap_free_tail(void *p, size_t charge)
@@ -166,11 +169,12 @@ void mf_heap_free_tail(void *p, size_t charge)
     MF_BACKEND_VOID(mf_backend.free(p));
 }
 
-void *mf_heap_refuse(unsigned call, void *p, uint64_t req, uint64_t charge)
+void *mf_heap_refuse(unsigned call, void *p, uint64_t req, uint64_t charge, const void *caller)
 {
-    if (mf_heap_warn_only) {
+    if (mf_heap_warn_only || mf_in_loader(caller)) {
         mf_gate_charge_force(MF_POOL_HOST, charge);
-        mf_report_over_budget(call, MF_POOL_HOST, req);
+        mf_report_over_budget(call, MF_POOL_HOST, req, mf_heap_warn_only ? "on_limit = warn" :
+                              "the dynamic loader cannot take a refusal");
         return p;
     }
     MF_BACKEND_VOID(mf_backend.free(p));
@@ -186,18 +190,19 @@ void *mf_heap_alloc_past_budget(size_t align, size_t n)
     if (!p)
         return NULL;
     mf_gate_charge_force(MF_POOL_HOST, mf_heap_charge(p));
-    mf_report_over_budget(align ? MF_CALL_MEMALIGN : MF_CALL_MALLOC, MF_POOL_HOST, n);
+    mf_report_over_budget(align ? MF_CALL_MEMALIGN : MF_CALL_MALLOC, MF_POOL_HOST, n,
+                          "operator new cannot take a refusal without a C++ runtime");
     return p;
 }
 
 /* Charges a block the backend just returned.  Return: p, or NULL (refused, errno set). */
-static void *grant(unsigned call, void *p, uint64_t req)
+static void *grant(unsigned call, void *p, uint64_t req, const void *caller)
 {
     if (!p)
         return NULL;
     size_t u = mf_heap_charge(p);
     if (mf_gate_charge(mf_thread_slot(), u) != 0)
-        return mf_heap_refuse(call, p, req, u);
+        return mf_heap_refuse(call, p, req, u, caller);
     if (flags() & MF_POLICY_PROFILE)
         mf_profile_alloc(p, u);
     return p;
@@ -226,7 +231,7 @@ void *mf_heap_alloc_slow(unsigned call, int kind, size_t align, size_t n, size_t
         return NULL;
     }
     void *p = MF_BACKEND(backend_alloc(kind, align, n, m));
-    return grant(call, p, total);
+    return grant(call, p, total, caller);
 }
 
 int mf_heap_posix_memalign_slow(void **out, size_t align, size_t n, const void *caller)
@@ -255,7 +260,7 @@ int mf_heap_posix_memalign_slow(void **out, size_t align, size_t n, const void *
     int rc = MF_BACKEND(mf_backend.posix_memalign(&p, align, n));
     if (rc)
         return rc;
-    p = grant(MF_CALL_POSIX_MEMALIGN, p, n);
+    p = grant(MF_CALL_POSIX_MEMALIGN, p, n, caller);
     errno = saved;   /* posix_memalign reports through its return value, not errno */
     if (!p)
         return ENOMEM;
@@ -354,9 +359,10 @@ void *mf_heap_realloc(unsigned call, void *p, size_t n, const void *caller)
         return NULL;
     size_t new_u = mf_heap_charge(q);
     if (new_u > old_u && mf_gate_charge(slot, new_u - old_u) != 0) {
-        if (mf_heap_warn_only) {
+        if (mf_heap_warn_only || mf_in_loader(caller)) {   /* as mf_heap_refuse */
             mf_gate_charge_force(MF_POOL_HOST, new_u - old_u);
-            mf_report_over_budget(call, MF_POOL_HOST, n);
+            mf_report_over_budget(call, MF_POOL_HOST, n, mf_heap_warn_only ? "on_limit = warn" :
+                                  "the dynamic loader cannot take a refusal");
         } else {
             MF_BACKEND_VOID(mf_backend.free(q));
             mf_report_refusal(call, MF_POOL_HOST, n, NULL);

@@ -126,9 +126,10 @@ void *mf_heap_alloc_slow(unsigned call, int kind, size_t align, size_t n, size_t
 void mf_heap_free_slow(void *p);
 int mf_heap_posix_memalign_slow(void **out, size_t align, size_t n, const void *caller);
 
-/* After a fast-path backend call the charge did not fit even after draining: free and report.
- * Return: NULL with errno = ENOMEM (or p itself under on_limit = warn). */
-void *mf_heap_refuse(unsigned call, void *p, uint64_t req, uint64_t charge);
+/* After a backend call the charge did not fit even after draining: free and report.
+ * Return: NULL with errno = ENOMEM; or p itself, charged past the budget and reported, under
+ * on_limit = warn or when `caller` is the dynamic loader (mf_in_loader: it cannot take one). */
+void *mf_heap_refuse(unsigned call, void *p, uint64_t req, uint64_t charge, const void *caller);
 
 /* At start-up, once the backend is resolved: bootstrap blocks become glibc blocks, charged, when
  * glibc is underneath (backend.h). */

@@ -55,9 +55,10 @@ static void report(enum kind kind, unsigned call, unsigned pool, uint64_t req, c
                        MF_BYTES(limit), at, bt);
     } else if (kind == WARN) {
         mf_log_limited(MF_RL_REFUSE, rate,
-                       "over budget: %s(%s) in %s (pid %d) granted anyway (on_limit = warn): %s "
+                       "over budget: %s(%s) in %s (pid %d) granted anyway (%s): %s "
                        "memory in use %s > budget %s%s%s",
-                       name, MF_BYTES(req), inst, pid, where, MF_BYTES(used), MF_BYTES(limit), at, bt);
+                       name, MF_BYTES(req), inst, pid, detail ? detail : "on_limit = warn", where,
+                       MF_BYTES(used), MF_BYTES(limit), at, bt);
     } else if (group && group(grp, sizeof grp, pool)) {   /* the group's budget */
         mf_log_limited(MF_RL_REFUSE, rate,
                        "refused %s(%s) in %s (pid %d): %s; this process holds %s%s%s%s%s",
@@ -102,7 +103,7 @@ void mf_report_refused_large(unsigned call, unsigned pool, uint64_t req, const c
     report(LARGE, call, pool, req, why);
 }
 
-void mf_report_over_budget(unsigned call, unsigned pool, uint64_t req)
+void mf_report_over_budget(unsigned call, unsigned pool, uint64_t req, const char *why)
 {
-    report(WARN, call, pool, req, NULL);
+    report(WARN, call, pool, req, why);
 }

@@ -12,8 +12,9 @@ void mf_report_refusal(unsigned call, unsigned pool, uint64_t req, const char *d
 /* A refusal by a policy rather than the budget (refuse-large): `why` says which rule. */
 void mf_report_refused_large(unsigned call, unsigned pool, uint64_t req, const char *why);
 
-/* on_limit = warn: the allocation was granted beyond the budget.  Not counted as a refusal. */
-void mf_report_over_budget(unsigned call, unsigned pool, uint64_t req);
+/* The allocation was granted beyond the budget; `why` says why it was not refused ("on_limit =
+ * warn", "the dynamic loader cannot take a refusal").  Not counted as a refusal. */
+void mf_report_over_budget(unsigned call, unsigned pool, uint64_t req, const char *why);
 
 /* Extensions registered at init by the modules above (the report calls nothing up the layers):
  *   backtrace    the profiler's: writes the refused call's stack into buf (bytes written, 0 for

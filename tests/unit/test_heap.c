@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <malloc.h>
 #include <string.h>
+#include <sys/auxv.h>
 
 #include "backend/backend.h"
 #include "base/calls.h"
@@ -233,17 +234,29 @@ static void test_tails(void)
     size_t up = mf_heap_charge(p);
     rf = mf_stats.refusals;
     errno = 0;
-    T_CHECK(mf_heap_refuse(MF_CALL_CALLOC, p, 4999, up) == NULL);   /* (ASan: freed once) */
+    T_CHECK(mf_heap_refuse(MF_CALL_CALLOC, p, 4999, up, NULL) == NULL);   /* (ASan: freed once) */
     T_EQ(errno, ENOMEM);
     T_EQU(mf_stats.refusals, rf + 1);
     T_EQU(mf_stats.last_refusal_size, 4999);
     T_EQU(used(), 0);
     mf_heap_warn_only = 1;
     p = mf_backend.malloc(5000);
-    T_CHECK(mf_heap_refuse(MF_CALL_MALLOC, p, 5000, up) == p);
+    T_CHECK(mf_heap_refuse(MF_CALL_MALLOC, p, 5000, up, NULL) == p);
     T_EQU(used(), up);
     T_EQU(mf_stats.refusals, rf + 1);
     mf_heap_warn_only = 0;
+    mf_heap_free_slow(p);
+    T_EQU(used(), 0);
+    /* the dynamic loader's request is granted past the budget, like warn-only's: ld.so's own
+     * first bytes (its ELF header, at the interpreter's base) stand for its code */
+    mf_proc_init();
+    const void *in_ld = (const char *)getauxval(AT_BASE) + 16;
+    T_CHECK(mf_in_loader(in_ld));
+    T_CHECK(!mf_in_loader((const void *)test_tails) && !mf_in_loader(NULL));
+    p = mf_backend.malloc(5000);
+    T_CHECK(mf_heap_refuse(MF_CALL_CALLOC, p, 5000, up, in_ld) == p);
+    T_EQU(used(), up);
+    T_EQU(mf_stats.refusals, rf + 1);
     mf_heap_free_slow(p);
     T_EQU(used(), 0);
 }
