@@ -169,12 +169,22 @@ void mf_heap_free_tail(void *p, size_t charge)
     MF_BACKEND_VOID(mf_backend.free(p));
 }
 
+/* Why a request the budget cannot hold is granted past it anyway, or NULL: it is refused. */
+static const char *past_budget_why(const void *caller)
+{
+    if (mf_heap_warn_only)
+        return "on_limit = warn";
+    if (mf_in_loader(caller))
+        return "the dynamic loader cannot take a refusal";
+    return NULL;
+}
+
 void *mf_heap_refuse(unsigned call, void *p, uint64_t req, uint64_t charge, const void *caller)
 {
-    if (mf_heap_warn_only || mf_in_loader(caller)) {
+    const char *why = past_budget_why(caller);
+    if (why) {
         mf_gate_charge_force(MF_POOL_HOST, charge);
-        mf_report_over_budget(call, MF_POOL_HOST, req, mf_heap_warn_only ? "on_limit = warn" :
-                              "the dynamic loader cannot take a refusal");
+        mf_report_over_budget(call, MF_POOL_HOST, req, why);
         return p;
     }
     MF_BACKEND_VOID(mf_backend.free(p));
@@ -359,10 +369,10 @@ void *mf_heap_realloc(unsigned call, void *p, size_t n, const void *caller)
         return NULL;
     size_t new_u = mf_heap_charge(q);
     if (new_u > old_u && mf_gate_charge(slot, new_u - old_u) != 0) {
-        if (mf_heap_warn_only || mf_in_loader(caller)) {   /* as mf_heap_refuse */
+        const char *why = past_budget_why(caller);
+        if (why) {
             mf_gate_charge_force(MF_POOL_HOST, new_u - old_u);
-            mf_report_over_budget(call, MF_POOL_HOST, n, mf_heap_warn_only ? "on_limit = warn" :
-                                  "the dynamic loader cannot take a refusal");
+            mf_report_over_budget(call, MF_POOL_HOST, n, why);
         } else {
             MF_BACKEND_VOID(mf_backend.free(q));
             mf_report_refusal(call, MF_POOL_HOST, n, NULL);

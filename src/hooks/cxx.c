@@ -28,6 +28,7 @@
  * allocator's own bookkeeping is its own, and a call there cannot come back round to memfence.
  */
 #include <link.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -107,7 +108,11 @@ static void *real_op(int i)
  * past the budget (heap.c reports it); only an allocator out of memory ends the program. */
 static MF_COLD void *orphan_new(size_t n, size_t align, bool nothrow)
 {
-    void *p = align ? aligned_alloc(align, (n + align - 1) & ~(align - 1)) : malloc(n);
+    void *p = NULL;
+    if (!align)
+        p = malloc(n);
+    else if (n <= SIZE_MAX - align)              /* rounded up to the alignment, as C11 asks */
+        p = aligned_alloc(align, (n + align - 1) & ~(align - 1));
     if (p || nothrow)
         return p;
     mf_log_limited(MF_RL_MISC, 1, "operator new: no C++ runtime (libstdc++, libc++) is loaded "

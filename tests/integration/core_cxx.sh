@@ -34,6 +34,14 @@ for a in system jemalloc tcmalloc mimalloc; do
     echo "$out" | grep -q "^bad_alloc after 200000 bytes" || fail "cxx_host over $a: $out"
     echo "over $a: ok"
 done
+# no C++ runtime loaded (a C program calling memfence's operator new): the nothrow form answers
+# NULL past the budget; the throwing one, which cannot throw, is granted past it and says why
+out=$(fenced MEMFENCE_LIMIT=64M -- "$MF_PROGS/cxx_host" orphan 2>&1) || fail "no runtime: $out"
+echo "$out" | grep -q "small granted; nothrow past the budget NULL; throwing past the budget granted" ||
+    fail "no runtime: $out"
+echo "$out" | grep -q "granted anyway (operator new cannot take a refusal without a C++ runtime)" ||
+    fail "no runtime, no line: $out"
+
 # profiling on: the operators' fast path samples and forgets as malloc and free do
 out=$(fenced MEMFENCE_LIMIT=64M MEMFENCE_PROFILE=on "${quiet[@]}" -- "$MF_PROGS/core_cxx_ops" 2>&1) ||
     fail "core_cxx_ops with profiling: $out"
