@@ -70,6 +70,13 @@ static void *realloc_common(unsigned call, void *p, size_t n, const void *caller
     return mf_heap_realloc(call, p, n, caller);
 }
 
+/* realloc_common for realloc, tail-called from the fast path (its return address is the
+ * program's call site). */
+static MF_NOINLINE void *realloc_general(void *p, size_t n)
+{
+    return realloc_common(MF_CALL_REALLOC, p, n, CALLER);
+}
+
 /* The fast path's rare ends, out of line and tail-called, so that nothing but the slot, the
  * charge and the reserve lives across the backend's call: q's charge settled beyond the
  * thread's credit (give back `back`, or take `more`), and a failed call's reserve given back. */
@@ -96,26 +103,28 @@ static MF_NOINLINE void *realloc_undo(mf_slot_t *s, uint64_t reserve)
  * holds n (it splits it, or mremaps a mapped chunk smaller), so such a shrink reserves nothing;
  * a growth reserves n + glibc's largest slack (MF_BACKEND_GLIBC_SLACK, the header included).
  * A block glibc cannot grow is left as it was, so a failed call gives the reserve back whole.
- * Anything else (the reserve does not fit the credit, bootstrap blocks, huge sizes, n == 0)
- * goes to the general path, which is exact near the limit. */
+ * Anything else (the reserve does not fit the credit, bootstrap blocks, huge sizes, n == 0,
+ * and under profiling a block the profiler's filter may know) goes to the general path, which
+ * is exact near the limit and tells the profiler.  So nothing but the slot, the charge and the
+ * reserve lives across the backend's call, profiled or not. */
 static inline __attribute__((always_inline)) void *
-realloc_fast(mf_slot_t *s, void *p, size_t n, const void *caller, bool profiled)
+realloc_fast(mf_slot_t *s, void *p, size_t n, bool profiled)
 {
+    if (profiled && mf_unlikely(mf_profile_may_know(p)))
+        return realloc_general(p, n);   /* maybe a sampled block: the general path tells it */
     size_t old_c = mf_heap_charge_glibc(p);
     uint64_t reserve = n + 16 > old_c ? n + MF_BACKEND_GLIBC_SLACK - old_c : 0;
     if (reserve && !mf_gate_try_charge(s, reserve)) {
         mf_gate_net_sub(s, (int64_t)reserve);   /* not from credit: the general path decides */
-        return realloc_common(MF_CALL_REALLOC, p, n, caller);
+        return realloc_general(p, n);
     }
     uint64_t charged = old_c + reserve;        /* below 2^41: no step too large for a slot */
     void *q = mf_backend.realloc(p, n);
     if (mf_unlikely(q == NULL))
         return reserve ? realloc_undo(s, reserve) : NULL;
     size_t new_c = mf_heap_charge_glibc(q);
-    if (profiled) {                     /* the block moved, as mf_heap_realloc says */
-        mf_profile_free_fast(p);
+    if (profiled)                       /* the block moved, as mf_heap_realloc says */
         mf_profile_alloc_fast(q, new_c);
-    }
     if (mf_likely(new_c <= charged)) {
         uint64_t back = charged - new_c;
         if (mf_likely(back == 0 || mf_gate_try_uncharge(s, back)))
@@ -126,19 +135,21 @@ realloc_fast(mf_slot_t *s, void *p, size_t n, const void *caller, bool profiled)
 }
 
 /* Out of line: a policy bit is set.  Profiling alone keeps the fast path (the block's move is
- * told to the profiler). */
-static MF_NOINLINE void *realloc_other(void *p, size_t n, const void *caller)
+ * told to the profiler).  Tail-called: its return address is the program's call site. */
+static MF_NOINLINE void *realloc_other(void *p, size_t n)
 {
     mf_slot_t *s = mf_tls.filter_slot;   /* the thread's slot while profiling is all free cares */
     if (mf_heap_policy() == MF_POLICY_PROFILE && s != NULL && n - 1 < ((size_t)1 << 40) &&
         !mf_bootstrap_owns(p))
-        return realloc_fast(s, p, n, caller, true);
-    return realloc_common(MF_CALL_REALLOC, p, n, caller);
+        return realloc_fast(s, p, n, true);
+    return realloc_general(p, n);
 }
 
 /* With the policy word zero, mf_tls.free_slot is the thread's slot (gate.h), and a bootstrap
  * block is a glibc block like any (backend.h).  The fast path is inline here: no second call,
- * no arguments moved for one. */
+ * no arguments moved for one; every other way out is a tail call that finds the program's call
+ * site as its own return address, so nothing here reads the frame before the policy test (and
+ * the profiled path pays for one function's registers, not two). */
 MF_EXPORT void *realloc(void *p, size_t n)
 {
     if (!p)
@@ -146,9 +157,9 @@ MF_EXPORT void *realloc(void *p, size_t n)
     MF_HEAP_POLICY_GOTO(policy);
     mf_slot_t *s = mf_tls.free_slot;
     if (mf_likely(s != NULL) && mf_likely(n - 1 < ((size_t)1 << 40)))
-        return realloc_fast(s, p, n, CALLER, false);
+        return realloc_fast(s, p, n, false);
 policy:
-    return realloc_other(p, n, CALLER);
+    return realloc_other(p, n);
 }
 
 MF_EXPORT void *reallocarray(void *p, size_t n, size_t m)
