@@ -174,6 +174,13 @@ $(GPUCHK_BIN): tests/gpu/fence_check.c tests/lib/fake_cudart.c tests/lib/fake_cu
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) -std=gnu11 -O1 -g -Wall -D_GNU_SOURCE -DMF_DOUBLE -Itests/lib -o $@ $< -lpthread -ldl -rdynamic
 
+# The benchmarks' references (bare forwarding, the exact floor): optimised as memfence is, so
+# that what they cost is the least such an interposer costs (tail calls, no frame).
+$(B)/tests/lib/bench_%.so: tests/lib/bench_%.c
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) -std=gnu11 -O2 -g -Wall -D_GNU_SOURCE -fPIC -fno-plt -ftls-model=initial-exec \
+	    -shared -o $@ $< -lpthread -ldl
+
 $(B)/tests/lib/%.so: tests/lib/%.c
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) -std=gnu11 -O1 -g -Wall -D_GNU_SOURCE -fPIC -shared -Iinclude -Itests/lib -o $@ $< -lpthread -ldl

@@ -7,7 +7,11 @@
 # traced and summed) and wall time (median of interleaved runs; redis: requests per second,
 # inverted), as ratios to the same program without memfence, for:
 #   bare    a bare forwarding interposer of malloc and free (what any preload costs before it does
-#           any accounting: the floor under memfence's ratio)
+#           any accounting)
+#   floor   the least an exact fence does (tests/lib/bench_count.c): forwarding to glibc, plus each
+#           block's chunk size added to a thread-local count and checked against a thread-local
+#           credit, as memfence's fast path does, and nothing else: the floor under memfence's
+#           ratio over glibc (redis: '-', its allocator is jemalloc)
 #   ref     a bare forwarding interposer that also starts one idle thread (what memfence's sampler
 #           thread cost a program when it started at once: glibc's malloc takes its arena locks
 #           once a process has two threads; it now starts only once a process is worth watching)
@@ -18,6 +22,7 @@ set -u
 : "${MF_TLIB:=build/tests/lib}"
 R=${MF_BENCH_REPS:-5}
 MF_LIB=$(realpath "$MF_LIB"); PT=$(realpath "$MF_TLIB/bench_passthru.so")
+FL=$(realpath "$MF_TLIB/bench_count.so")
 W=$(realpath "$MF_BENCH/workloads"); WX=$(realpath "$MF_BENCH/workloads_cxx")
 tmp=$(mktemp -d /tmp/mfwork.XXXXXX)
 trap 'redis_stop; rm -rf "$tmp"' EXIT
@@ -65,6 +70,7 @@ menv() {   # mode -> env assignments
     case $1 in
     plain) echo "MF_X=1" ;;
     bare) echo "LD_PRELOAD=$PT" ;;
+    floor) echo "LD_PRELOAD=$FL" ;;
     ref) echo "MF_BENCH_IDLE_THREAD=1 LD_PRELOAD=$PT" ;;
     budget) echo "MEMFENCE_LIMIT=8G LD_PRELOAD=$MF_LIB" ;;
     prof) echo "MEMFENCE_LIMIT=8G MEMFENCE_PROFILE=on LD_PRELOAD=$MF_LIB" ;;
@@ -88,21 +94,23 @@ echo "## Allocation-heavy workloads and real programs (bench/b-05-workloads.sh)"
 echo
 echo "Ratios to the same program without memfence. Instructions: callgrind, exact (the bash"
 echo "wrapper's own instructions, the same in every mode, included). Wall: median of $R interleaved runs."
-echo "bare = a bare interposer of malloc and free; ref = the same + one idle thread; budget = MEMFENCE_LIMIT=8G; prof = budget + MEMFENCE_PROFILE=on."
+echo "bare = a bare interposer of malloc and free; ref = the same + one idle thread; floor = the least an exact"
+echo "fence does (bare + each chunk counted against a thread-local credit); budget = MEMFENCE_LIMIT=8G;"
+echo "prof = budget + MEMFENCE_PROFILE=on."
 echo
-echo "| workload | instructions plain | bare | ref | budget | prof | wall plain | wall budget | wall prof |"
-echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+echo "| workload | instructions plain | bare | ref | floor | budget | prof | wall plain | wall budget | wall prof |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 : > "$MF_RESULTS/overhead-workloads.tsv.tmp"
 for c in "${cases[@]}"; do
     IFS='|' read -r name icmd wcmd <<<"$c"
     declare -A I=()
-    for m in plain bare ref budget prof; do I[$m]=$(irs $m "$icmd"); done
+    for m in plain bare ref floor budget prof; do I[$m]=$(irs $m "$icmd"); done
     for rep in $(seq 1 "$R"); do
         for m in plain budget prof; do wall $m "$wcmd" >> "$tmp/w-$m"; done
     done
     wp=$(median < "$tmp/w-plain"); wb=$(median < "$tmp/w-budget"); wf=$(median < "$tmp/w-prof")
     rm -f "$tmp"/w-*
-    echo "| $name | ${I[plain]} | $(ratio "${I[bare]}" "${I[plain]}") | $(ratio "${I[ref]}" "${I[plain]}") | $(ratio "${I[budget]}" "${I[plain]}") | $(ratio "${I[prof]}" "${I[plain]}") |" \
+    echo "| $name | ${I[plain]} | $(ratio "${I[bare]}" "${I[plain]}") | $(ratio "${I[ref]}" "${I[plain]}") | $(ratio "${I[floor]}" "${I[plain]}") | $(ratio "${I[budget]}" "${I[plain]}") | $(ratio "${I[prof]}" "${I[plain]}") |" \
          "$(awk -v n="$wp" 'BEGIN {printf "%.3f s", n / 1e9}') | $(ratio "$wb" "$wp") | $(ratio "$wf" "$wp") |"
     printf 'workload\t%s instructions, budget\t%s\t%s\tinstr\n' "$name" "${I[plain]}" "${I[budget]}" >> "$MF_RESULTS/overhead-workloads.tsv.tmp"
     printf 'workload\t%s instructions, profiling\t%s\t%s\tinstr\n' "$name" "${I[plain]}" "${I[prof]}" >> "$MF_RESULTS/overhead-workloads.tsv.tmp"
@@ -145,11 +153,11 @@ if command -v redis-server >/dev/null && command -v redis-benchmark >/dev/null; 
         done
     done
     rp=$(median < "$tmp/r-plain"); rb=$(median < "$tmp/r-budget"); rf=$(median < "$tmp/r-prof")
-    echo "| redis-server + redis-benchmark | ${I[plain]} | $(ratio "${I[bare]}" "${I[plain]}") | $(ratio "${I[ref]}" "${I[plain]}") | $(ratio "${I[budget]}" "${I[plain]}") | $(ratio "${I[prof]}" "${I[plain]}") |" \
+    echo "| redis-server + redis-benchmark | ${I[plain]} | $(ratio "${I[bare]}" "${I[plain]}") | $(ratio "${I[ref]}" "${I[plain]}") | - | $(ratio "${I[budget]}" "${I[plain]}") | $(ratio "${I[prof]}" "${I[plain]}") |" \
          "$(awk -v s="$rp" 'BEGIN {printf "%.0f µs/6 req", s * 1e6}') | $(ratio "$rb" "$rp") | $(ratio "$rf" "$rp") |"
     printf 'workload\tredis instructions, budget\t%s\t%s\tinstr\n' "${I[plain]}" "${I[budget]}" >> "$MF_RESULTS/overhead-workloads.tsv.tmp"
 else
-    echo "| redis-server + redis-benchmark | skipped: not installed (scripts/setup installs redis-server, redis-tools) ||||||||"
+    echo "| redis-server + redis-benchmark | skipped: not installed (scripts/setup installs redis-server, redis-tools) |||||||||"
 fi
 mv "$MF_RESULTS/overhead-workloads.tsv.tmp" "$MF_RESULTS/overhead-workloads.tsv"
 echo
