@@ -126,7 +126,7 @@ static uint64_t cap_for(unsigned p, uint64_t n, bool heap)
     uint64_t lim = atomic_load_explicit(&pools[p].limit, memory_order_relaxed);
     if (p != MF_POOL_HOST || lim == MF_UNLIMITED)
         return lim;
-    if (heap && n <= MF_GATE_SMALL) {
+    if (heap && n < MF_GATE_SMALL) {
         uint64_t o = overdraft_open(n) ? atomic_load_explicit(&overdraft, memory_order_relaxed) : 0;
         return o < MF_UNLIMITED - 1 - lim ? lim + o : MF_UNLIMITED - 1;
     }
@@ -143,7 +143,7 @@ static int64_t margin_for(unsigned p, uint64_t n, bool heap, bool lease)
     if (p != MF_POOL_HOST)
         return 0;
     uint64_t r = atomic_load_explicit(&parent_headroom, memory_order_relaxed);
-    if (!lease && heap && n <= MF_GATE_SMALL) {
+    if (!lease && heap && n < MF_GATE_SMALL) {
         uint64_t o = atomic_load_explicit(&parent_overdraft, memory_order_relaxed);
         if (!overdraft_open(n))
             return 0;

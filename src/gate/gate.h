@@ -25,7 +25,7 @@
  * was refused may go deeper from then on (like the victim, it is expected to unwind or end):
  *
  *     request                                   normally              after a refusal
- *     malloc family, at most MF_GATE_SMALL      limit                 limit + overdraft (*)
+ *     malloc family, under MF_GATE_SMALL        limit                 limit + overdraft (*)
  *     a mapping (mmap, mprotect, pinned)        limit - headroom/2    limit - headroom/2
  *     malloc family, larger                     limit - headroom      limit - headroom
  *
@@ -52,7 +52,8 @@
 
 enum { MF_POOL_HOST = 0, MF_POOL_GPU0 = 1, MF_POOL_COUNT = 1 + MF_GPU_MAX };
 
-/* The largest small block of the table above. */
+/* Small blocks (the table above) are those under this: one of exactly 1 MiB is large under
+ * every allocator (glibc's chunk for malloc(1 MiB) is 16 bytes more; a size class is not). */
 #define MF_GATE_SMALL (1u << 20)
 
 /* A parent budget a pool also charges (a group in the shared ledger).  charge returns 0 or

@@ -74,7 +74,7 @@ static void report(enum kind kind, unsigned call, unsigned pool, uint64_t req, c
         }
         char capw[112] = "";
         if (cap < limit)
-            mf_fmt(capw, sizeof capw, " less %s of headroom (kept for blocks up to %s)",
+            mf_fmt(capw, sizeof capw, " less %s of headroom (kept for blocks under %s)",
                    MF_BYTES(limit - cap), MF_BYTES(MF_GATE_SMALL));
         else if (cap > limit)
             mf_fmt(capw, sizeof capw, " + overdraft %s (after a refusal)", MF_BYTES(cap - limit));

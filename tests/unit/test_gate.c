@@ -262,7 +262,7 @@ static void headroom_table(void)
     T_EQ(mf_gate_charge(s, L - R - 2 * M), 0);
     T_EQ(mf_gate_charge(s, 2 * M), 0);
     T_EQU(mf_gate_used(MF_POOL_HOST), L - R);
-    T_EQ(mf_gate_charge(s, MF_GATE_SMALL + 1), -ENOMEM);
+    T_EQ(mf_gate_charge(s, MF_GATE_SMALL), -ENOMEM);   /* 1 MiB exactly: a large block */
     T_CHECK(mf_gate_in_grace());
     uint64_t used, cap;
     T_CHECK(mf_gate_take_refusal(&used, &cap));
@@ -284,10 +284,10 @@ static void headroom_table(void)
     /* after it: small blocks into the overdraft, except one of the size refused (a program
      * retrying it, or growing with it); large ones and mappings still refused */
     T_EQ(mf_gate_charge(s, 64 << 10), -ENOMEM);
-    T_EQ(mf_gate_charge(s, MF_GATE_SMALL + 1), -ENOMEM);
+    T_EQ(mf_gate_charge(s, MF_GATE_SMALL), -ENOMEM);
     T_EQ(mf_gate_charge_pool(MF_POOL_HOST, 4096), -ENOMEM);
     T_EQU(mf_gate_used(MF_POOL_HOST), L);
-    T_EQ(mf_gate_charge(s, MF_GATE_SMALL), 0);
+    T_EQ(mf_gate_charge(s, MF_GATE_SMALL - 1), 0);     /* the largest small block */
     T_EQ(mf_gate_charge(s, (64 << 10) - 16), 0);
     T_EQ(mf_gate_charge(s, 64 << 10), -ENOMEM);
     while (mf_gate_charge(s, 4096) == 0)
