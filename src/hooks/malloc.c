@@ -135,12 +135,13 @@ realloc_fast(mf_slot_t *s, void *p, size_t n, bool profiled)
 }
 
 /* Out of line: a policy bit is set.  Profiling alone keeps the fast path (the block's move is
- * told to the profiler).  Tail-called: its return address is the program's call site. */
+ * told to the profiler); mf_tls.filter_slot is the thread's slot only then, with glibc
+ * underneath, whose bootstrap blocks are glibc blocks as on the hook's path (backend.h).
+ * Tail-called: its return address is the program's call site. */
 static MF_NOINLINE void *realloc_other(void *p, size_t n)
 {
-    mf_slot_t *s = mf_tls.filter_slot;   /* the thread's slot while profiling is all free cares */
-    if (mf_heap_policy() == MF_POLICY_PROFILE && s != NULL && n - 1 < ((size_t)1 << 40) &&
-        !mf_bootstrap_owns(p))
+    mf_slot_t *s = mf_tls.filter_slot;
+    if (mf_heap_policy() == MF_POLICY_PROFILE && s != NULL && n - 1 < ((size_t)1 << 40))
         return realloc_fast(s, p, n, true);
     return realloc_general(p, n);
 }
