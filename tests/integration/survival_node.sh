@@ -22,6 +22,12 @@ js=$MF_ROOT/bench/survival/grow.js
 runs=${MF_SURVIVAL_NODE_RUNS:-3}
 bad=() summary=""
 oneliner='const a=[]; for(;;) a.push(Buffer.alloc(1<<20))'
+bad_run() {   # what: a run that did not end as intended, with memfence's and node's last lines
+    bad+=("$1")
+    echo "== $1"
+    grep -a 'refused' "$MF_TMP/err" | tail -n 2 | cut -c 1-700
+    grep -av '^memfence\[' "$MF_TMP/err" | grep -avE '^ *[0-9]+: 0x' | tail -n 4
+}
 for mode in oneliner buffers objects buffers:65536 buffers:16384; do
     budgets="32M 64M"
     [[ $mode == *:* ]] && budgets=64M
@@ -40,11 +46,7 @@ for mode in oneliner buffers objects buffers:65536 buffers:16384; do
             if [ $rc -eq 0 ] && grep -q SURVIVED "$MF_TMP/out"; then a=$((a + 1))
             elif [ $rc -eq 1 ] && grep -q 'RangeError: Array buffer allocation failed' "$MF_TMP/err"; then a=$((a + 1))
             elif { [ $rc -eq 134 ] || [ $rc -eq 1 ]; } && grep -q 'JavaScript heap out of memory' "$MF_TMP/err"; then b=$((b + 1))
-            else
-                bad+=("$mode $budget run $r: exit $rc")
-                echo "== $mode $budget run $r: exit $rc"
-                grep -a 'refused' "$MF_TMP/err" | tail -n 2 | cut -c 1-700
-                grep -av '^memfence\[' "$MF_TMP/err" | grep -avE '^ *[0-9]+: 0x' | tail -n 4
+            else bad_run "$mode $budget run $r: exit $rc"
             fi
         done
         summary+="$mode $budget: $a clean error, $b V8 heap OOM; "
@@ -52,7 +54,7 @@ for mode in oneliner buffers objects buffers:65536 buffers:16384; do
 done
 # Over jemalloc and tcmalloc a Buffer of 1 MiB counts its size class, exactly 1 MiB: it must be
 # a large block there too (gate.h), or the growth spends the overdraft V8's collector needs after
-# the first refusal and every run ends in "JavaScript heap out of memory" (4 of 4 before).  Here
+# the first refusal and every run ends in "JavaScript heap out of memory" (12 of 12 before).  Here
 # the Buffer loop must survive, as it does over glibc.
 for a in jemalloc tcmalloc; do
     for budget in 32M 64M; do
@@ -65,11 +67,7 @@ for a in jemalloc tcmalloc; do
                 echo "$a: not installed, left out"; continue 3
             fi
             if [ $rc -eq 0 ] && grep -q SURVIVED "$MF_TMP/out"; then ok=$((ok + 1))
-            else
-                bad+=("buffers over $a $budget run $r: exit $rc")
-                echo "== buffers over $a $budget run $r: exit $rc"
-                grep -a 'refused' "$MF_TMP/err" | tail -n 2 | cut -c 1-700
-                grep -av '^memfence\[' "$MF_TMP/err" | grep -avE '^ *[0-9]+: 0x' | tail -n 4
+            else bad_run "buffers over $a $budget run $r: exit $rc"
             fi
         done
         summary+="buffers over $a $budget: $ok survived; "

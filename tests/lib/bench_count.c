@@ -29,9 +29,9 @@ __attribute__((noinline)) static void *refill(void *p)
     return p;
 }
 
-__attribute__((visibility("default"))) void *malloc(size_t n)
+/* A new block p (or NULL) charged: its chunk added to the count, checked against the credit. */
+static inline __attribute__((always_inline)) void *charged(void *p)
 {
-    void *p = __libc_malloc(n);
     if (__builtin_expect(p == NULL, 0))
         return p;
     net += (int64_t)chunk(p);
@@ -40,15 +40,14 @@ __attribute__((visibility("default"))) void *malloc(size_t n)
     return p;
 }
 
+__attribute__((visibility("default"))) void *malloc(size_t n)
+{
+    return charged(__libc_malloc(n));
+}
+
 __attribute__((visibility("default"))) void *calloc(size_t n, size_t m)
 {
-    void *p = __libc_calloc(n, m);
-    if (__builtin_expect(p == NULL, 0))
-        return p;
-    net += (int64_t)chunk(p);
-    if (__builtin_expect(net > lease, 0))
-        return refill(p);
-    return p;
+    return charged(__libc_calloc(n, m));
 }
 
 __attribute__((visibility("default"))) void *realloc(void *p, size_t n)
