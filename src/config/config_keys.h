@@ -24,7 +24,7 @@
     X(critical_actions, STR,      "trim,throttle,log,refuse-large", 0, 0, "actions at CRITICAL") \
     X(on_limit,         STR,      "refuse",    0, 0,     "at the hard limit: refuse (fail the allocation) or warn (log and grant)") \
     X(headroom,         SIZE,     "3%",        0, 0,     "the last part of the budget kept for blocks under 1 MiB from the malloc family: larger blocks stop before it, mappings halfway into it, so a program refused one can still unwind (bytes, or N% of the budget: at least 8 MiB, at most a quarter); 0 for none") \
-    X(overdraft,        SIZE,     "1%",        0, 0,     "after a refusal, blocks under 1 MiB from the malloc family may go this far past the budget (bytes, or N% of the budget: at least 4 MiB, at most a quarter); 0 for a strict budget") \
+    X(overdraft,        SIZE,     "1%",        0, 0,     "once a block under 1 MiB from the malloc family has been refused, such blocks may go this far past the budget (bytes, or N% of the budget: at least 4 MiB, at most a quarter); 0 for a strict budget") \
     X(allocator,        STR,      "system",    0, 0,     "allocator under memfence for `memfence run`: system, jemalloc, tcmalloc, mimalloc") \
     X(log,              STR,      "stderr",    0, 0,     "where memfence writes: stderr, syslog, off, or a file path") \
     X(log_rate,         UINT,     "10",        1, 100000, "at most this many lines of one kind per second") \

@@ -3,7 +3,8 @@
  * Invariants:
  *  - pool.used <= the cap of every increase (a CAS that checks it): the limit, less the
  *    headroom (or half of it) for a large block or a mapping, plus the overdraft for a small
- *    block after a refusal (host pool only, see gate.h), so pool.used <= limit + overdraft;
+ *    block once a small one was refused (host pool only, see gate.h), so pool.used <= limit +
+ *    overdraft;
  *  - credit is leased only below limit - headroom, and a slot holds at most
  *    mf_gate_credit_high < MF_GATE_SMALL after its owner's last free (a free returns the excess),
  *    so every large request is decided by the pool;
@@ -11,7 +12,8 @@
  *    threads without a slot, slots given back); live bytes == Σ net + the direct part, so a
  *    slot's unused credit is lease - net;
  *  - the parent budget (a group) is charged with the same table as a margin on its own limit
- *    (margin_for), so a group's total passes its limit only by the overdraft, after a refusal;
+ *    (margin_for), so a group's total passes its limit only by the overdraft, after a small
+ *    block's refusal;
  *  - a charge is refused only by drain_take(), which holds the drain lock, has revoked every
  *    lease, waited for every owner inside the slow path and taken back every lease - net: at that
  *    moment pool.used is exactly the live usage (charges in flight excluded), so the refusal
@@ -48,7 +50,7 @@ static bool (*_Atomic wake_fn)(uint64_t used);  /* see mf_gate_set_wake */
 /* The host pool's room for small requests (see gate.h). */
 static _Atomic uint64_t headroom, overdraft;
 static _Atomic uint64_t parent_headroom, parent_overdraft;   /* the same, for the parent's limit */
-/* A host request has been refused (the overdraft is open), and the sizes of the last
+/* A small host request has been refused (the overdraft is open), and the sizes of the last
  * REFUSED_SIZES malloc-family requests refused: a small block of one of those sizes does not get
  * the overdraft.  A program that retries the very request it was refused (V8 retries a Buffer's
  * backing store after each collection) or goes on growing with blocks of that size meets the
@@ -299,15 +301,21 @@ static __thread bool refused_seen;
  * the budget without the cap it met, and the overdraft opens at the next refusal.) */
 static __thread int probing;
 
-/* After a host refusal of n bytes (heap: from the malloc family): the overdraft opens, except
- * for that size. */
+/* After a host refusal of n bytes (heap: from the malloc family): that size is remembered, and
+ * the overdraft opens when the request was a small block, refused at the limit itself.  A large
+ * block or a mapping is refused with the headroom (or half of it) still free below the limit for
+ * the small blocks of the program's error path, and a program may not even see it: CPython falls
+ * back from a refused 1 MiB arena mapping to malloc and grows on, and when such a refusal opened
+ * the overdraft, that growth spent it before the first error the program saw (python3 growing
+ * 4 KiB bytearrays over tcmalloc: its `del` after the MemoryError was refused in 5 runs of 5). */
 static void open_grace(uint64_t n, bool heap)
 {
     if (heap && !refused_before(n)) {
         unsigned i = atomic_fetch_add_explicit(&refused_next, 1, memory_order_relaxed);
         atomic_store_explicit(&refused_size[i % REFUSED_SIZES], n, memory_order_relaxed);
     }
-    atomic_store_explicit(&grace, 1, memory_order_relaxed);
+    if (heap && n < MF_GATE_SMALL)
+        atomic_store_explicit(&grace, 1, memory_order_relaxed);
 }
 
 /* The refusal path: drain every credit, then decide exactly.  own: the caller's slot, whose net

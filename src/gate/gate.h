@@ -22,9 +22,12 @@
  * check those allocations; what they do check is a large block (a Buffer, a KV cache, a
  * bytearray) and their own pages (V8's and CPython's heaps are mappings).  So, like the kernel's
  * watermarks, refusals land on those first, and, like the kernel's OOM victim, a process that
- * was refused may go deeper from then on (like the victim, it is expected to unwind or end):
+ * was refused a small block may go deeper from then on (like the victim, it is expected to
+ * unwind or end).  A large block or a mapping is refused with room still left below the limit
+ * for the small blocks of the error path, so its refusal does not open the overdraft (a program
+ * may not even see it: CPython falls back from a refused arena mapping to malloc):
  *
- *     request                                   normally              after a refusal
+ *     request                                   normally              once a small one is refused
  *     malloc family, under MF_GATE_SMALL        limit                 limit + overdraft (*)
  *     a mapping (mmap, mprotect, pinned)        limit - headroom/2    limit - headroom/2
  *     malloc family, larger                     limit - headroom      limit - headroom
@@ -32,8 +35,8 @@
  * (a realloc's request is its growth).  (*) Not for a block of the size of one of the last few
  * malloc-family requests refused: a program that retries what it was refused, or grows on with
  * blocks of that size, meets the limit again instead of eating the overdraft its own error path
- * needs.  Usage therefore never passes limit + overdraft, and
- * passes the limit only after a refusal; headroom and overdraft 0 is the strict budget.
+ * needs.  Usage therefore never passes limit + overdraft, and passes the limit only after a
+ * small block's refusal; headroom and overdraft 0 is the strict budget.
  *
  * Error convention: 0 or a negative errno (-ENOMEM when a charge does not fit).
  */
@@ -59,7 +62,7 @@ enum { MF_POOL_HOST = 0, MF_POOL_GPU0 = 1, MF_POOL_COUNT = 1 + MF_GPU_MAX };
 /* A parent budget a pool also charges (a group in the shared ledger).  charge returns 0 or
  * -ENOMEM; uncharge cannot fail.  Called at lease granularity, never per allocation.  `margin`
  * applies the table above to the parent: the charge may take the parent's usage up to its limit
- * + margin (a small block after a refusal: + overdraft; a lease or a large block: - headroom; a
+ * + margin (a small block once one was refused: + overdraft; a lease or a large block: - headroom; a
  * mapping: - headroom/2; GPU pools: 0). */
 typedef struct mf_gate_parent {
     int (*charge)(void *ctx, unsigned pool, uint64_t n, int64_t margin);
@@ -88,7 +91,7 @@ void mf_gate_set_headroom(uint64_t headroom, uint64_t overdraft);
  * when there is none (a request refused before the gate, larger than the whole budget). */
 bool mf_gate_take_refusal(uint64_t *used, uint64_t *cap);
 
-/* True once a host request has been refused (the overdraft is open). */
+/* True once a small host request (malloc family) has been refused: the overdraft is open. */
 bool mf_gate_in_grace(void);
 
 /* Live bytes granted in a pool (credit excluded).  Exact when no allocation is in flight. */

@@ -66,7 +66,7 @@ static void report(enum kind kind, unsigned call, unsigned pool, uint64_t req, c
                        detail ? detail : "", at, bt);
     } else {
         /* the cap this request met (gate.h): the budget, less the headroom for a large block
-         * (half of it for a mapping), plus the overdraft for a small block after a refusal */
+         * (half of it for a mapping), plus the overdraft for a small block once one was refused */
         uint64_t cap = limit, seen_used, seen_cap;
         if (pool == MF_POOL_HOST && mf_gate_take_refusal(&seen_used, &seen_cap)) {
             used = seen_used;
@@ -77,7 +77,7 @@ static void report(enum kind kind, unsigned call, unsigned pool, uint64_t req, c
             mf_fmt(capw, sizeof capw, " less %s of headroom (kept for blocks under %s)",
                    MF_BYTES(limit - cap), MF_BYTES(MF_GATE_SMALL));
         else if (cap > limit)
-            mf_fmt(capw, sizeof capw, " + overdraft %s (after a refusal)", MF_BYTES(cap - limit));
+            mf_fmt(capw, sizeof capw, " + overdraft %s (open since a small block's refusal)", MF_BYTES(cap - limit));
         mf_log_limited(MF_RL_REFUSE, rate,
                        "refused %s(%s) in %s (pid %d): %s memory in use %s + %s asked > budget "
                        "%s%s%s%s%s%s",

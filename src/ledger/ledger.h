@@ -231,7 +231,7 @@ int mf_ledger_admit(mf_ledger_t *l, unsigned slot, uint64_t reserve, double marg
 
 /* Group charge / uncharge of n bytes in pool for slot.  The charge may take the group's total up
  * to its limit + margin (the gate's table, gate.h: negative for a lease, a large block or a
- * mapping, positive for a small block after a refusal).  Return: 0, -ENOMEM (the group is
+ * mapping, positive for a small block once one was refused).  Return: 0, -ENOMEM (the group is
  * full), -ETIMEDOUT / -ENOTRECOVERABLE (the lock cannot be had). */
 int mf_ledger_charge(mf_ledger_t *l, unsigned slot, unsigned pool, uint64_t n, int64_t margin);
 int mf_ledger_uncharge(mf_ledger_t *l, unsigned slot, unsigned pool, uint64_t n);

@@ -11,7 +11,7 @@
 # refusal V8's garbage collector allocates small blocks it does not check
 # (Worklist::PublishPushSegment), so the budget must keep room for them.  The workloads are
 # bench/survival/grow.js (the survival table's).  MF_SURVIVAL_NODE_RUNS=20: the issue's 20.
-# Buffers of 64 KiB and 16 KiB are small blocks, which may use the overdraft after a refusal: V8
+# Buffers of 64 KiB and 16 KiB are small blocks, which may use the overdraft once refused: V8
 # retries a refused backing store after each collection, and those retries (and the growth after
 # them) ate the overdraft its collector needed until the size refused was kept out of it
 # (SIGSEGV in 2 runs of 2 each before, at 64M).  Last, the Buffer loop over jemalloc and

@@ -248,8 +248,9 @@ static void signal_nesting(void)
 }
 
 /* The room for small blocks (gate.h's table): large blocks stop before the headroom, mappings
- * halfway into it, small blocks at the limit; after a refusal small blocks of a size not refused
- * may use the overdraft, and nothing ever passes limit + overdraft. */
+ * halfway into it, small blocks at the limit; once a small block was refused (a large block's or
+ * a mapping's refusal leaves the overdraft shut), small blocks of a size not refused may use the
+ * overdraft, and nothing ever passes limit + overdraft. */
 static void headroom_table(void)
 {
     const uint64_t M = 1u << 20, L = 64 * M, R = 8 * M, O = 4 * M;
@@ -263,7 +264,7 @@ static void headroom_table(void)
     T_EQ(mf_gate_charge(s, 2 * M), 0);
     T_EQU(mf_gate_used(MF_POOL_HOST), L - R);
     T_EQ(mf_gate_charge(s, MF_GATE_SMALL), -ENOMEM);   /* 1 MiB exactly: a large block */
-    T_CHECK(mf_gate_in_grace());
+    T_CHECK(!mf_gate_in_grace());      /* refused with the headroom free: no overdraft */
     uint64_t used, cap;
     T_CHECK(mf_gate_take_refusal(&used, &cap));
     T_EQU(cap, L - R);
@@ -273,8 +274,9 @@ static void headroom_table(void)
     /* mappings: up to L - R/2 */
     T_EQ(mf_gate_charge_pool(MF_POOL_HOST, R / 2), 0);
     T_EQ(mf_gate_charge_pool(MF_POOL_HOST, 4096), -ENOMEM);
-    mf_gate_set_headroom(R, O);
-    /* small blocks: up to L, not one byte more before a refusal */
+    T_CHECK(!mf_gate_in_grace());      /* nor after a mapping's refusal */
+    /* small blocks: up to L, not one byte more before a refusal of one (the two refusals above
+     * left the overdraft shut) */
     uint64_t small = 0;
     while (mf_gate_charge(s, 64 << 10) == 0)
         small += 64 << 10;
