@@ -1,6 +1,8 @@
 /* sys.c — small helpers over raw system calls (see sys.h). */
 #include <errno.h>
+#include <limits.h>
 #include <time.h>
+#include <linux/futex.h>
 
 #include "base/sys.h"
 
@@ -42,4 +44,21 @@ void mf_sleep_until(uint64_t deadline)
                            .tv_nsec = (long)(deadline % 1000000000ull) };
     while (mf_syscall6(SYS_clock_nanosleep, CLOCK_MONOTONIC, TIMER_ABSTIME, (long)&ts, 0, 0, 0) == -EINTR)
         ;
+}
+
+void mf_sleep_until_set(_Atomic int *word, uint64_t deadline)
+{
+    /* FUTEX_WAIT_BITSET: an absolute CLOCK_MONOTONIC deadline; it returns at once when the word
+     * is no longer 0, and on a wake, a signal or the deadline */
+    struct timespec ts = { .tv_sec = (time_t)(deadline / 1000000000ull),
+                           .tv_nsec = (long)(deadline % 1000000000ull) };
+    while (atomic_load(word) == 0 &&
+           mf_syscall6(SYS_futex, (long)word, FUTEX_WAIT_BITSET_PRIVATE, 0, (long)&ts, 0,
+                       FUTEX_BITSET_MATCH_ANY) != -ETIMEDOUT)
+        ;
+}
+
+void mf_wake_all(_Atomic int *word)
+{
+    mf_syscall6(SYS_futex, (long)word, FUTEX_WAKE_PRIVATE, INT_MAX, 0, 0, 0);
 }

@@ -10,6 +10,7 @@
 
 #include <fcntl.h>
 #include <stddef.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -58,5 +59,10 @@ long mf_sys_read_file(const char *path, char *buf, size_t size);
 /* Monotonic clock in nanoseconds; sleeps until it reads `deadline`, through signals. */
 uint64_t mf_now_ns(void);
 void mf_sleep_until(uint64_t deadline);
+
+/* The same, ending early once *word is not 0: whoever sets it wakes the sleeper with
+ * mf_wake_all(word) (a futex on the word; no descriptor, no signal). */
+void mf_sleep_until_set(_Atomic int *word, uint64_t deadline);
+void mf_wake_all(_Atomic int *word);
 
 #endif

@@ -67,6 +67,7 @@
 #define LOG_EVERY (10 * S_NS)             /* the `log` action: one status line this often */
 #define METRICS_EVERY S_NS                /* metrics_file is rewritten at most this often */
 #define FINI_WAIT_NS (100 * MS_NS)        /* fini waits at most this for a tick to end */
+#define QUIESCE_WAIT_NS (250 * MS_NS)     /* abort waits at most this for the thread to stop */
 #define GROWTH_WINDOW S_NS                /* throttle while usage grew over this last stretch */
 #define GROWTH_TICKS 16
 
@@ -90,7 +91,8 @@ static struct {
 
 /* Shared between the thread, the allocating threads (admit) and fini. */
 static _Atomic int s_state;
-static _Atomic int s_stop;
+static _Atomic int s_stop;                 /* also the word the thread's sleep may be woken on */
+static _Atomic int s_park, s_parked;       /* mf_sampler_quiesce: asked, and done (futex words) */
 static _Atomic int s_busy;                 /* the thread is inside a tick (a futex word) */
 static _Atomic uint64_t s_retry_at;
 static uint64_t s_wake_at;                 /* when a DEFERRED sampler starts anyway */
@@ -437,6 +439,21 @@ static bool only_sampler_left(void)
     return p && strtoul(p, NULL, 10) <= 2;   /* the zombie leader and this thread */
 }
 
+/* The thread stops for good where it stands, between two ticks, without returning: asleep in
+ * the kernel on a word in read-only memory that nothing wakes, it runs no more code and reads
+ * none of its memory, whatever the program writes there (mf_sampler_quiesce).  Signals are all
+ * blocked in this thread. */
+static MF_COLD __attribute__((noreturn)) void park(void)
+{
+    static const int never = 0;
+    atomic_store(&s_busy, 0);
+    sys_futex(&s_busy, FUTEX_WAKE_PRIVATE, 1, NULL);
+    atomic_store(&s_parked, 1);
+    mf_wake_all(&s_parked);
+    for (;;)
+        sys_futex((_Atomic int *)(uintptr_t)&never, FUTEX_WAIT_PRIVATE, 0, NULL);
+}
+
 static void *sampler_main(void *arg)
 {
     (void)arg;
@@ -451,7 +468,8 @@ static void *sampler_main(void *arg)
     uint64_t budget_used, limit;
     mf_policy_budget(&budget_used, &limit);
     (void)growing(budget_used, limit);
-    mf_sleep_until(mf_now_ns() + MF_MIN(C.interval_ns, 100 * MS_NS));
+    mf_sleep_until_set(&s_stop, mf_now_ns() + MF_MIN(C.interval_ns, 100 * MS_NS));
+    if (atomic_load(&s_park)) park();
     private_files();
     s_tid = mf_sys_gettid();
     mf_syscall6(SYS_prctl, PR_SET_NAME, (long)"memfence", 0, 0, 0, 0);
@@ -459,6 +477,7 @@ static void *sampler_main(void *arg)
     mf_trigger_open(T.src.psi_path);
     uint64_t next = mf_now_ns();
     for (;;) {
+        if (atomic_load(&s_park)) park();
         atomic_store(&s_busy, 1);
         if (atomic_load(&s_stop)) break;
         uint64_t now = mf_now_ns();
@@ -690,6 +709,26 @@ void mf_sampler_fork_child(void)
     mf_leak_init(&T.leak, C.window_ns, C.interval_ns);
     atomic_store_explicit(&mf_stats.level, MF_LEVEL_LOW, memory_order_relaxed);
     if (st != ST_OFF && !atomic_load(&s_stop)) arm();
+}
+
+/* The process is ending by abort(): the thread, woken from its sleep, stops for good before
+ * its next tick (park), and the caller waits for that, at most QUIESCE_WAIT_NS (a tick in
+ * progress ends first; a sleep on the pressure trigger's descriptor cannot be cut short).  So no
+ * code of memfence's runs while a SIGABRT handler writes the program's crash report, which may
+ * test the process's memory as redis-server's does: patterns over every private anonymous
+ * mapping, memfence's state and the allocator's among them, a chunk at a time.  A tick that read
+ * one of them meanwhile, or called into jemalloc, ended such a handler in SIGSEGV or SIGBUS
+ * (tests/progs/abort_memtest.c: 1 run in 10).  Async-signal-safe. */
+void mf_sampler_quiesce(void)
+{
+    if (atomic_load(&s_state) != ST_RUNNING || mf_sys_gettid() == s_tid)
+        return;
+    atomic_store(&s_park, 1);
+    atomic_store(&s_stop, 1);
+    mf_wake_all(&s_stop);
+    uint64_t deadline = mf_now_ns() + QUIESCE_WAIT_NS;
+    while (!atomic_load(&s_parked) && mf_now_ns() < deadline)
+        mf_sleep_until_set(&s_parked, MF_MIN(deadline, mf_now_ns() + 10 * MS_NS));
 }
 
 void mf_sampler_fini(void)

@@ -120,7 +120,7 @@ bool mf_trigger_wait(uint64_t deadline, uint64_t last_tick, _Atomic int *stop)
         uint64_t now = mf_now_ns();
         if (now >= deadline || atomic_load(stop)) return false;
         if (G.fd < 0) {
-            mf_sleep_until(deadline);
+            mf_sleep_until_set(stop, deadline);   /* ends early when woken with *stop set */
             return false;
         }
         struct pollfd p = { .fd = G.fd, .events = G.events };
