@@ -2,6 +2,7 @@
 # b-00-malloc: malloc/free pairs of 16 B to 64 KiB on 1 and 2 threads.  Modes, interleaved run
 # by run so machine noise hits each alike:
 #   plain      no preload                      passthru  a bare forwarding interposer
+#   floor      the least an exact fence does (tests/lib/bench_count.c)
 #   count      memfence, no limit (counting)   limit     memfence with a budget (8 GiB)
 # Prints the median ns per pair and ratios against plain; then exact instruction counts from
 # callgrind for 64-byte pairs (the figure that repeats exactly on a noisy machine).
@@ -10,7 +11,7 @@ R=${MF_BENCH_REPS:-5}
 PAIRS=${MF_BENCH_PAIRS:-2000000}
 bin=$MF_BENCH/malloc_pairs
 pt=$MF_TLIB/bench_passthru.so
-fl=$MF_TLIB/bench_count.so      # the floor under an exact fence (instructions table only)
+fl=$MF_TLIB/bench_count.so      # the floor under an exact fence
 sizes="16 64 256 1024 4096 16384 65536"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -19,6 +20,7 @@ run() {   # mode threads size
     case $1 in
     plain) "$bin" "$2" "$3" "$PAIRS" ;;
     passthru) LD_PRELOAD=$pt "$bin" "$2" "$3" "$PAIRS" ;;
+    floor) LD_PRELOAD=$fl "$bin" "$2" "$3" "$PAIRS" ;;
     count) LD_PRELOAD=$MF_LIB "$bin" "$2" "$3" "$PAIRS" ;;
     limit) MEMFENCE_LIMIT=8G LD_PRELOAD=$MF_LIB "$bin" "$2" "$3" "$PAIRS" ;;
     esac
@@ -28,7 +30,7 @@ median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+
 for rep in $(seq 1 "$R"); do
     for t in 1 2; do
         for s in $sizes; do
-            for m in plain passthru count limit; do
+            for m in plain passthru floor count limit; do
                 run $m $t $s >> "$tmp/$m-$t-$s"
             done
         done
@@ -39,13 +41,13 @@ echo "## malloc/free pairs (bench/b-00-malloc.sh)"
 echo
 echo "Median of $R interleaved runs, $PAIRS pairs per thread; ns per pair and ratio to plain glibc."
 echo
-echo "| threads | size | plain ns | passthru | memfence counting | memfence with budget |"
-echo "|---|---|---|---|---|---|"
+echo "| threads | size | plain ns | passthru | floor | memfence counting | memfence with budget |"
+echo "|---|---|---|---|---|---|---|"
 for t in 1 2; do
     for s in $sizes; do
         p=$(median < "$tmp/plain-$t-$s")
         row="| $t | $s | $p"
-        for m in passthru count limit; do
+        for m in passthru floor count limit; do
             v=$(median < "$tmp/$m-$t-$s")
             row="$row | $(awk -v a="$v" -v b="$p" 'BEGIN {printf "%.2f×", a / b}')"
         done

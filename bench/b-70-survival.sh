@@ -15,8 +15,10 @@
 #   o  other: never reached the limit, an error exit without a documented message, hung
 # Writes $MF_RESULTS/survival.md (the table, then what ended every run that was not a or b),
 # $MF_RESULTS/survival.tsv (one line a run) and $MF_RESULTS/survival.png; prints the table.
-# MF_SURVIVAL_ONLY=SUBSTRING runs only the matching cases.  About 3 minutes on 2 cores (5 to
-# 11 where programs crash or hang at the limit).
+# MF_SURVIVAL_ONLY=SUBSTRING runs only the matching cases.  MF_SURVIVAL_ALLOCATOR=jemalloc (or
+# tcmalloc, mimalloc) runs memfence over that allocator (`memfence run --allocator`), without the
+# cgroup runs, into survival-ALLOCATOR.md / .tsv / .png.  About 3 minutes on 2 cores (5 to 11
+# where programs crash or hang at the limit).
 set -u
 : "${MF_BIN:=build/memfence}" "${MF_RESULTS:=bench/results}"
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -24,6 +26,12 @@ MF_BIN=$(cd "$(dirname "$MF_BIN")" && pwd)/$(basename "$MF_BIN")
 S=$root/bench/survival
 RUNS=${MF_SURVIVAL_RUNS:-5}
 ONLY=${MF_SURVIVAL_ONLY:-}
+ALLOC=${MF_SURVIVAL_ALLOCATOR:-}
+case $ALLOC in
+"" | system) ALLOC="" OUT=survival ;;
+jemalloc | tcmalloc | mimalloc) OUT=survival-$ALLOC ;;
+*) echo "MF_SURVIVAL_ALLOCATOR: '$ALLOC' is not one of system, jemalloc, tcmalloc, mimalloc" >&2; exit 2 ;;
+esac
 T=60                                    # seconds a run may take before it counts as hung
 mkdir -p "$MF_RESULTS"
 tmp=$(mktemp -d /tmp/mfsurvival.XXXXXX)
@@ -57,7 +65,7 @@ cg_setup() {
     CGROOT=$self/mf-survival-$$
     mkdir "$CGROOT" 2>/dev/null || { CG=none CGWHY="cannot create a cgroup under $self"; }
 }
-cg_setup
+if [ -n "$ALLOC" ]; then CGWHY="the cgroup runs are made over glibc only (survival.md)"; else cg_setup; fi
 printf '#!/bin/sh\necho $$ > "$1/cgroup.procs" || exit 125\nshift\nexec "$@"\n' > "$tmp/cgexec"
 chmod +x "$tmp/cgexec"
 cgn=0
@@ -237,7 +245,8 @@ for c in "${cases[@]}"; do
                 t0=$(date +%s)
                 if [ $mode = memfence ]; then
                     (cd "$tmp/run" && MEMFENCE_CONFIG=none "run_$name" timeout -k 5 $T \
-                        nice "$MF_BIN" run -l "$budget" --) > "$local_out" 2> "$local_err"
+                        nice "$MF_BIN" run ${ALLOC:+--allocator $ALLOC} -l "$budget" --) \
+                        > "$local_out" 2> "$local_err"
                     rc=$? kills=0
                 else
                     d=$(cg_new "$BUDGET_B") || { echo "cgroup: cannot create" >&2; CG=none; continue; }
@@ -297,11 +306,15 @@ for c in "${cases[@]}"; do
 done
 
 section() {
-    echo "## Survival at the limit: real programs, memfence vs an equal cgroup limit"
+    echo "## Survival at the limit: real programs, memfence vs an equal cgroup limit${ALLOC:+ (over $ALLOC)}"
     echo
-    echo "$RUNS runs of each program × budget under \`memfence run -l BUDGET\` with default settings"
-    echo "(\`MEMFENCE_CONFIG=none\`), and under a cgroup $CG memory limit of the same size with no swap"
-    [ $CG = none ] && echo "(cgroup: $CGWHY)"
+    echo "$RUNS runs of each program × budget under \`memfence run ${ALLOC:+--allocator $ALLOC }-l BUDGET\` with default settings"
+    if [ -n "$ALLOC" ]; then
+        echo "(\`MEMFENCE_CONFIG=none\`); $CGWHY."
+    else
+        echo "(\`MEMFENCE_CONFIG=none\`), and under a cgroup $CG memory limit of the same size with no swap"
+        [ $CG = none ] && echo "(cgroup: $CGWHY)"
+    fi
     echo "(\`bench/b-70-survival.sh\`, $(date -u +%Y-%m-%d), $(nproc) cores). a: clean error, the program"
     echo "carried on; b: the program's own documented out-of-memory end; c: a crash caused by"
     echo "memfence (a signal, or a runtime's fatal-error report); k: killed by the OOM killer;"
@@ -334,12 +347,12 @@ section() {
     echo "program's last lines."
     echo
     cat "$details"
-} > "$MF_RESULTS/survival.md"
-cp "$tsv" "$MF_RESULTS/survival.tsv"
+} > "$MF_RESULTS/$OUT.md"
+cp "$tsv" "$MF_RESULTS/$OUT.tsv"
 section
 
 if command -v gnuplot >/dev/null 2>&1 && [ -s "$tmp/plot.dat" ]; then
-    gnuplot -e "set terminal png size 1600,650; set output '$MF_RESULTS/survival.png';
+    gnuplot -e "set terminal png size 1600,650; set output '$MF_RESULTS/$OUT.png';
         set style data histograms; set style histogram rowstacked; set style fill solid border -1;
         set boxwidth 0.8; set xtics rotate by -70 font ',9'; set ylabel 'runs'; set yrange [0:$RUNS];
         set key above horizontal; set bmargin 9;
@@ -349,5 +362,5 @@ if command -v gnuplot >/dev/null 2>&1 && [ -s "$tmp/plot.dat" ]; then
              '' using 4 lc rgb '#d62728' title 'c: crash caused by memfence',
              '' using 5 lc rgb '#9467bd' title 'k: OOM killer (cgroup)',
              '' using 6 lc rgb '#7f7f7f' title 'o: other'" 2>/dev/null &&
-        echo && echo "Plot: \`survival.png\`."
+        echo && echo "Plot: \`$OUT.png\`."
 fi
