@@ -51,7 +51,7 @@ static bool (*_Atomic wake_fn)(uint64_t used);  /* see mf_gate_set_wake */
 static _Atomic uint64_t headroom, overdraft;
 static _Atomic uint64_t parent_headroom, parent_overdraft;   /* the same, for the parent's limit */
 /* A small host request has been refused (the overdraft is open), and the sizes of the last
- * REFUSED_SIZES malloc-family requests refused: a small block of one of those sizes does not get
+ * REFUSED_SIZES small requests refused: a small block of one of those sizes does not get
  * the overdraft.  A program that retries the very request it was refused (V8 retries a Buffer's
  * backing store after each collection) or goes on growing with blocks of that size meets the
  * limit again, instead of eating the overdraft its own error path needs. */
@@ -114,6 +114,12 @@ static bool refused_before(uint64_t n)
     return false;
 }
 
+/* A small block (gate.h's table): from the malloc family, under MF_GATE_SMALL. */
+static bool small_block(uint64_t n, bool heap)
+{
+    return heap && n < MF_GATE_SMALL;
+}
+
 /* May a small block of n bytes use the overdraft (gate.h's table)? */
 static bool overdraft_open(uint64_t n)
 {
@@ -128,7 +134,7 @@ static uint64_t cap_for(unsigned p, uint64_t n, bool heap)
     uint64_t lim = atomic_load_explicit(&pools[p].limit, memory_order_relaxed);
     if (p != MF_POOL_HOST || lim == MF_UNLIMITED)
         return lim;
-    if (heap && n < MF_GATE_SMALL) {
+    if (small_block(n, heap)) {
         uint64_t o = overdraft_open(n) ? atomic_load_explicit(&overdraft, memory_order_relaxed) : 0;
         return o < MF_UNLIMITED - 1 - lim ? lim + o : MF_UNLIMITED - 1;
     }
@@ -145,7 +151,7 @@ static int64_t margin_for(unsigned p, uint64_t n, bool heap, bool lease)
     if (p != MF_POOL_HOST)
         return 0;
     uint64_t r = atomic_load_explicit(&parent_headroom, memory_order_relaxed);
-    if (!lease && heap && n < MF_GATE_SMALL) {
+    if (!lease && small_block(n, heap)) {
         uint64_t o = atomic_load_explicit(&parent_overdraft, memory_order_relaxed);
         if (!overdraft_open(n))
             return 0;
@@ -301,8 +307,8 @@ static __thread bool refused_seen;
  * the budget without the cap it met, and the overdraft opens at the next refusal.) */
 static __thread int probing;
 
-/* After a host refusal of n bytes (heap: from the malloc family): that size is remembered, and
- * the overdraft opens when the request was a small block, refused at the limit itself.  A large
+/* After a host refusal of n bytes (heap: from the malloc family): when the request was a small
+ * block, refused at the limit itself, its size is remembered and the overdraft opens.  A large
  * block or a mapping is refused with the headroom (or half of it) still free below the limit for
  * the small blocks of the program's error path, and a program may not even see it: CPython falls
  * back from a refused 1 MiB arena mapping to malloc and grows on, and when such a refusal opened
@@ -310,12 +316,13 @@ static __thread int probing;
  * 4 KiB bytearrays over tcmalloc: its `del` after the MemoryError was refused in 5 runs of 5). */
 static void open_grace(uint64_t n, bool heap)
 {
-    if (heap && !refused_before(n)) {
+    if (!small_block(n, heap))
+        return;
+    if (!refused_before(n)) {   /* only small sizes are ever asked about (overdraft_open) */
         unsigned i = atomic_fetch_add_explicit(&refused_next, 1, memory_order_relaxed);
         atomic_store_explicit(&refused_size[i % REFUSED_SIZES], n, memory_order_relaxed);
     }
-    if (heap && n < MF_GATE_SMALL)
-        atomic_store_explicit(&grace, 1, memory_order_relaxed);
+    atomic_store_explicit(&grace, 1, memory_order_relaxed);
 }
 
 /* The refusal path: drain every credit, then decide exactly.  own: the caller's slot, whose net

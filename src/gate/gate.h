@@ -33,7 +33,7 @@
  *     malloc family, larger                     limit - headroom      limit - headroom
  *
  * (a realloc's request is its growth).  (*) Not for a block of the size of one of the last few
- * malloc-family requests refused: a program that retries what it was refused, or grows on with
+ * small blocks refused: a program that retries what it was refused, or grows on with
  * blocks of that size, meets the limit again instead of eating the overdraft its own error path
  * needs.  Usage therefore never passes limit + overdraft, and passes the limit only after a
  * small block's refusal; headroom and overdraft 0 is the strict budget.
@@ -62,8 +62,8 @@ enum { MF_POOL_HOST = 0, MF_POOL_GPU0 = 1, MF_POOL_COUNT = 1 + MF_GPU_MAX };
 /* A parent budget a pool also charges (a group in the shared ledger).  charge returns 0 or
  * -ENOMEM; uncharge cannot fail.  Called at lease granularity, never per allocation.  `margin`
  * applies the table above to the parent: the charge may take the parent's usage up to its limit
- * + margin (a small block once one was refused: + overdraft; a lease or a large block: - headroom; a
- * mapping: - headroom/2; GPU pools: 0). */
+ * + margin (a small block once one was refused: + overdraft; a lease or a large block:
+ * - headroom; a mapping: - headroom/2; GPU pools: 0). */
 typedef struct mf_gate_parent {
     int (*charge)(void *ctx, unsigned pool, uint64_t n, int64_t margin);
     /* its usage (all its members) and limit now; lock-free, allocation-free */

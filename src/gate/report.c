@@ -77,7 +77,8 @@ static void report(enum kind kind, unsigned call, unsigned pool, uint64_t req, c
             mf_fmt(capw, sizeof capw, " less %s of headroom (kept for blocks under %s)",
                    MF_BYTES(limit - cap), MF_BYTES(MF_GATE_SMALL));
         else if (cap > limit)
-            mf_fmt(capw, sizeof capw, " + overdraft %s (open since a small block's refusal)", MF_BYTES(cap - limit));
+            mf_fmt(capw, sizeof capw, " + overdraft %s (open since a small block's refusal)",
+                   MF_BYTES(cap - limit));
         mf_log_limited(MF_RL_REFUSE, rate,
                        "refused %s(%s) in %s (pid %d): %s memory in use %s + %s asked > budget "
                        "%s%s%s%s%s%s",
