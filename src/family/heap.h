@@ -42,20 +42,25 @@ static inline uint32_t mf_heap_policy(void)
 /* The hooks' one test, mf_heap_policy() != 0, as a compare of the word in memory (a relaxed
  * read of one aligned word) and a jump to `label` when it is set: two instructions where a
  * load, a test and a jump would be three, and nothing the compiler could schedule between. */
-#define MF_HEAP_POLICY_GOTO(label) \
-    __asm__ goto("cmpl $0, %0\n\tjne %l[" #label "]" : : "m"(mf_policy_flags) : "cc" : label)
+#define MF_HEAP_POLICY_GOTO(label) MF_HEAP_POLICY_NE_GOTO(0, label)
+
+/* The same for any other value of the word: a jump to `label` unless it is `value`. */
+#define MF_HEAP_POLICY_NE_GOTO(value, label)                                                 \
+    __asm__ goto("cmpl %1, %0\n\tjne %l[" #label "]"                                        \
+                 : : "m"(mf_policy_flags), "i"(value) : "cc" : label)
 
 /* Profiling alone (the policy word is MF_POLICY_PROFILE) keeps malloc on the fast path: the
  * thread's sampling countdown is charged the request on the way in; false (it ran out, or
  * another bit is set) sends the call to mf_heap_malloc_other, which samples.  free's side is
  * the hook's second branch (the filter's test, then the fast path). */
-static inline bool mf_heap_profile_rides(size_t n)
+static inline __attribute__((always_inline)) bool mf_heap_profile_rides(size_t n)
 {
-    if (mf_heap_policy() != MF_POLICY_PROFILE)
-        return false;
+    MF_HEAP_POLICY_NE_GOTO(MF_POLICY_PROFILE, other);
     int64_t left = mf_tls.profile_left - (int64_t)n;
     mf_tls.profile_left = left;
     return left >= 0;
+other:
+    return false;
 }
 
 /* What memfence charges for a block: the bytes the allocator sets aside for it.  glibc: the

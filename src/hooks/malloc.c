@@ -140,9 +140,11 @@ realloc_fast(mf_slot_t *s, void *p, size_t n, bool profiled)
  * Tail-called: its return address is the program's call site. */
 static MF_NOINLINE void *realloc_other(void *p, size_t n)
 {
+    MF_HEAP_POLICY_NE_GOTO(MF_POLICY_PROFILE, general);
     mf_slot_t *s = mf_tls.filter_slot;
-    if (mf_heap_policy() == MF_POLICY_PROFILE && s != NULL && n - 1 < ((size_t)1 << 40))
+    if (s != NULL && n - 1 < ((size_t)1 << 40))
         return realloc_fast(s, p, n, true);
+general:
     return realloc_general(p, n);
 }
 

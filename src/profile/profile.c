@@ -60,7 +60,7 @@ uint64_t mf_profile_rate(void) { return prof_rate; }
 /* ---- stacks ------------------------------------------------------------------------------ */
 
 /* Takes a stack unless a fork is under way.  Caller has raised mf_tls.depth. */
-static int take_stack(uintptr_t *frames, int skip)
+static inline __attribute__((always_inline)) int take_stack(uintptr_t *frames, int skip)
 {
     if (atomic_load_explicit(&forking, memory_order_acquire))
         return 0;

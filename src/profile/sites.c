@@ -294,23 +294,35 @@ void mf_sites_reset(void)
 
 /* ---- sampling arithmetic ---------------------------------------------------------------- */
 
+/* 1 - exp(-x) for 0 <= x <= 1/4, by its Taylor series x - x^2/2! + x^3/3! - ... to x^13 (the
+ * next term is below 2^-52 of the sum), in Horner form: constant coefficients, no division and no
+ * loop, and no cancellation for small x. */
+static double one_minus_exp_neg_small(double x)
+{
+    static const double c[] = {
+        1.0 / 6227020800, 1.0 / 479001600, 1.0 / 39916800, 1.0 / 3628800, 1.0 / 362880,
+        1.0 / 40320, 1.0 / 5040, 1.0 / 720, 1.0 / 120, 1.0 / 24, 1.0 / 6, 1.0 / 2, 1.0,
+    };
+    double y = -x, sum = c[0];   /* sum of c[i] y^(12-i): the series of (exp(y) - 1) / y */
+#pragma GCC unroll 16
+    for (unsigned i = 1; i < MF_ARRAY_LEN(c); i++)
+        sum = sum * y + c[i];
+    return x * sum;
+}
+
 double mf_exp_neg(double x)
 {
     if (x <= 0)
         return 1.0;
     if (x > 700)
         return 0.0;
-    /* exp(-x) = exp(-x/2^k)^(2^k) with x/2^k < 1/4, then a Taylor series */
+    /* exp(-x) = exp(-x/2^k)^(2^k) with x/2^k <= 1/4 */
     int k = 0;
     while (x > 0.25) {
         x *= 0.5;
         k++;
     }
-    double term = 1, sum = 1;
-    for (int i = 1; i < 12; i++) {
-        term *= -x / i;
-        sum += term;
-    }
+    double sum = 1 - one_minus_exp_neg_small(x);
     while (k-- > 0)
         sum *= sum;
     return sum;
@@ -329,12 +341,17 @@ double mf_ln(double x)
         m *= 0.5;
         e++;
     }
-    double t = (m - 1) / (m + 1), t2 = t * t, sum = 0, p = t;
-    for (int i = 1; i < 24; i += 2) {
-        sum += p / i;
-        p *= t2;
-    }
-    return e * 0.6931471805599453 + 2 * sum;
+    /* atanh t = t (1 + t^2/3 + t^4/5 + ...), |t| < 0.172: to t^22 (the next term is below
+     * 2^-60 of the sum), in Horner form with constant coefficients */
+    static const double c[] = {
+        1.0 / 23, 1.0 / 21, 1.0 / 19, 1.0 / 17, 1.0 / 15, 1.0 / 13,
+        1.0 / 11, 1.0 / 9, 1.0 / 7, 1.0 / 5, 1.0 / 3, 1.0,
+    };
+    double t = (m - 1) / (m + 1), t2 = t * t, sum = c[0];
+#pragma GCC unroll 16
+    for (unsigned i = 1; i < MF_ARRAY_LEN(c); i++)
+        sum = sum * t2 + c[i];
+    return e * 0.6931471805599453 + 2 * t * sum;
 }
 
 int64_t mf_sample_interval(uint64_t *rng, uint64_t rate)
@@ -360,6 +377,6 @@ double mf_sample_scale(uint64_t size, uint64_t rate)
     double x = (double)size / (double)rate;
     if (x > 40)
         return 1.0;
-    double p = x < 1e-3 ? x * (1 - x * 0.5 + x * x / 6) : 1 - mf_exp_neg(x);
+    double p = x <= 0.25 ? one_minus_exp_neg_small(x) : 1 - mf_exp_neg(x);
     return p > 0 ? 1.0 / p : (double)rate;
 }
