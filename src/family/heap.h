@@ -53,12 +53,17 @@ static inline uint32_t mf_heap_policy(void)
  * thread's sampling countdown is charged the request on the way in; false (it ran out, or
  * another bit is set) sends the call to mf_heap_malloc_other, which samples.  free's side is
  * the hook's second branch (the filter's test, then the fast path). */
-static inline __attribute__((always_inline)) bool mf_heap_profile_rides(size_t n)
+static inline __attribute__((always_inline)) bool mf_heap_profile_counts(size_t n)
 {
-    MF_HEAP_POLICY_NE_GOTO(MF_POLICY_PROFILE, other);
     int64_t left = mf_tls.profile_left - (int64_t)n;
     mf_tls.profile_left = left;
     return left >= 0;
+}
+
+static inline __attribute__((always_inline)) bool mf_heap_profile_rides(size_t n)
+{
+    MF_HEAP_POLICY_NE_GOTO(MF_POLICY_PROFILE, other);
+    return mf_heap_profile_counts(n);
 other:
     return false;
 }

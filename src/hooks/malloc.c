@@ -96,7 +96,7 @@ static MF_NOINLINE void *realloc_undo(mf_slot_t *s, uint64_t reserve)
     return NULL;
 }
 
-/* realloc's fast path, under the same conditions as malloc's (profiling sees the move), glibc
+/* realloc's fast path, under the same conditions as malloc's, glibc
  * underneath (the only allocator whose chunk size the fast path reads inline): reserve the most
  * the block can grow to from the thread's credit, call the backend, settle to the exact charge.
  * glibc never grows a block whose usable size (its chunk less 8, or 16 when mapped) already
@@ -105,17 +105,26 @@ static MF_NOINLINE void *realloc_undo(mf_slot_t *s, uint64_t reserve)
  * A block glibc cannot grow is left as it was, so a failed call gives the reserve back whole.
  * Anything else (the reserve does not fit the credit, bootstrap blocks, huge sizes, n == 0,
  * and under profiling a block the profiler's filter may know) goes to the general path, which
- * is exact near the limit and tells the profiler.  So nothing but the slot, the charge and the
- * reserve lives across the backend's call, profiled or not. */
+ * is exact near the limit and tells the profiler.  Profiling counts the request down on the way
+ * in, as malloc's fast path does, and a call that runs the countdown out goes to the general
+ * path too, which samples the block it returns.  So nothing but the slot, the charge and the
+ * reserve lives across the backend's call, profiled or not, and nothing follows it but the
+ * settling. */
 static inline __attribute__((always_inline)) void *
 realloc_fast(mf_slot_t *s, void *p, size_t n, bool profiled)
 {
-    if (profiled && mf_unlikely(mf_profile_may_know(p)))
-        return realloc_general(p, n);   /* maybe a sampled block: the general path tells it */
+    if (profiled) {
+        if (mf_unlikely(mf_profile_may_know(p)))
+            return realloc_general(p, n);   /* maybe a sampled block: the general path tells it */
+        if (mf_unlikely(!mf_heap_profile_counts(n)))
+            return realloc_general(p, n);   /* the countdown ran out: the general path samples */
+    }
     size_t old_c = mf_heap_charge_glibc(p);
     uint64_t reserve = n + 16 > old_c ? n + MF_BACKEND_GLIBC_SLACK - old_c : 0;
     if (reserve && !mf_gate_try_charge(s, reserve)) {
         mf_gate_net_sub(s, (int64_t)reserve);   /* not from credit: the general path decides */
+        if (profiled)
+            mf_tls.profile_left += (int64_t)n;  /* and counts the block it returns */
         return realloc_general(p, n);
     }
     uint64_t charged = old_c + reserve;        /* below 2^41: no step too large for a slot */
@@ -123,8 +132,6 @@ realloc_fast(mf_slot_t *s, void *p, size_t n, bool profiled)
     if (mf_unlikely(q == NULL))
         return reserve ? realloc_undo(s, reserve) : NULL;
     size_t new_c = mf_heap_charge_glibc(q);
-    if (profiled)                       /* the block moved, as mf_heap_realloc says */
-        mf_profile_alloc_fast(q, new_c);
     if (mf_likely(new_c <= charged)) {
         uint64_t back = charged - new_c;
         if (mf_likely(back == 0 || mf_gate_try_uncharge(s, back)))
