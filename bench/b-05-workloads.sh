@@ -3,9 +3,9 @@
 # the classic allocator benchmarks (bench/workloads.c: bignum ~ cfrac, server ~ larson, mixed ~
 # espresso/xmalloc-test; bench/workloads_cxx.cc: C++ new/delete) and real programs (python3 json
 # round-trips, sqlite3, a gcc compile, redis-server under redis-benchmark on 127.0.0.1).
-# For each: instructions (callgrind, exact; LD_PRELOAD set in valgrind's own environment, children
-# traced and summed) and wall time (median of interleaved runs; redis: requests per second,
-# inverted), as ratios to the same program without memfence, for:
+# For each: instructions (callgrind, the median of MF_BENCH_IREPS runs, default 3; LD_PRELOAD set in
+# valgrind's own environment, children traced and summed) and wall time (median of interleaved
+# runs; redis: requests per second, inverted), as ratios to the same program without memfence, for:
 #   bare    a bare forwarding interposer of malloc and free (what any preload costs before it does
 #           any accounting)
 #   floor   the least an exact fence does (tests/lib/bench_count.c): forwarding to glibc, plus each
@@ -21,6 +21,7 @@ set -u
 : "${MF_BENCH:=build/bench}" "${MF_LIB:=build/libmemfence.so}" "${MF_RESULTS:=bench/results}"
 : "${MF_TLIB:=build/tests/lib}"
 R=${MF_BENCH_REPS:-5}
+IR=${MF_BENCH_IREPS:-3}   # callgrind runs per instruction count (their median)
 MF_LIB=$(realpath "$MF_LIB"); PT=$(realpath "$MF_TLIB/bench_passthru.so")
 FL=$(realpath "$MF_TLIB/bench_count.so")
 W=$(realpath "$MF_BENCH/workloads"); WX=$(realpath "$MF_BENCH/workloads_cxx")
@@ -88,12 +89,17 @@ wall() {   # mode command...: seconds
     echo $(( b - a ))
 }
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+irs_med() {   # mode command...: the median of $IR instruction counts (two things move a count:
+              # profiling's random intervals, and the server's threads interleaving)
+    local i
+    for i in $(seq 1 "$IR"); do irs "$@"; done | sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'
+}
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "-" }'; }
 
 echo "## Allocation-heavy workloads and real programs (bench/b-05-workloads.sh)"
 echo
-echo "Ratios to the same program without memfence. Instructions: callgrind, exact (the bash"
-echo "wrapper's own instructions, the same in every mode, included). Wall: median of $R interleaved runs."
+echo "Ratios to the same program without memfence. Instructions: callgrind, the median of $IR runs (the"
+echo "bash wrapper's own instructions included). Wall: median of $R interleaved runs."
 echo "bare = a bare interposer of malloc and free; ref = the same + one idle thread; floor = the least an exact"
 echo "fence does (bare + each chunk counted against a thread-local credit); budget = MEMFENCE_LIMIT=8G;"
 echo "prof = budget + MEMFENCE_PROFILE=on."
@@ -104,7 +110,7 @@ echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 for c in "${cases[@]}"; do
     IFS='|' read -r name icmd wcmd <<<"$c"
     declare -A I=()
-    for m in plain bare ref floor budget prof; do I[$m]=$(irs $m "$icmd"); done
+    for m in plain bare ref floor budget prof; do I[$m]=$(irs_med $m "$icmd"); done
     for rep in $(seq 1 "$R"); do
         for m in plain budget prof; do wall $m "$wcmd" >> "$tmp/w-$m"; done
     done
