@@ -25,6 +25,7 @@
 #include <sched.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/auxv.h>
 
 #include "base/sys.h"
 #include "gate/gate.h"
@@ -54,7 +55,8 @@ static _Atomic uint64_t parent_headroom, parent_overdraft;   /* the same, for th
  * REFUSED_SIZES small requests refused: a small block of one of those sizes does not get
  * the overdraft.  A program that retries the very request it was refused (V8 retries a Buffer's
  * backing store after each collection) or goes on growing with blocks of that size meets the
- * limit again, instead of eating the overdraft its own error path needs. */
+ * limit again, instead of eating the overdraft its own error path needs.  "That size" is the
+ * charge, give or take a page from SIZE_NEAR on (same_size). */
 #define REFUSED_SIZES 8
 static _Atomic int grace;
 static _Atomic uint64_t refused_size[REFUSED_SIZES];
@@ -106,10 +108,40 @@ static void process_barrier(void)
     atomic_thread_fence(memory_order_seq_cst);
 }
 
+/* Two charges for blocks of one size: equal, or both from SIZE_NEAR on and less than a page and
+ * a header apart.  glibc serves one request either from its heap (the chunk: the request and
+ * its 8-byte header, rounded up to 16) or, above its mmap threshold, as a mapping (the same
+ * rounded up to a page), and the threshold moves: freeing a mapped chunk raises it to that
+ * chunk's size.  So V8's retries of a refused 512 KiB Buffer were charged 4 KiB less than the
+ * refusal, were not known as the same size, and spent the whole overdraft; its collector's
+ * next unchecked work-list block was refused past it and the process died in SIGSEGV (node
+ * growing 200 KB to 512 KiB Buffers in 64M: 4 runs of 5).  Different blocks are further apart
+ * than that from SIZE_NEAR on: the size classes of jemalloc, tcmalloc and mimalloc there are
+ * 8 KiB or more apart, and an error path's small blocks are far below it. */
+#define SIZE_NEAR ((uint64_t)64 << 10)
+static uint64_t page_size(void)
+{
+    static uint64_t ps;
+    if (mf_unlikely(ps == 0)) {
+        unsigned long v = getauxval(AT_PAGESZ);
+        ps = v ? v : 4096;
+    }
+    return ps;
+}
+
+static bool same_size(uint64_t a, uint64_t b)
+{
+    if (a == b)
+        return true;
+    if (a < SIZE_NEAR || b < SIZE_NEAR)
+        return false;
+    return (a > b ? a - b : b - a) < page_size() + 16;
+}
+
 static bool refused_before(uint64_t n)
 {
     for (unsigned i = 0; i < REFUSED_SIZES; i++)
-        if (atomic_load_explicit(&refused_size[i], memory_order_relaxed) == n)
+        if (same_size(atomic_load_explicit(&refused_size[i], memory_order_relaxed), n))
             return true;
     return false;
 }

@@ -303,6 +303,34 @@ static void headroom_table(void)
     T_CHECK(mf_gate_peak(MF_POOL_HOST) <= L + O);
     mf_gate_uncharge(s, mf_gate_used(MF_POOL_HOST));
     mf_gate_slot_release(s);
+    /* one request size, two charges: glibc serves calloc(512 KiB) as a mapping (528384 bytes)
+     * until freeing one raises its mmap threshold, and from its heap (524304) after: the retry
+     * is the size refused, and spends no overdraft (node's Buffer retries spent it all, and V8's
+     * collector died in SIGSEGV on its next unchecked block) */
+    mf_gate_reset();
+    mf_gate_set_limit(MF_POOL_HOST, L);
+    mf_gate_set_headroom(R, O);
+    s = mf_gate_slot_acquire(1);
+    while (mf_gate_charge(s, 528384) == 0)
+        ;
+    T_CHECK(mf_gate_in_grace());
+    T_EQ(mf_gate_charge(s, 524304), -ENOMEM);         /* the same request, from the heap */
+    T_EQ(mf_gate_charge(s, 528384 + 4096 + 8), -ENOMEM);   /* within a page: the same too */
+    T_EQ(mf_gate_charge(s, 400 << 10), 0);             /* another size: the overdraft */
+    T_EQ(mf_gate_charge(s, 528), 0);                   /* an error path's small block */
+    mf_gate_uncharge(s, mf_gate_used(MF_POOL_HOST));
+    mf_gate_slot_release(s);
+    /* below 64 KiB only the very size refused is closed */
+    mf_gate_reset();
+    mf_gate_set_limit(MF_POOL_HOST, L);
+    mf_gate_set_headroom(R, O);
+    s = mf_gate_slot_acquire(1);
+    while (mf_gate_charge(s, 4096) == 0)
+        ;
+    T_EQ(mf_gate_charge(s, 4096), -ENOMEM);
+    T_EQ(mf_gate_charge(s, 4112), 0);
+    mf_gate_uncharge(s, mf_gate_used(MF_POOL_HOST));
+    mf_gate_slot_release(s);
     /* strict: both 0 is the old exact budget */
     mf_gate_reset();
     mf_gate_set_limit(MF_POOL_HOST, L);
