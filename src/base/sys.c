@@ -1,6 +1,7 @@
 /* sys.c — small helpers over raw system calls (see sys.h). */
 #include <errno.h>
 #include <limits.h>
+#include <sys/auxv.h>
 #include <time.h>
 #include <linux/futex.h>
 
@@ -61,4 +62,14 @@ void mf_sleep_until_set(_Atomic int *word, uint64_t deadline)
 void mf_wake_all(_Atomic int *word)
 {
     mf_syscall6(SYS_futex, (long)word, FUTEX_WAKE_PRIVATE, INT_MAX, 0, 0, 0);
+}
+
+uintptr_t mf_page_size(void)
+{
+    static uintptr_t ps;
+    if (__builtin_expect(ps == 0, 0)) {
+        unsigned long v = getauxval(AT_PAGESZ);
+        ps = v ? v : 4096;
+    }
+    return ps;
 }

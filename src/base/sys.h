@@ -56,6 +56,9 @@ static inline int mf_sys_mmap_failed(void *p) { return (unsigned long)p > -4096U
  * negative errno.  Never allocates. */
 long mf_sys_read_file(const char *path, char *buf, size_t size);
 
+/* The page size (the auxiliary vector's; 4096 when it has none).  Never allocates. */
+uintptr_t mf_page_size(void);
+
 /* Monotonic clock in nanoseconds; sleeps until it reads `deadline`, through signals. */
 uint64_t mf_now_ns(void);
 void mf_sleep_until(uint64_t deadline);

@@ -30,7 +30,6 @@
 
 #include <errno.h>
 #include <stdatomic.h>
-#include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/shm.h>
 #include <sys/stat.h>
@@ -65,18 +64,8 @@ static _Atomic int overcommit_mode = -1; /* vm.overcommit_memory (2: MAP_NORESER
                                           * -1 until the first MAP_NORESERVE mapping reads it */
 static char own_prefix[512];             /* the program's installation (see own_file) */
 
-static uintptr_t page_size(void)
-{
-    static uintptr_t ps;
-    if (mf_unlikely(ps == 0)) {
-        unsigned long v = getauxval(AT_PAGESZ);
-        ps = v ? v : 4096;
-    }
-    return ps;
-}
-
-static uintptr_t page_up(uintptr_t n) { return (n + page_size() - 1) & ~(page_size() - 1); }
-static uintptr_t page_down(uintptr_t n) { return n & ~(page_size() - 1); }
+static uintptr_t page_up(uintptr_t n) { return (n + mf_page_size() - 1) & ~(mf_page_size() - 1); }
+static uintptr_t page_down(uintptr_t n) { return n & ~(mf_page_size() - 1); }
 
 /* ---- what counts ------------------------------------------------------------------------ */
 
@@ -371,7 +360,7 @@ static void follow_failed_shrink(const mf_map_op_t *op)
             break;
         uintptr_t a = MF_MAX(q->start, x), b = MF_MIN(q->end, e);
         unsigned char v;
-        if (mf_syscall6(SYS_mincore, (long)a, (long)page_size(), (long)&v, 0, 0, 0) == -ENOMEM)
+        if (mf_syscall6(SYS_mincore, (long)a, (long)mf_page_size(), (long)&v, 0, 0, 0) == -ENOMEM)
             mf_region_clear(&table, a, b, NULL);
         x = b;
     }
@@ -421,7 +410,7 @@ int mf_map_mmap_begin(mf_map_op_t *op, void *addr, size_t len, int prot, int fla
 int mf_map_munmap_begin(mf_map_op_t *op, void *addr, size_t len)
 {
     op->kind = MF_MAP_NONE;
-    if (len == 0 || ((uintptr_t)addr & (page_size() - 1)) || !tracking())
+    if (len == 0 || ((uintptr_t)addr & (mf_page_size() - 1)) || !tracking())
         return 0;
     *op = (mf_map_op_t){ .kind = MF_MAP_MUNMAP, .addr = (uintptr_t)addr, .len = page_up(len) };
     return begin(op, MF_CALL_MMAP, NULL);
@@ -430,7 +419,7 @@ int mf_map_munmap_begin(mf_map_op_t *op, void *addr, size_t len)
 int mf_map_mprotect_begin(mf_map_op_t *op, void *addr, size_t len, int prot, const void *caller)
 {
     op->kind = MF_MAP_NONE;
-    if (len == 0 || ((uintptr_t)addr & (page_size() - 1)) || !tracking())
+    if (len == 0 || ((uintptr_t)addr & (mf_page_size() - 1)) || !tracking())
         return 0;
     *op = (mf_map_op_t){ .kind = MF_MAP_MPROTECT, .addr = (uintptr_t)addr, .len = page_up(len),
                          .write = (prot & PROT_WRITE) != 0 };
@@ -442,7 +431,7 @@ int mf_map_mremap_begin(mf_map_op_t *op, void *old, size_t old_len, size_t new_l
 {
     op->kind = MF_MAP_NONE;
     /* old_len 0 duplicates a shared mapping: the object is already charged */
-    if (old_len == 0 || new_len == 0 || ((uintptr_t)old & (page_size() - 1)) || !tracking())
+    if (old_len == 0 || new_len == 0 || ((uintptr_t)old & (mf_page_size() - 1)) || !tracking())
         return 0;
     *op = (mf_map_op_t){ .kind = MF_MAP_MREMAP, .addr = (uintptr_t)old, .len = page_up(new_len),
                          .old_len = page_up(old_len), .flags = flags,

@@ -25,7 +25,6 @@
 #include <sched.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/auxv.h>
 
 #include "base/sys.h"
 #include "gate/gate.h"
@@ -119,15 +118,6 @@ static void process_barrier(void)
  * than that from SIZE_NEAR on: the size classes of jemalloc, tcmalloc and mimalloc there are
  * 8 KiB or more apart, and an error path's small blocks are far below it. */
 #define SIZE_NEAR ((uint64_t)64 << 10)
-static uint64_t page_size(void)
-{
-    static uint64_t ps;
-    if (mf_unlikely(ps == 0)) {
-        unsigned long v = getauxval(AT_PAGESZ);
-        ps = v ? v : 4096;
-    }
-    return ps;
-}
 
 static bool same_size(uint64_t a, uint64_t b)
 {
@@ -135,7 +125,7 @@ static bool same_size(uint64_t a, uint64_t b)
         return true;
     if (a < SIZE_NEAR || b < SIZE_NEAR)
         return false;
-    return (a > b ? a - b : b - a) < page_size() + 16;
+    return (a > b ? a - b : b - a) < mf_page_size() + 16;
 }
 
 static bool refused_before(uint64_t n)

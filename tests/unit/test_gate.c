@@ -247,6 +247,45 @@ static void signal_nesting(void)
     T_EQU(mf_gate_used(MF_POOL_HOST), 0);
 }
 
+/* A fresh host pool (limit L, headroom R, overdraft O), filled with small blocks of `size` until
+ * one is refused (the overdraft opens): the caller's slot. */
+static mf_slot_t *filled_once(uint64_t L, uint64_t R, uint64_t O, uint64_t size)
+{
+    mf_gate_reset();
+    mf_gate_set_limit(MF_POOL_HOST, L);
+    mf_gate_set_headroom(R, O);
+    mf_slot_t *s = mf_gate_slot_acquire(1);
+    while (mf_gate_charge(s, size) == 0)
+        ;
+    T_CHECK(mf_gate_in_grace());
+    return s;
+}
+
+static void emptied(mf_slot_t *s)
+{
+    mf_gate_uncharge(s, mf_gate_used(MF_POOL_HOST));
+    mf_gate_slot_release(s);
+}
+
+/* The sizes kept out of the overdraft.  One request size, two charges: glibc serves calloc(512
+ * KiB) as a mapping (528384 bytes) until freeing one raises its mmap threshold, and from its heap
+ * (524304) after: the retry is the size refused, and spends no overdraft (node's Buffer retries
+ * spent it all, and V8's collector died in SIGSEGV on its next unchecked block).  Below 64 KiB
+ * only the very size refused is closed. */
+static void refused_sizes(uint64_t L, uint64_t R, uint64_t O)
+{
+    mf_slot_t *s = filled_once(L, R, O, 528384);
+    T_EQ(mf_gate_charge(s, 524304), -ENOMEM);         /* the same request, from the heap */
+    T_EQ(mf_gate_charge(s, 528384 + 4096 + 8), -ENOMEM);   /* within a page: the same too */
+    T_EQ(mf_gate_charge(s, 400 << 10), 0);             /* another size: the overdraft */
+    T_EQ(mf_gate_charge(s, 528), 0);                   /* an error path's small block */
+    emptied(s);
+    s = filled_once(L, R, O, 4096);
+    T_EQ(mf_gate_charge(s, 4096), -ENOMEM);
+    T_EQ(mf_gate_charge(s, 4112), 0);
+    emptied(s);
+}
+
 /* The room for small blocks (gate.h's table): large blocks stop before the headroom, mappings
  * halfway into it, small blocks at the limit; once a small block was refused (a large block's or
  * a mapping's refusal leaves the overdraft shut), small blocks of a size not refused may use the
@@ -303,34 +342,7 @@ static void headroom_table(void)
     T_CHECK(mf_gate_peak(MF_POOL_HOST) <= L + O);
     mf_gate_uncharge(s, mf_gate_used(MF_POOL_HOST));
     mf_gate_slot_release(s);
-    /* one request size, two charges: glibc serves calloc(512 KiB) as a mapping (528384 bytes)
-     * until freeing one raises its mmap threshold, and from its heap (524304) after: the retry
-     * is the size refused, and spends no overdraft (node's Buffer retries spent it all, and V8's
-     * collector died in SIGSEGV on its next unchecked block) */
-    mf_gate_reset();
-    mf_gate_set_limit(MF_POOL_HOST, L);
-    mf_gate_set_headroom(R, O);
-    s = mf_gate_slot_acquire(1);
-    while (mf_gate_charge(s, 528384) == 0)
-        ;
-    T_CHECK(mf_gate_in_grace());
-    T_EQ(mf_gate_charge(s, 524304), -ENOMEM);         /* the same request, from the heap */
-    T_EQ(mf_gate_charge(s, 528384 + 4096 + 8), -ENOMEM);   /* within a page: the same too */
-    T_EQ(mf_gate_charge(s, 400 << 10), 0);             /* another size: the overdraft */
-    T_EQ(mf_gate_charge(s, 528), 0);                   /* an error path's small block */
-    mf_gate_uncharge(s, mf_gate_used(MF_POOL_HOST));
-    mf_gate_slot_release(s);
-    /* below 64 KiB only the very size refused is closed */
-    mf_gate_reset();
-    mf_gate_set_limit(MF_POOL_HOST, L);
-    mf_gate_set_headroom(R, O);
-    s = mf_gate_slot_acquire(1);
-    while (mf_gate_charge(s, 4096) == 0)
-        ;
-    T_EQ(mf_gate_charge(s, 4096), -ENOMEM);
-    T_EQ(mf_gate_charge(s, 4112), 0);
-    mf_gate_uncharge(s, mf_gate_used(MF_POOL_HOST));
-    mf_gate_slot_release(s);
+    refused_sizes(L, R, O);
     /* strict: both 0 is the old exact budget */
     mf_gate_reset();
     mf_gate_set_limit(MF_POOL_HOST, L);
