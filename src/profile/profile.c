@@ -4,7 +4,7 @@
  * Fast path (MF_POLICY_PROFILE the only bit set): the malloc hook subtracts the request from the
  * thread's mf_tls.profile_left on its way in and stays on the core's fast path; only when the
  * countdown goes negative does the call take mf_heap_malloc_other, which samples (unwinds).  The
- * free hook asks the block table's bitmap filter (a multiply and one load) and stays on the fast
+ * free hook asks the block table's filter (a shift, a mask and a compare of one byte) and stays on the fast
  * path unless the block may be a sampled one.  The general path counts usable sizes instead.
  * Off: the core's fast path pays nothing (the bit sends a call out of line only when it is set).
  *

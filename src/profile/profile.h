@@ -65,7 +65,7 @@ static inline void mf_profile_alloc_fast(void *p, uint64_t usable)
 }
 
 /* False: p is certainly not a sampled block (the block table's filter: a shift, a mask, a
- * load); true: it may be, and mf_profile_forget(p) settles it. */
+ * compare of one byte); true: it may be, and mf_profile_forget(p) settles it. */
 static inline bool mf_profile_may_know(const void *p)
 {
     return mf_blocks_maybe((uintptr_t)p);

@@ -102,17 +102,23 @@ static inline uint32_t mf_blocks_home(uintptr_t p)
 
 /* Cheap pre-check for free(): false means ptr is certainly not a sampled block.  One byte a
  * 16-byte granule of address space, modulo 512 KiB: the number of live sampled blocks that start
- * there (sticky at 255).  Plain address bits index it, so the check is a shift, a mask and one
- * byte load, and neighbouring blocks share its cache lines as they share the heap's. */
+ * there (sticky at 255).  Plain address bits index it, so the check is a shift, a mask and a
+ * compare of one byte in memory, and neighbouring blocks share its cache lines as they share the heap's. */
 #define MF_BLOCKS_FILTER (1u << 15)
 extern uint8_t mf_blocks_filter[MF_BLOCKS_FILTER];
 static inline uint32_t mf_blocks_bucket(uintptr_t p)
 {
     return (uint32_t)(p >> 4) & (MF_BLOCKS_FILTER - 1);
 }
-static inline bool mf_blocks_maybe(uintptr_t p)
+static inline __attribute__((always_inline)) bool mf_blocks_maybe(uintptr_t p)
 {
-    return __atomic_load_n(&mf_blocks_filter[mf_blocks_bucket(p)], __ATOMIC_RELAXED) != 0;
+    /* a compare of the byte in memory and a jump (a relaxed read): GCC's own load, test and
+     * jump is one instruction more on every profiled free and realloc */
+    __asm__ goto("cmpb $0, %0\n\tje %l[clear]"
+                 : : "m"(mf_blocks_filter[mf_blocks_bucket(p)]) : "cc" : clear);
+    return true;
+clear:
+    return false;
 }
 
 /* Live sampled blocks tracked now. */
