@@ -120,6 +120,7 @@ run_py_bytes4k() { "$@" /usr/bin/python3 "$S/grow.py" bytes 4096; }
 run_py_list() { "$@" /usr/bin/python3 "$S/grow.py" list; }
 run_node_buffers() { "$@" node "$S/grow.js" buffers; }
 run_node_buffers64k() { "$@" node "$S/grow.js" buffers 65536; }
+run_node_buffers512k() { "$@" node "$S/grow.js" buffers 524288; }
 run_node_objects() { "$@" node "$S/grow.js" objects; }
 run_node_strings() { "$@" node "$S/grow.js" strings; }
 run_jvm_1M() { "$@" java -cp "$tmp/jvm" Grow 1048576; }
@@ -186,6 +187,7 @@ cases=(
     "py_list|32M 128M|python3: small lists until MemoryError, caught"
     "node_buffers|32M 64M|node: 1 MiB Buffers until RangeError, caught"
     "node_buffers64k|64M|node: 64 KiB Buffers (small blocks) until RangeError, caught"
+    "node_buffers512k|64M|node: 512 KiB Buffers (small blocks; glibc maps some) until RangeError, caught"
     "node_objects|32M 64M 128M|node: small objects on the JS heap"
     "node_strings|64M 128M|node: 1 KiB strings on the JS heap"
     "jvm_1M|128M 256M|JVM: byte[1 MiB] until OutOfMemoryError, caught"
