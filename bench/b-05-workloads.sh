@@ -124,7 +124,7 @@ for c in "${cases[@]}"; do
 done
 
 # redis-server (Debian's links jemalloc: memfence sees its libc calls only) under redis-benchmark
-port=$((20000 + RANDOM % 20000))
+port=$((20000 + RANDOM % 12000))   # below the ephemeral range (32768 on), where clients' ports are
 redis_pid=""
 redis_start() {   # mode [valgrind]
     local m=$1 vg=${2:-}

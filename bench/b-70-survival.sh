@@ -147,9 +147,9 @@ run_redis_maxmemory() { redis_case "$MAXMEM" "$@"; }
 redis_case() {
     local mm=$1; shift
     local port srv i fill rc
-    for i in $(seq 50); do          # a port nothing listens on
-        port=$((20000 + RANDOM % 30000))
-        ss -Htln 2>/dev/null | awk '{ print $4 }' | grep -q ":$port\$" || break
+    for i in $(seq 50); do          # a port no socket uses, below the ephemeral range (from
+        port=$((20000 + RANDOM % 12000))   # 32768: redis-benchmark's own connections took one)
+        ss -Htan 2>/dev/null | awk '{ print $4 }' | grep -q ":$port\$" || break
     done
     "$@" redis-server --port $port --bind 127.0.0.1 --protected-mode yes --save '' \
         --appendonly no --dir "$tmp/run" --logfile '' \
