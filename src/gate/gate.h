@@ -33,10 +33,11 @@
  *     malloc family, larger                     limit - headroom      limit - headroom
  *
  * (a realloc's request is its growth).  (*) Not for a block of the size of one of the last few
- * small blocks refused (from 64 KiB on, give or take a page: gate.c's same_size): a program that retries what it was refused, or grows on with
- * blocks of that size, meets the limit again instead of eating the overdraft its own error path
- * needs.  Usage therefore never passes limit + overdraft, and passes the limit only after a
- * small block's refusal; headroom and overdraft 0 is the strict budget.
+ * small blocks refused (from 64 KiB on, give or take a page: gate.c's same_size): a program
+ * that retries what it was refused, or grows on with blocks of that size, meets the limit again
+ * instead of eating the overdraft its own error path needs.  Usage therefore never passes
+ * limit + overdraft, and passes the limit only after a small block's refusal; headroom and
+ * overdraft 0 is the strict budget.
  *
  * Error convention: 0 or a negative errno (-ENOMEM when a charge does not fit).
  */

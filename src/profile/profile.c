@@ -4,8 +4,9 @@
  * Fast path (MF_POLICY_PROFILE the only bit set): the malloc hook subtracts the request from the
  * thread's mf_tls.profile_left on its way in and stays on the core's fast path; only when the
  * countdown goes negative does the call take mf_heap_malloc_other, which samples (unwinds).  The
- * free hook asks the block table's filter (a shift, a mask and a compare of one byte) and stays on the fast
- * path unless the block may be a sampled one.  The general path counts usable sizes instead.
+ * free hook asks the block table's filter (a shift, a mask and a compare of one byte) and stays
+ * on the fast path unless the block may be a sampled one.  The general path counts usable sizes
+ * instead.
  * Off: the core's fast path pays nothing (the bit sends a call out of line only when it is set).
  *
  * Estimator: tcmalloc's.  Intervals are exponential with mean R = profile_rate, so a block of s

@@ -103,7 +103,8 @@ static inline uint32_t mf_blocks_home(uintptr_t p)
 /* Cheap pre-check for free(): false means ptr is certainly not a sampled block.  One byte a
  * 16-byte granule of address space, modulo 512 KiB: the number of live sampled blocks that start
  * there (sticky at 255).  Plain address bits index it, so the check is a shift, a mask and a
- * compare of one byte in memory, and neighbouring blocks share its cache lines as they share the heap's. */
+ * compare of one byte in memory, and neighbouring blocks share its cache lines as they share
+ * the heap's. */
 #define MF_BLOCKS_FILTER (1u << 15)
 extern uint8_t mf_blocks_filter[MF_BLOCKS_FILTER];
 static inline uint32_t mf_blocks_bucket(uintptr_t p)

@@ -26,7 +26,9 @@ bad=() summary=""
 oneliner='const a=[]; for(;;) a.push(Buffer.alloc(1<<20))'
 # three rounds of growth, each caught and dropped: each round's refusal meets glibc's mmap
 # threshold where the last one left it
-rounds='const sz=+process.argv[1]; let n=0; for (let r=0; r<3; r++) { let a=[]; try { for(;;) a.push(Buffer.alloc(sz)) } catch (e) { n++; a=null } } console.log("SURVIVED", n)'
+rounds='const sz=+process.argv[1]; let n=0; for (let r=0; r<3; r++) {
+  let a=[]; try { for(;;) a.push(Buffer.alloc(sz)) } catch (e) { n++; a=null } }
+console.log("SURVIVED", n)'
 bad_run() {   # what: a run that did not end as intended, with memfence's and node's last lines
     bad+=("$1")
     echo "== $1"
