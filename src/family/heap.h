@@ -49,10 +49,7 @@ static inline uint32_t mf_heap_policy(void)
     __asm__ goto("cmpl %1, %0\n\tjne %l[" #label "]"                                        \
                  : : "m"(mf_policy_flags), "i"(value) : "cc" : label)
 
-/* Profiling alone (the policy word is MF_POLICY_PROFILE) keeps malloc on the fast path: the
- * thread's sampling countdown is charged the request on the way in; false (it ran out, or
- * another bit is set) sends the call to mf_heap_malloc_other, which samples.  free's side is
- * the hook's second branch (the filter's test, then the fast path). */
+/* The thread's sampling countdown charged n bytes; false: it ran out (the call samples). */
 static inline __attribute__((always_inline)) bool mf_heap_profile_counts(size_t n)
 {
     int64_t left = mf_tls.profile_left - (int64_t)n;
@@ -60,6 +57,11 @@ static inline __attribute__((always_inline)) bool mf_heap_profile_counts(size_t 
     return left >= 0;
 }
 
+/* Profiling alone (the policy word is MF_POLICY_PROFILE) keeps malloc on the fast path: the
+ * thread's sampling countdown is charged the request on the way in; false (it ran out, or
+ * another bit is set) sends the call to mf_heap_malloc_other, which samples.  free's side is
+ * the hook's second branch (the filter's test, then the fast path); realloc's is realloc_fast's
+ * (hooks/malloc.c). */
 static inline __attribute__((always_inline)) bool mf_heap_profile_rides(size_t n)
 {
     MF_HEAP_POLICY_NE_GOTO(MF_POLICY_PROFILE, other);
